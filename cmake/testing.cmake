@@ -1,0 +1,16 @@
+# vx_test(NAME name SOURCES ... LIBS ... LABEL unit|integration|bench):
+# one cmocka binary per module, registered with CTest under its label.
+enable_testing()
+function(vx_test)
+    cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+    add_executable(${T_NAME} ${T_SOURCES})
+    vx_warnings(${T_NAME})
+    target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
+    set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+    if(NOT T_TIMEOUT)
+        set(T_TIMEOUT 300)
+    endif()
+    set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+        ENVIRONMENT "VX_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VX_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,126 @@
+/* NATS and JetStream through nats.c: a connection that reconnects forever, streams created or
+ * updated idempotently, publishing with Nats-Msg-Id and headers (waiting for JetStream's ack,
+ * one at a time or many in flight), durable pull consumers shared by replicas, core
+ * request/reply and queue-group subscriptions. Services and tools use this instead of nats.c. */
+#ifndef VX_BUS_H
+#define VX_BUS_H
+
+#include "vx/status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vx_bus vx_bus;
+typedef struct vx_bus_consumer vx_bus_consumer;
+typedef struct vx_bus_msg vx_bus_msg;
+typedef struct vx_bus_sub vx_bus_sub;
+
+typedef struct {
+    const char *url;      /* e.g. "nats://127.0.0.1:14222"; copied */
+    const char *name;     /* client name shown by the server; copied */
+    int64_t timeout_ms;   /* connect and JetStream API timeout (5 s) */
+    bool send_asap;       /* flush every publish at once (responders; lower latency) */
+} vx_bus_config;
+
+typedef struct {
+    const char *key;
+    const char *value;
+} vx_bus_header;
+
+/* Connects; afterwards the connection reconnects by itself forever, logging each disconnect
+ * and reconnect. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards. */
+vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
+/* Flushes what is buffered, closes, frees. NULL is fine. */
+void vx_bus_destroy(vx_bus *b);
+/* Whether the connection is up now (for /readyz). */
+bool vx_bus_connected(vx_bus *b);
+
+typedef struct {
+    const char *name;            /* e.g. "COST_EVENTS" */
+    const char *subjects;        /* one subject pattern, e.g. "cost.events.>" */
+    int64_t duplicate_window_ms; /* Nats-Msg-Id de-duplication window (0: server default 2 min) */
+    int64_t max_age_ms;          /* 0: keep until consumed limits say otherwise (forever) */
+    bool memory;                 /* memory storage instead of file (tests only) */
+} vx_stream_config;
+
+/* Creates the stream, or updates it to this configuration if it exists. Safe when replicas call
+ * it together. */
+vx_status vx_bus_ensure_stream(vx_bus *b, const vx_stream_config *cfg, char *err, size_t err_cap);
+/* Deletes a stream (tests and benchmarks). VX_NOT_FOUND if there is none. */
+vx_status vx_bus_delete_stream(vx_bus *b, const char *name);
+
+/* Publishes to JetStream and waits for the stream's ack. msg_id (may be NULL) becomes the
+ * Nats-Msg-Id header; *duplicate (may be NULL) says JetStream dropped it as already seen.
+ * VX_UNAVAILABLE when no stream answered (NATS down, no stream for the subject), VX_TIMEOUT. */
+vx_status vx_bus_publish(vx_bus *b, const char *subject, const void *data, size_t len,
+                         const char *msg_id, const vx_bus_header *hdrs, size_t n_hdrs,
+                         bool *duplicate);
+/* As vx_bus_publish without waiting: many messages in flight (bounded by the library; blocks
+ * when too many are outstanding). */
+vx_status vx_bus_publish_async(vx_bus *b, const char *subject, const void *data, size_t len,
+                               const char *msg_id, const vx_bus_header *hdrs, size_t n_hdrs);
+/* Waits until every async publish is acked or failed. *failed gets the failures since the last
+ * call. VX_TIMEOUT if some are still outstanding after timeout_ms. Failed messages are not
+ * re-sent: callers re-publish them (same msg_id) if they need to. */
+vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms, uint64_t *failed);
+
+/* Core NATS publish (no stream, no ack): announcements that may be lost. */
+vx_status vx_bus_publish_core(vx_bus *b, const char *subject, const void *data, size_t len);
+
+typedef struct {
+    const char *stream;         /* e.g. "COST_EVENTS" */
+    const char *durable;        /* consumer name shared by every replica, e.g. "ingest" */
+    const char *filter_subject; /* may be NULL */
+    int64_t ack_wait_ms;        /* redelivery after this long without ack (30 s) */
+    int max_ack_pending;        /* messages outstanding across replicas (0: server default) */
+} vx_consumer_config;
+
+/* Binds to (creating if needed) the durable pull consumer. */
+vx_status vx_bus_consumer_create(vx_bus *b, const vx_consumer_config *cfg, vx_bus_consumer **out);
+/* Unsubscribes without deleting the durable consumer. NULL is fine. */
+void vx_bus_consumer_destroy(vx_bus_consumer *c);
+
+/* Fetches up to `max` messages, waiting at most timeout_ms for the first. Writes up to max
+ * message pointers into msgs and their number into *n (0 when nothing came: still VX_OK).
+ * Each message is owned by the caller: settle it (ack/nak/term) and then destroy it. */
+vx_status vx_bus_fetch(vx_bus_consumer *c, vx_bus_msg **msgs, int max, int64_t timeout_ms, int *n);
+/* Messages not yet delivered to any replica, and delivered but not yet acked. */
+vx_status vx_bus_consumer_pending(vx_bus_consumer *c, uint64_t *pending, uint64_t *ack_pending);
+
+const char *vx_bus_msg_subject(const vx_bus_msg *m);
+const void *vx_bus_msg_data(const vx_bus_msg *m);
+size_t vx_bus_msg_len(const vx_bus_msg *m);
+/* The first value of header `key`, borrowed from the message, or NULL. */
+const char *vx_bus_msg_header(const vx_bus_msg *m, const char *key);
+/* JetStream metadata: the stream sequence and how many times it has been delivered (1 first). */
+uint64_t vx_bus_msg_stream_seq(const vx_bus_msg *m);
+uint64_t vx_bus_msg_deliveries(const vx_bus_msg *m);
+/* Acknowledges and waits for the server to confirm (so an ack is not lost silently). */
+vx_status vx_bus_msg_ack(vx_bus_msg *m);
+/* Asks for redelivery after delay_ms (0: at once). */
+vx_status vx_bus_msg_nak(vx_bus_msg *m, int64_t delay_ms);
+/* Resets the ack timer while work on it continues. */
+vx_status vx_bus_msg_in_progress(vx_bus_msg *m);
+/* Never redeliver. */
+vx_status vx_bus_msg_term(vx_bus_msg *m);
+void vx_bus_msg_destroy(vx_bus_msg *m);
+
+/* Core request/reply. On success *reply (caller frees with vx_free) and *reply_len hold the
+ * answer. VX_TIMEOUT after timeout_ms, VX_UNAVAILABLE when no responder. */
+vx_status vx_bus_request(vx_bus *b, const char *subject, const void *data, size_t len,
+                         const vx_bus_header *hdrs, size_t n_hdrs, int64_t timeout_ms,
+                         void **reply, size_t *reply_len);
+
+/* Handles one request; answers by calling vx_bus_respond with the request. Runs on a nats.c
+ * thread. */
+typedef void (*vx_bus_handler)(void *ctx, vx_bus_msg *req);
+/* Subscribes to `subject` in queue group `queue` (replicas share the messages). */
+vx_status vx_bus_serve(vx_bus *b, const char *subject, const char *queue, vx_bus_handler fn,
+                       void *ctx, vx_bus_sub **out);
+vx_status vx_bus_respond(vx_bus *b, vx_bus_msg *req, const void *data, size_t len,
+                         const vx_bus_header *hdrs, size_t n_hdrs);
+/* Stops delivering new requests and waits for handlers in progress (drain). NULL is fine. */
+void vx_bus_sub_destroy(vx_bus_sub *s);
+
+#endif

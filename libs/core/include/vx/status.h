@@ -1,0 +1,31 @@
+/* Status codes returned by every fallible Valdrix function, and their names. */
+#ifndef VX_STATUS_H
+#define VX_STATUS_H
+
+/* X(NAME, description): one list makes both the enum and vx_status_str(). */
+#define VX_STATUS_MAP(X)                                                                           \
+    X(OK, "ok")                                                                                    \
+    X(INVALID, "invalid input")                                                                    \
+    X(NOT_FOUND, "not found")                                                                      \
+    X(CONFLICT, "conflict")                                                                        \
+    X(LIMIT, "limit exceeded")                                                                     \
+    X(TIMEOUT, "timed out")                                                                        \
+    X(UNAVAILABLE, "unavailable")                                                                  \
+    X(IO, "i/o error")                                                                             \
+    X(CLOSED, "closed")                                                                            \
+    X(INTERNAL, "internal error")
+
+typedef enum {
+#define VX_STATUS_ENUM(name, desc) VX_##name,
+    VX_STATUS_MAP(VX_STATUS_ENUM)
+#undef VX_STATUS_ENUM
+} vx_status;
+
+/* A static, human-readable description of `s` ("unknown status" for values outside the list).
+ * Thread-safe. */
+const char *vx_status_str(vx_status s);
+
+/* The enumerator's name without prefix, e.g. "NOT_FOUND". Thread-safe. */
+const char *vx_status_name(vx_status s);
+
+#endif

@@ -1,0 +1,216 @@
+/* Unit tests of libs/core: money, dates, UUIDs, traceparent, config parsing, JSON escaping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "vx/clock.h"
+#include "vx/config.h"
+#include "vx/log.h"
+#include "vx/money.h"
+#include "vx/status.h"
+#include "vx/trace.h"
+#include "vx/uuid.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static vx_money parse_ok(const char *s)
+{
+    vx_money m;
+    assert_true(vx_money_parse(s, strlen(s), &m));
+    assert_true(vx_money_valid(m));
+    return m;
+}
+
+static void test_core_money_parse_is_exact(void **state)
+{
+    (void)state;
+    vx_money m = parse_ok("12.34");
+    assert_int_equal(m.units, 12);
+    assert_int_equal(m.nanos, 340000000);
+    m = parse_ok("-0.000000001");
+    assert_int_equal(m.units, 0);
+    assert_int_equal(m.nanos, -1);
+    m = parse_ok("-3.5");
+    assert_int_equal(m.units, -3);
+    assert_int_equal(m.nanos, -500000000);
+    m = parse_ok("9223372036854775807.999999999");
+    assert_int_equal(m.units, INT64_MAX);
+    /* a tenth fraction digit rounds half away from zero */
+    m = parse_ok("0.0000000015");
+    assert_int_equal(m.nanos, 2);
+    m = parse_ok("-0.0000000015");
+    assert_int_equal(m.nanos, -2);
+    m = parse_ok(".5");
+    assert_int_equal(m.nanos, 500000000);
+}
+
+static void test_core_money_parse_rejects_bad_text(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "-", ".", "1e3", "1.2.3", "abc", " 1", "1 ", "NaN", "inf",
+                         "99999999999999999999", "0x10"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vx_money m;
+        assert_false(vx_money_parse(bad[i], strlen(bad[i]), &m));
+    }
+}
+
+static void test_core_money_format_round_trips(void **state)
+{
+    (void)state;
+    const char *cases[] = {"0", "12.5", "-0.000000001", "1234567.123456789", "-42",
+                           "9223372036854775807.999999999", "-9223372036854775808.999999999"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vx_money m = parse_ok(cases[i]);
+        char buf[VX_MONEY_STR_MAX];
+        vx_money_format(m, buf, sizeof buf);
+        assert_string_equal(buf, cases[i]);
+    }
+}
+
+static void test_core_money_add_detects_overflow(void **state)
+{
+    (void)state;
+    vx_money a = {INT64_MAX, 900000000}, b = {0, 200000000}, out;
+    assert_false(vx_money_add(a, b, &out));
+    vx_money c = {1, 600000000}, d = {-2, -700000000};
+    assert_true(vx_money_add(c, d, &out));
+    assert_int_equal(out.units, -1);
+    assert_int_equal(out.nanos, -100000000);
+    assert_false(vx_money_valid((vx_money){1, -1}));
+    assert_false(vx_money_valid((vx_money){0, 1000000000}));
+}
+
+static void test_core_iso8601_parses_and_formats(void **state)
+{
+    (void)state;
+    int64_t t;
+    assert_true(vx_parse_iso8601("2024-02-29", 10, &t));
+    assert_int_equal(t, 1709164800);
+    const char *z = "2024-02-29T12:30:15.123Z";
+    assert_true(vx_parse_iso8601(z, strlen(z), &t));
+    assert_int_equal(t, 1709164800 + 12 * 3600 + 30 * 60 + 15);
+    const char *off = "2024-03-01T01:00:00+02:00";
+    assert_true(vx_parse_iso8601(off, strlen(off), &t));
+    assert_int_equal(t, 1709164800 + 23 * 3600);
+    char buf[32];
+    vx_format_iso8601(t, buf, sizeof buf);
+    assert_string_equal(buf, "2024-02-29T23:00:00Z");
+    vx_format_date(-1, buf, sizeof buf);
+    assert_string_equal(buf, "1969-12-31");
+    const char *bad[] = {"2023-02-29", "2024-13-01", "2024-1-01", "2024-01-01T25:00:00Z",
+                         "2024-01-01X", "2024-01-01T10:00:00Zjunk", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(vx_parse_iso8601(bad[i], strlen(bad[i]), &t));
+}
+
+static void test_core_uuid_round_trip_and_versions(void **state)
+{
+    (void)state;
+    const char *s = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"; /* RFC 4122 DNS namespace */
+    vx_uuid ns, u;
+    assert_true(vx_uuid_parse(s, strlen(s), &ns));
+    char out[37];
+    vx_uuid_format(&ns, out);
+    assert_string_equal(out, s);
+    /* Known v5 value: uuid5(NAMESPACE_DNS, "python.org") */
+    vx_uuid_v5(&ns, "python.org", 10, &u);
+    vx_uuid_format(&u, out);
+    assert_string_equal(out, "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    vx_uuid_v4(&u);
+    vx_uuid_format(&u, out);
+    assert_int_equal(out[14], '4');
+    assert_false(vx_uuid_parse("6ba7b810-9dad-11d1-80b4-00c04fd430c", 35, &u));
+    assert_false(vx_uuid_parse("6ba7b810x9dad-11d1-80b4-00c04fd430c8", 36, &u));
+    assert_false(vx_uuid_parse("6ba7b810-9dad-11d1-80b4-00c04fd430cg", 36, &u));
+}
+
+static void test_core_traceparent(void **state)
+{
+    (void)state;
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    vx_trace t, c;
+    assert_true(vx_trace_parse(tp, strlen(tp), &t));
+    assert_string_equal(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    vx_trace_child(&t, &c);
+    assert_string_equal(c.trace_id, t.trace_id);
+    assert_string_not_equal(c.span_id, t.span_id);
+    char out[VX_TRACEPARENT_LEN + 1];
+    vx_trace_format(&t, out);
+    assert_string_equal(out, tp);
+    const char *zero = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+    assert_false(vx_trace_parse(zero, strlen(zero), &t));
+    assert_false(vx_trace_parse("garbage", 7, &t));
+}
+
+static void test_core_duration_and_redaction(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_true(vx_parse_duration_ms("250ms", &ms));
+    assert_int_equal(ms, 250);
+    assert_true(vx_parse_duration_ms("5s", &ms));
+    assert_int_equal(ms, 5000);
+    assert_true(vx_parse_duration_ms("2m", &ms));
+    assert_int_equal(ms, 120000);
+    assert_true(vx_parse_duration_ms("7", &ms));
+    assert_int_equal(ms, 7);
+    assert_false(vx_parse_duration_ms("5 s", &ms));
+    assert_false(vx_parse_duration_ms("-1s", &ms));
+    assert_false(vx_parse_duration_ms("fast", &ms));
+    char out[128];
+    vx_redact_url("postgresql://app:s3cret@127.0.0.1:5432/db", out, sizeof out);
+    assert_string_equal(out, "postgresql://app:***@127.0.0.1:5432/db");
+    vx_redact_url("nats://127.0.0.1:4222", out, sizeof out);
+    assert_string_equal(out, "nats://127.0.0.1:4222");
+}
+
+static void test_core_log_writes_one_json_line(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    vx_log_init("test", VX_LOG_INFO);
+    vx_log_set_fd(fds[1]);
+    vx_log(VX_LOG_DEBUG, "hidden", VX_INT("n", 1));
+    vx_log(VX_LOG_INFO, "quote\"and\nline", VX_STR("k", "v\t"), VX_INT("n", -5), VX_BOOL("b", 1));
+    vx_log_set_fd(2);
+    close(fds[1]);
+    char buf[1024] = {0};
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "\"msg\":\"quote\\\"and\\nline\""));
+    assert_non_null(strstr(buf, "\"k\":\"v\\t\",\"n\":-5,\"b\":true}\n"));
+    assert_null(strstr(buf, "hidden"));
+    assert_int_equal(strchr(buf, '\n') - buf + 1, n);
+}
+
+static void test_core_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(vx_status_str(VX_OK), "ok");
+    assert_string_equal(vx_status_name(VX_UNAVAILABLE), "UNAVAILABLE");
+    assert_string_equal(vx_status_str((vx_status)999), "unknown status");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_core_money_parse_is_exact),
+        cmocka_unit_test(test_core_money_parse_rejects_bad_text),
+        cmocka_unit_test(test_core_money_format_round_trips),
+        cmocka_unit_test(test_core_money_add_detects_overflow),
+        cmocka_unit_test(test_core_iso8601_parses_and_formats),
+        cmocka_unit_test(test_core_uuid_round_trip_and_versions),
+        cmocka_unit_test(test_core_traceparent),
+        cmocka_unit_test(test_core_duration_and_redaction),
+        cmocka_unit_test(test_core_log_writes_one_json_line),
+        cmocka_unit_test(test_core_status_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
