@@ -23,7 +23,9 @@ typedef struct vx_breaker vx_breaker;
 /* Sensible defaults: window 20, min_calls 5, ratio 0.5, open 5 s, 2 probes. */
 vx_breaker_config vx_breaker_defaults(void);
 
-/* `name` is copied (for logs and metrics). */
+/* `name` is copied (for logs and metrics); `cfg` is copied, NULL means the defaults. Values out
+ * of range are clamped (window >= 1, 1 <= min_calls <= window, 0 < ratio <= 1, probes >= 1).
+ * Never returns NULL (out of memory aborts). Destroy accepts NULL. */
 vx_breaker *vx_breaker_create(const char *name, const vx_breaker_config *cfg);
 void vx_breaker_destroy(vx_breaker *b);
 

@@ -16,10 +16,12 @@ typedef struct {
     const char *application_name; /* shown in pg_stat_activity; copied; may be NULL */
     int size;                     /* connections kept (10) */
     int overflow;                 /* extra connections allowed under load, closed on release (20) */
-    int64_t recycle_ms;           /* a connection older than this is replaced on checkout (300 s) */
+    int64_t recycle_ms;           /* a connection older than this is replaced on checkout (300 s);
+                                     0 never recycles */
     int64_t statement_timeout_ms; /* set on every connection (5 s) */
     int64_t acquire_timeout_ms;   /* how long vx_pg_acquire waits for a free slot (5 s) */
-    int64_t connect_timeout_ms;   /* per connection attempt (5 s) */
+    int64_t connect_timeout_ms;   /* per connection attempt, rounded up to whole seconds (libpq's
+                                     connect_timeout; 0 waits as long as the OS does) (5 s) */
 } vx_pg_config;
 
 /* The defaults above, with dsn NULL. */
@@ -35,7 +37,10 @@ typedef struct {
     uint64_t failed;  /* connection attempts that failed */
 } vx_pg_stats;
 
-/* Creates the pool; connects lazily (no connection is made here). Thread-safe afterwards. */
+/* Creates the pool; connects lazily (no connection is made here). The config is copied.
+ * application_name, connect_timeout and statement_timeout override what the DSN says; other
+ * `options` of the DSN are kept. VX_INVALID for a DSN libpq cannot parse or negative sizes or
+ * timeouts. Thread-safe afterwards. */
 vx_status vx_pg_pool_create(const vx_pg_config *cfg, vx_pg_pool **out);
 /* Closes every idle connection and frees the pool; connections still checked out are a
  * programming error. NULL is fine. */
@@ -50,26 +55,37 @@ vx_status vx_pg_acquire(vx_pg_pool *p, PGconn **out);
  * closed). A connection inside a transaction is rolled back first. Thread-safe. */
 void vx_pg_release(vx_pg_pool *p, PGconn *conn, bool broken);
 void vx_pg_stats_get(vx_pg_pool *p, vx_pg_stats *out);
-/* Whether a connection can be made and answers now (for /readyz); writes the reason if not. */
+/* Whether a connection can be made and answers now (for /readyz); writes the reason if not.
+ * Does not wait for a slot: with every connection checked out the pool counts as ready. */
 bool vx_pg_pool_ping(vx_pg_pool *p, char *why, size_t why_cap);
+/* libpq's message for the last failed connection attempt ("" if none), e.g. to log why
+ * vx_pg_acquire returned VX_UNAVAILABLE. Never contains the password. Thread-safe. */
+void vx_pg_pool_last_error(vx_pg_pool *p, char *err, size_t err_cap);
 
 /* BEGIN and SELECT set_config('vx.tenant_id', tenant, true): row-level security sees only that
- * tenant until COMMIT/ROLLBACK. */
+ * tenant until COMMIT/ROLLBACK. VX_INVALID if a transaction is already open (or tenant_id is
+ * NULL); on failure no transaction is left open. */
 vx_status vx_pg_begin_tenant(PGconn *c, const char *tenant_id);
-/* Sets the tenant inside an already open transaction (for work spanning tenants). */
+/* Sets the tenant inside an already open transaction (for work spanning tenants); VX_INVALID
+ * outside one, where the setting would not outlive the statement. */
 vx_status vx_pg_set_tenant(PGconn *c, const char *tenant_id);
-/* Runs one command without results (BEGIN, COMMIT, DDL...). On error writes the server's
+/* Runs one command, discarding any rows (BEGIN, COMMIT, DDL...). On error writes the server's
  * message into err (if err_cap > 0) and returns VX_INVALID for SQL errors, VX_UNAVAILABLE when
  * the connection is bad, VX_TIMEOUT on statement timeout. */
 vx_status vx_pg_exec(PGconn *c, const char *sql, char *err, size_t err_cap);
-/* Maps a finished result to a status (same mapping as above) and writes the message. Does not
- * clear the result. */
+/* Maps a finished result to a status (same mapping as above: SQLSTATE 57014 is VX_TIMEOUT; a
+ * bad connection, class 08 or 57P01..57P03 VX_UNAVAILABLE; other errors VX_INVALID; a NULL
+ * result VX_INTERNAL unless the connection is bad) and writes the message on error, without
+ * its trailing newline. Does not clear the result. */
 vx_status vx_pg_result_status(PGconn *c, const PGresult *r, char *err, size_t err_cap);
 
 /* Applies every db/migrations/NNNN_name.sql in `dir` not yet recorded in schema_migrations, in
  * order, each in its own transaction, under an advisory lock so that replicas starting together
- * do not race. A recorded migration whose file changed (checksum) is an error. `applied` (may
- * be NULL) gets how many ran. Logs one line per migration. */
+ * do not race. Files not named ^[0-9]{4}_[a-z0-9_]+\.sql$ are ignored. A recorded migration
+ * whose file changed (SHA-256 checksum) is VX_CONFLICT; a failing one returns its status with
+ * the file and the server's message in err, and leaves nothing of itself behind (migrations
+ * before it stay applied). `applied` (may be NULL) gets how many ran, on success only. Logs
+ * one line per migration applied. Thread-safe (its own connection). */
 vx_status vx_pg_migrate(const char *dsn, const char *dir, int *applied, char *err, size_t err_cap);
 
 #endif

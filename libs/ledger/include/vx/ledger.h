@@ -1,0 +1,52 @@
+/* The cost ledger in PostgreSQL: writes validated cost events exactly once into the
+ * month-partitioned cost_records and keeps the daily rollup equal to its sums, in one
+ * transaction per batch. A new event is inserted, a higher revision replaces the stored row, an
+ * equal or lower revision changes nothing. Writers of one tenant are serialized by an advisory
+ * lock, so replicas can write concurrently without losing rollup updates. */
+#ifndef VX_LEDGER_H
+#define VX_LEDGER_H
+
+#include "vx/cost.h"
+#include "vx/status.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t inserted;  /* new rows */
+    uint64_t restated;  /* rows replaced by a higher revision */
+    uint64_t duplicate; /* events that changed nothing (seen before, or repeated in the batch) */
+} vx_ledger_counts;
+
+typedef struct vx_ledger vx_ledger;
+
+/* Creates the ledger writer: a cache of the month partitions known to exist and of tenants
+ * known to exist. Thread-safe afterwards. */
+vx_ledger *vx_ledger_create(void);
+void vx_ledger_destroy(vx_ledger *l);
+
+/* Whether the tenant exists (tenants table). Positive answers are cached. */
+vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists);
+
+/* Makes sure the partitions for every charge month in events exist (creating missing ones in
+ * their own short transactions, safe with concurrent replicas). */
+vx_status vx_ledger_ensure_partitions(vx_ledger *l, PGconn *c, vx_cost_event *const *events,
+                                      size_t n, char *err, size_t err_cap);
+
+/* Creates the partitions of the month holding `unix_s` and the next `months_ahead` months. */
+vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s, int months_ahead,
+                                        char *err, size_t err_cap);
+
+/* Writes validated, normalized events (any tenants) in one transaction on `c`, which must be
+ * idle (not in a transaction). On success the transaction has committed and *counts holds what
+ * happened; `changed` (may be NULL) receives, for each tenant whose data changed, a pointer to
+ * its tenant_id string inside `events` (at most n entries; *n_changed their number). On error
+ * the transaction is rolled back, nothing is written, and the status says why: VX_UNAVAILABLE or
+ * VX_TIMEOUT (retry later), VX_INVALID (the data was refused; err has the server's message). */
+vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events, size_t n,
+                          vx_ledger_counts *counts, const char **changed, size_t *n_changed,
+                          char *err, size_t err_cap);
+
+#endif

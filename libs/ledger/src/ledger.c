@@ -1,0 +1,376 @@
+/* Exactly-once batch writes into cost_records and cost_daily: COPY into a temporary staging
+ * table, then per tenant (in sorted order, under that tenant's advisory lock) insert new rows,
+ * replace restated ones and apply the rollup deltas, all in one transaction. */
+#include "vx/ledger.h"
+
+#include "vx/alloc.h"
+#include "vx/buf.h"
+#include "vx/clock.h"
+#include "vx/log.h"
+#include "vx/pg.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KNOWN_MAX 4096
+
+struct vx_ledger {
+    pthread_mutex_t mu;
+    int months[KNOWN_MAX]; /* year * 12 + month - 1 of partitions known to exist, sorted */
+    size_t n_months;
+    char **tenants; /* tenant ids known to exist, sorted */
+    size_t n_tenants;
+};
+
+vx_ledger *vx_ledger_create(void)
+{
+    vx_ledger *l = vx_xcalloc(1, sizeof *l);
+    pthread_mutex_init(&l->mu, NULL);
+    return l;
+}
+
+void vx_ledger_destroy(vx_ledger *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n_tenants; i++)
+        vx_free(l->tenants[i]);
+    vx_free(l->tenants);
+    pthread_mutex_destroy(&l->mu);
+    vx_free(l);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The server's notices (e.g. "relation already exists, skipping") are not ours to print. */
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static bool month_known(vx_ledger *l, int key)
+{
+    pthread_mutex_lock(&l->mu);
+    bool found = bsearch(&key, l->months, l->n_months, sizeof key, cmp_int) != NULL;
+    pthread_mutex_unlock(&l->mu);
+    return found;
+}
+
+static void month_remember(vx_ledger *l, int key)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!bsearch(&key, l->months, l->n_months, sizeof key, cmp_int) && l->n_months < KNOWN_MAX) {
+        l->months[l->n_months++] = key;
+        qsort(l->months, l->n_months, sizeof key, cmp_int);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int month_key(int64_t unix_s)
+{
+    int y, m, d;
+    int64_t days = unix_s >= 0 ? unix_s / 86400 : -((-unix_s + 86399) / 86400);
+    vx_unix_days_to_civil(days, &y, &m, &d);
+    return y * 12 + (m - 1);
+}
+
+static vx_status ensure_month(vx_ledger *l, PGconn *c, int key, char *err, size_t err_cap)
+{
+    if (month_known(l, key))
+        return VX_OK;
+    char ts[32];
+    snprintf(ts, sizeof ts, "%04d-%02d-01T00:00:00Z", key / 12, key % 12 + 1);
+    const char *params[1] = {ts};
+    PGresult *r = PQexecParams(c, "SELECT vx_ensure_month_partition($1::timestamptz)", 1, NULL,
+                               params, NULL, NULL, 0);
+    vx_status st = vx_pg_result_status(c, r, err, err_cap);
+    if (st == VX_OK) {
+        month_remember(l, key);
+        vx_log(VX_LOG_DEBUG, "partition ready", VX_STR("partition", PQgetvalue(r, 0, 0)));
+    }
+    PQclear(r);
+    return st;
+}
+
+vx_status vx_ledger_ensure_partitions(vx_ledger *l, PGconn *c, vx_cost_event *const *events,
+                                      size_t n, char *err, size_t err_cap)
+{
+    int last = -1;
+    for (size_t i = 0; i < n; i++) {
+        int key = month_key(events[i]->charge_period_start);
+        if (key == last)
+            continue;
+        vx_status st = ensure_month(l, c, key, err, err_cap);
+        if (st != VX_OK)
+            return st;
+        last = key;
+    }
+    return VX_OK;
+}
+
+vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s, int months_ahead,
+                                        char *err, size_t err_cap)
+{
+    int key = month_key(unix_s);
+    for (int i = 0; i <= months_ahead; i++) {
+        vx_status st = ensure_month(l, c, key + i, err, err_cap);
+        if (st != VX_OK)
+            return st;
+    }
+    return VX_OK;
+}
+
+vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists)
+{
+    pthread_mutex_lock(&l->mu);
+    bool known = l->n_tenants &&
+                 bsearch(&tenant_id, l->tenants, l->n_tenants, sizeof(char *), cmp_str) != NULL;
+    pthread_mutex_unlock(&l->mu);
+    if (known) {
+        *exists = true;
+        return VX_OK;
+    }
+    const char *params[1] = {tenant_id};
+    PGresult *r = PQexecParams(c, "SELECT vx_tenant_exists($1::uuid)", 1, NULL, params, NULL, NULL, 0);
+    vx_status st = vx_pg_result_status(c, r, NULL, 0);
+    if (st == VX_OK) {
+        *exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        if (*exists) {
+            pthread_mutex_lock(&l->mu);
+            if (l->n_tenants < KNOWN_MAX) {
+                l->tenants = vx_xrealloc(l->tenants, (l->n_tenants + 1) * sizeof(char *));
+                l->tenants[l->n_tenants++] = vx_xstrdup(tenant_id);
+                qsort(l->tenants, l->n_tenants, sizeof(char *), cmp_str);
+            }
+            pthread_mutex_unlock(&l->mu);
+        }
+    }
+    PQclear(r);
+    return st;
+}
+
+/* ---- the batch write ---- */
+
+#define STAGE_SQL                                                                                  \
+    "CREATE TEMP TABLE IF NOT EXISTS vx_stage (LIKE cost_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+
+#define DEDUP_CTE                                                                                  \
+    "s AS (SELECT DISTINCT ON (recorded_at, event_id) * FROM vx_stage WHERE tenant_id = $1::uuid " \
+    "ORDER BY recorded_at, event_id, revision DESC)"
+
+#define GROUP_COLS "service_name, sub_account_id, region_id, provider, billing_currency"
+
+#define ROLLUP_UPSERT(src)                                                                         \
+    "INSERT INTO cost_daily AS d (tenant_id, day, " GROUP_COLS                                     \
+    ", billed_cost, effective_cost, list_cost, record_count) "                                     \
+    "SELECT $1::uuid, (recorded_at AT TIME ZONE 'UTC')::date, " GROUP_COLS                         \
+    ", sum(billed_cost), sum(effective_cost), sum(list_cost), sum(n) FROM " src                    \
+    " GROUP BY 2, 3, 4, 5, 6, 7 "                                                                  \
+    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "                                  \
+    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "                                         \
+    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "                                \
+    "list_cost = d.list_cost + EXCLUDED.list_cost, "                                               \
+    "record_count = d.record_count + EXCLUDED.record_count RETURNING 1"
+
+#define RETURN_COLS                                                                                \
+    "recorded_at, " GROUP_COLS ", billed_cost, effective_cost, list_cost"
+
+/* New events: insert, then add them to the rollup. Returns staged, distinct, inserted. */
+static const char INSERT_SQL[] =
+    "WITH " DEDUP_CTE ", "
+    "ins AS (INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
+    " FROM s ON CONFLICT (tenant_id, recorded_at, event_id) DO NOTHING RETURNING " RETURN_COLS
+    ", 1 AS n), "
+    "roll AS (" ROLLUP_UPSERT("ins") ") "
+    "SELECT (SELECT count(*) FROM vx_stage WHERE tenant_id = $1::uuid), (SELECT count(*) FROM s), "
+    "(SELECT count(*) FROM ins), (SELECT count(*) FROM roll)";
+
+/* Restatements: rows stored with a lower revision take the new values; the rollup loses the
+ * old amounts and gains the new ones (each in its own day and dimensions). The tenant's advisory
+ * lock makes the `old` snapshot the current truth. */
+static const char RESTATE_SQL[] =
+    "WITH " DEDUP_CTE ", "
+    "old AS (SELECT c.recorded_at, c.service_name, c.sub_account_id, c.region_id, c.provider, "
+    "c.billing_currency, c.billed_cost, c.effective_cost, c.list_cost FROM s JOIN cost_records c "
+    "ON c.tenant_id = $1::uuid AND c.recorded_at = s.recorded_at AND c.event_id = s.event_id "
+    "WHERE c.revision < s.revision), "
+    "upd AS (UPDATE cost_records c SET revision = s.revision, charge_period_end = "
+    "s.charge_period_end, provider = s.provider, sub_account_id = s.sub_account_id, service_name = "
+    "s.service_name, service_category = s.service_category, region_id = s.region_id, resource_id = "
+    "s.resource_id, charge_category = s.charge_category, billed_cost = s.billed_cost, "
+    "effective_cost = s.effective_cost, list_cost = s.list_cost, billing_currency = "
+    "s.billing_currency, usage_quantity = s.usage_quantity, usage_unit = s.usage_unit, tags = "
+    "s.tags, ingested_at = now() FROM s WHERE c.tenant_id = $1::uuid AND c.recorded_at = "
+    "s.recorded_at AND c.event_id = s.event_id AND c.revision < s.revision RETURNING c.recorded_at, "
+    "c.service_name, c.sub_account_id, c.region_id, c.provider, c.billing_currency, c.billed_cost, "
+    "c.effective_cost, c.list_cost), "
+    "delta AS (SELECT " RETURN_COLS ", 1 AS n FROM upd UNION ALL SELECT recorded_at, " GROUP_COLS
+    ", -billed_cost, -effective_cost, -list_cost, -1 FROM old), "
+    "roll AS (" ROLLUP_UPSERT("delta") ") "
+    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM roll)";
+
+static const char LOCK_SQL[] = "SELECT set_config('vx.tenant_id', $1, true), "
+                               "pg_advisory_xact_lock(hashtextextended($1, 7261))";
+
+static const char VERSION_SQL[] =
+    "INSERT INTO tenant_data_versions AS v (tenant_id, version) VALUES ($1::uuid, 1) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1, updated_at = now()";
+
+static vx_status exec_params(PGconn *c, const char *sql, const char *tenant, PGresult **out,
+                             char *err, size_t err_cap)
+{
+    const char *params[1] = {tenant};
+    PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+    vx_status st = vx_pg_result_status(c, r, err, err_cap);
+    if (st != VX_OK || !out) {
+        PQclear(r);
+        return st;
+    }
+    *out = r;
+    return VX_OK;
+}
+
+static uint64_t u64(PGresult *r, int col)
+{
+    return strtoull(PQgetvalue(r, 0, col), NULL, 10);
+}
+
+static vx_status copy_rows(PGconn *c, vx_cost_event *const *events, size_t n, char *err,
+                           size_t err_cap)
+{
+    PGresult *r = PQexec(c, "COPY vx_stage (" VX_COST_COPY_COLUMNS ") FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        vx_status st = vx_pg_result_status(c, r, err, err_cap);
+        PQclear(r);
+        return st == VX_OK ? VX_INTERNAL : st;
+    }
+    PQclear(r);
+    vx_buf buf;
+    vx_buf_init(&buf);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        vx_cost_copy_row(&buf, events[i]);
+        if (buf.len >= 256 * 1024 || i + 1 == n) {
+            ok = PQputCopyData(c, buf.data, (int)buf.len) == 1;
+            vx_buf_reset(&buf);
+        }
+    }
+    vx_buf_cleanup(&buf);
+    if (PQputCopyEnd(c, ok ? NULL : "client failed to send rows") != 1)
+        ok = false;
+    vx_status st = VX_OK;
+    while ((r = PQgetResult(c)) != NULL) {
+        vx_status s2 = vx_pg_result_status(c, r, err, err_cap);
+        if (st == VX_OK)
+            st = s2;
+        PQclear(r);
+    }
+    if (st == VX_OK && !ok) {
+        snprintf(err, err_cap, "%s", PQerrorMessage(c));
+        st = VX_UNAVAILABLE;
+    }
+    return st;
+}
+
+/* Distinct tenants of the batch, sorted, as pointers into the events. */
+static size_t distinct_tenants(vx_cost_event *const *events, size_t n, const char **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = events[i]->tenant_id;
+    qsort(out, n, sizeof *out, cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || strcmp(out[k - 1], out[i]) != 0)
+            out[k++] = out[i];
+    return k;
+}
+
+static vx_status write_tenant(PGconn *c, const char *tenant, vx_ledger_counts *counts,
+                              bool *changed, char *err, size_t err_cap)
+{
+    vx_status st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
+    if (st != VX_OK)
+        return st;
+    PGresult *r;
+    st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
+    if (st != VX_OK)
+        return st;
+    uint64_t staged = u64(r, 0), distinct = u64(r, 1), inserted = u64(r, 2);
+    PQclear(r);
+    uint64_t restated = 0;
+    if (inserted < distinct) {
+        st = exec_params(c, RESTATE_SQL, tenant, &r, err, err_cap);
+        if (st != VX_OK)
+            return st;
+        restated = u64(r, 0);
+        PQclear(r);
+    }
+    if (inserted + restated > 0) {
+        st = exec_params(c, VERSION_SQL, tenant, NULL, err, err_cap);
+        if (st != VX_OK)
+            return st;
+    }
+    counts->inserted += inserted;
+    counts->restated += restated;
+    counts->duplicate += staged - inserted - restated;
+    *changed = inserted + restated > 0;
+    return VX_OK;
+}
+
+vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events, size_t n,
+                          vx_ledger_counts *counts, const char **changed, size_t *n_changed,
+                          char *err, size_t err_cap)
+{
+    vx_ledger_counts total = {0};
+    size_t nch = 0;
+    if (n == 0) {
+        *counts = total;
+        if (n_changed)
+            *n_changed = 0;
+        return VX_OK;
+    }
+    PQsetNoticeProcessor(c, quiet_notices, NULL);
+    vx_status st = vx_ledger_ensure_partitions(l, c, events, n, err, err_cap);
+    if (st != VX_OK)
+        return st;
+    const char **tenants = vx_xmalloc(n * sizeof *tenants);
+    size_t nt = distinct_tenants(events, n, tenants);
+    st = vx_pg_exec(c, STAGE_SQL, err, err_cap);
+    if (st == VX_OK)
+        st = vx_pg_exec(c, "BEGIN", err, err_cap);
+    if (st != VX_OK)
+        goto fail;
+    st = copy_rows(c, events, n, err, err_cap);
+    for (size_t i = 0; i < nt && st == VX_OK; i++) {
+        bool ch = false;
+        st = write_tenant(c, tenants[i], &total, &ch, err, err_cap);
+        if (st == VX_OK && ch && changed)
+            changed[nch++] = tenants[i];
+    }
+    if (st == VX_OK)
+        st = vx_pg_exec(c, "COMMIT", err, err_cap);
+    if (st != VX_OK)
+        goto fail;
+    vx_free(tenants);
+    *counts = total;
+    if (n_changed)
+        *n_changed = nch;
+    return VX_OK;
+fail:
+    if (PQtransactionStatus(c) != PQTRANS_IDLE)
+        vx_pg_exec(c, "ROLLBACK", NULL, 0);
+    vx_free(tenants);
+    return st;
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make run`: the whole system in the foreground. Starts the local stack, the services, a demo
+# tenant with an API key and months of cost history published through NATS, prints what to
+# try, then follows the services' logs until Ctrl-C, which stops everything it started.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${VX_BIN_DIR:-$ROOT/build/bin}
+RUN=${VX_RUN_DIR:-$ROOT/.run}
+DEMO_DAYS=${VX_DEMO_DAYS:-180}
+DEMO_EVENTS_PER_DAY=${VX_DEMO_EVENTS_PER_DAY:-2000}
+INGEST_OPS_PORT=${VX_INGEST_OPS_PORT:-9101}
+cd "$ROOT"
+
+say() { echo "valdrix: $*" >&2; }
+
+bash scripts/stack.sh up
+set -a
+# shellcheck disable=SC1091
+. "$RUN/env"
+set +a
+mkdir -p "$RUN/logs"
+
+pids=()
+stopping=0
+stop_all() {
+    [ $stopping = 1 ] && return
+    stopping=1
+    trap - INT TERM
+    say "stopping"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    bash scripts/stack.sh down
+    exit 0
+}
+trap stop_all INT TERM
+
+wait_ready() { # port name
+    for _ in $(seq 1 200); do
+        if curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    say "$2 did not become ready; see $RUN/logs/$2.log"
+    stop_all
+}
+
+VX_OPS_PORT=$INGEST_OPS_PORT "$BIN/valdrix-ingest" </dev/null >>"$RUN/logs/ingest.log" 2>&1 &
+pids+=($!)
+wait_ready "$INGEST_OPS_PORT" ingest
+say "ingest ready (metrics on http://127.0.0.1:$INGEST_OPS_PORT/metrics)"
+
+# The demo tenant is made once and kept with the stack's data.
+if [ -f "$RUN/demo.env" ]; then
+    # shellcheck disable=SC1091
+    . "$RUN/demo.env"
+    say "demo tenant $DEMO_TENANT (kept from an earlier run)"
+else
+    DEMO_TENANT=$("$BIN/valdrix" tenant create --name demo --plan growth)
+    DEMO_KEY=$("$BIN/valdrix" key create --tenant "$DEMO_TENANT")
+    umask 077
+    printf 'DEMO_TENANT=%s\nDEMO_KEY=%s\n' "$DEMO_TENANT" "$DEMO_KEY" >"$RUN/demo.env"
+    say "seeding $DEMO_DAYS days x $DEMO_EVENTS_PER_DAY events through NATS"
+    "$BIN/valdrix" generate --tenant "$DEMO_TENANT" --days "$DEMO_DAYS" \
+        --events-per-day "$DEMO_EVENTS_PER_DAY" --seed 1
+fi
+
+total=$((DEMO_DAYS * DEMO_EVENTS_PER_DAY))
+for _ in $(seq 1 600); do
+    n=$(psql "$VX_PG_ADMIN_DSN" -XAtqc "SELECT count(*) FROM cost_records WHERE tenant_id = '$DEMO_TENANT'")
+    [ "$n" -ge "$total" ] && break
+    sleep 0.5
+done
+say "$n cost records stored for the demo tenant"
+
+cat <<EOT
+
+  Valdrix is running. Settings: $RUN/env (source it with: set -a; . $RUN/env; set +a)
+
+  Demo tenant  $DEMO_TENANT
+  API key      $DEMO_KEY   (the HTTP API arrives with services/api)
+
+  Try:
+    # the last week of spend by service, from the daily rollup
+    psql "\$VX_PG_ADMIN_DSN" -c "SELECT day, service_name, sum(billed_cost) FROM cost_daily
+        WHERE tenant_id = '$DEMO_TENANT' AND day > current_date - 8 GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+    # publish your own FOCUS file, or more history (publishing twice stores nothing twice)
+    $BIN/valdrix publish --tenant $DEMO_TENANT your-focus-export.csv
+    $BIN/valdrix generate --tenant $DEMO_TENANT --days 30 --events-per-day 500 --seed 2
+    # what ingest did
+    curl -s http://127.0.0.1:$INGEST_OPS_PORT/metrics | grep valdrix_ingest_events
+
+  Ctrl-C stops everything. Service logs follow.
+
+EOT
+tail -n 0 -F "$RUN/logs/ingest.log" &
+pids+=($!)
+# Returns when any of them exits (or a signal arrives, which stop_all handles).
+wait -n "${pids[@]}" || true
+say "a process exited; see $RUN/logs"
+stop_all

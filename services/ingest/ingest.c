@@ -1,0 +1,307 @@
+/* The consume loop of services/ingest. Nothing is acked before its rows have committed; while
+ * Postgres is down the batch in hand is retried with backoff (its ack timer kept alive), and on
+ * SIGTERM it is handed back (nak) for another replica. */
+#include "ingest.h"
+
+#include "handlers/batch.h"
+#include "vx/alloc.h"
+#include "vx/clock.h"
+#include "vx/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
+{
+    m->messages = vx_metrics_counter(reg, "valdrix_ingest_messages_total",
+                                     "Messages fetched from the cost-event stream", NULL);
+    m->received = vx_metrics_counter(reg, "valdrix_ingest_events_received_total",
+                                     "Cost events decoded from messages", NULL);
+    m->written = vx_metrics_counter(reg, "valdrix_ingest_events_written_total",
+                                    "Cost events inserted as new rows", NULL);
+    m->duplicate = vx_metrics_counter(reg, "valdrix_ingest_events_duplicate_total",
+                                      "Cost events that changed nothing (already stored)", NULL);
+    m->restated = vx_metrics_counter(reg, "valdrix_ingest_events_restated_total",
+                                     "Stored rows replaced by a higher revision", NULL);
+    m->store_retries = vx_metrics_counter(reg, "valdrix_ingest_store_retries_total",
+                                          "Batch writes retried after Postgres failed", NULL);
+    static const char *const kinds[4] = {"reason=\"decode\"", "reason=\"invalid\"",
+                                         "reason=\"tenant\"", "reason=\"storage\""};
+    for (int i = 0; i < 4; i++)
+        m->dead[i] = vx_metrics_counter(reg, "valdrix_ingest_events_deadlettered_total",
+                                        "Messages or events sent to the dead-letter stream", kinds[i]);
+    m->batch_seconds = vx_metrics_histogram(reg, "valdrix_ingest_batch_seconds",
+                                            "Time to write one fetched batch, commit included",
+                                            NULL, vx_metrics_latency_bounds,
+                                            vx_metrics_latency_bounds_len);
+    m->pending = vx_metrics_gauge(reg, "valdrix_ingest_consumer_pending",
+                                  "Messages in the stream not yet delivered to ingest", NULL);
+    m->ack_pending = vx_metrics_gauge(reg, "valdrix_ingest_consumer_ack_pending",
+                                      "Messages delivered but not yet acked", NULL);
+}
+
+static bool stopping(const ingest_ctx *ctx)
+{
+    return *ctx->stop != 0;
+}
+
+/* Sleeps up to ms in small steps, keeping the messages' ack timers alive; false if asked to
+ * stop meanwhile. */
+static bool backoff(ingest_ctx *ctx, vx_bus_msg **msgs, int n, int64_t ms)
+{
+    int64_t until = vx_mono_ms() + ms;
+    int64_t touch = 0;
+    while (vx_mono_ms() < until) {
+        if (stopping(ctx))
+            return false;
+        if (vx_mono_ms() >= touch) {
+            for (int i = 0; i < n; i++)
+                vx_bus_msg_in_progress(msgs[i]);
+            touch = vx_mono_ms() + ctx->cfg->ack_wait_ms / 3;
+        }
+        vx_sleep_ms(50);
+    }
+    return true;
+}
+
+/* Removes events of tenants that do not exist (they go to the dead-letter stream). */
+static vx_status check_tenants(ingest_ctx *ctx, PGconn *c, ingest_work *w)
+{
+    for (size_t i = 0; i < w->n_events;) {
+        const char *t = w->events[i]->tenant_id;
+        bool exists;
+        vx_status st = vx_ledger_tenant_exists(ctx->ledger, c, t, &exists);
+        if (st != VX_OK)
+            return st;
+        if (!exists) {
+            char reason[100];
+            snprintf(reason, sizeof reason, "tenant_id: unknown tenant %s", t);
+            ingest_work_reject_tenant(w, t, INGEST_REJECT_TENANT, reason);
+            continue; /* the event at i changed */
+        }
+        i++;
+    }
+    return VX_OK;
+}
+
+static void log_counts(const ingest_work *w, const vx_ledger_counts *k, double secs)
+{
+    vx_log(VX_LOG_DEBUG, "batch committed", VX_INT("messages", w->n_msgs),
+           VX_INT("events", w->n_events), VX_INT("inserted", k->inserted),
+           VX_INT("restated", k->restated), VX_INT("duplicate", k->duplicate),
+           VX_INT("rejected", w->n_rejects), VX_DBL("seconds", secs));
+}
+
+/* Writes the batch; when Postgres refuses the batch as a whole, writes message by message so
+ * that one bad message goes to the dead-letter stream and the rest is kept. */
+static vx_status store(ingest_ctx *ctx, ingest_work *w, vx_ledger_counts *counts,
+                       const char **changed, size_t *n_changed, char *err, size_t err_cap)
+{
+    PGconn *c;
+    vx_status st = vx_pg_acquire(ctx->pool, &c);
+    if (st != VX_OK) {
+        snprintf(err, err_cap, "postgres: %s", vx_status_str(st));
+        return st;
+    }
+    st = check_tenants(ctx, c, w);
+    if (st == VX_OK)
+        st = vx_ledger_write(ctx->ledger, c, w->events, w->n_events, counts, changed, n_changed, err, err_cap);
+    if (st == VX_INVALID) {
+        vx_log(VX_LOG_WARN, "batch refused, writing message by message", VX_STR("error", err));
+        *counts = (vx_ledger_counts){0};
+        *n_changed = 0;
+        st = VX_OK;
+        for (size_t m = 0; m < w->n_msgs && st == VX_OK; m++) {
+            size_t start = SIZE_MAX, end = 0;
+            for (size_t i = 0; i < w->n_events; i++) {
+                if (w->event_msg[i] == m) {
+                    if (start == SIZE_MAX)
+                        start = i;
+                    end = i + 1;
+                }
+            }
+            if (start == SIZE_MAX)
+                continue;
+            vx_ledger_counts k;
+            size_t nch = 0;
+            st = vx_ledger_write(ctx->ledger, c, w->events + start, end - start, &k, changed + *n_changed,
+                              &nch, err, err_cap);
+            if (st == VX_INVALID) {
+                ingest_work_reject_msg(w, m, INGEST_REJECT_STORAGE, err);
+                st = VX_OK;
+                continue;
+            }
+            counts->inserted += k.inserted;
+            counts->restated += k.restated;
+            counts->duplicate += k.duplicate;
+            *n_changed += nch;
+        }
+    }
+    vx_pg_release(ctx->pool, c, st == VX_UNAVAILABLE || st == VX_TIMEOUT);
+    return st;
+}
+
+static void dlq_subject(const ingest_ctx *ctx, const char *subject, char *out, size_t cap)
+{
+    const char *t = vx_cost_subject_tenant(ctx->cfg->subject_prefix, subject);
+    snprintf(out, cap, "%s.%s", ctx->cfg->dlq_prefix, t ? t : "unknown");
+}
+
+/* Publishes one reject to the dead-letter stream (with its reason in headers). */
+static vx_status dead_letter(ingest_ctx *ctx, const ingest_work *w, const ingest_reject *r,
+                             vx_bus_msg *msg)
+{
+    char subject[256], seq[32], id[96], event[16];
+    dlq_subject(ctx, vx_bus_msg_subject(msg), subject, sizeof subject);
+    uint64_t sseq = vx_bus_msg_stream_seq(msg);
+    snprintf(seq, sizeof seq, "%" PRIu64, sseq);
+    snprintf(event, sizeof event, "%d", r->event);
+    snprintf(id, sizeof id, "dlq-%s-%" PRIu64 "-%d", ctx->cfg->stream, sseq, r->event);
+    vx_bus_header h[] = {
+        {"Vx-Reason", r->reason},
+        {"Vx-Reason-Code", ingest_reject_kind_str(r->kind)},
+        {"Vx-Original-Subject", vx_bus_msg_subject(msg)},
+        {"Vx-Original-Seq", seq},
+        {"Vx-Event-Index", event},
+    };
+    const void *data = vx_bus_msg_data(msg);
+    size_t len = vx_bus_msg_len(msg);
+    uint8_t *packed = NULL;
+    if (r->event >= 0 && w->batches[r->msg]) {
+        /* only the bad event, as a batch of one */
+        Valdrix__V1__CostEventBatch one = VALDRIX__V1__COST_EVENT_BATCH__INIT;
+        vx_cost_event *ev = w->batches[r->msg]->events[r->event];
+        one.n_events = 1;
+        one.events = &ev;
+        len = valdrix__v1__cost_event_batch__get_packed_size(&one);
+        packed = vx_xmalloc(len);
+        valdrix__v1__cost_event_batch__pack(&one, packed);
+        data = packed;
+    }
+    vx_status st = vx_bus_publish(ctx->bus, subject, data, len, id, h, sizeof h / sizeof h[0], NULL);
+    vx_free(packed);
+    if (st == VX_OK) {
+        vx_counter_inc(ctx->m.dead[r->kind]);
+        vx_log(VX_LOG_WARN, "dead-lettered", VX_STR("subject", subject),
+               VX_STR("reason_code", ingest_reject_kind_str(r->kind)), VX_STR("reason", r->reason),
+               VX_INT("stream_seq", sseq), VX_INT("event", r->event),
+               VX_STR("trace_id", vx_bus_msg_header(msg, "traceparent")));
+    }
+    return st;
+}
+
+static void settle_all(vx_bus_msg **msgs, int n, bool ack)
+{
+    for (int i = 0; i < n; i++) {
+        if (ack)
+            vx_bus_msg_ack(msgs[i]);
+        else
+            vx_bus_msg_nak(msgs[i], 0);
+        vx_bus_msg_destroy(msgs[i]);
+    }
+}
+
+static void announce(ingest_ctx *ctx, const char **changed, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char subject[256];
+        snprintf(subject, sizeof subject, "%s.%s", ctx->cfg->changed_prefix, changed[i]);
+        vx_bus_publish_core(ctx->bus, subject, "", 0);
+    }
+}
+
+/* One fetched batch, start to finish. false if it was handed back because of shutdown. */
+static bool process(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
+{
+    int64_t t0 = vx_mono_ns();
+    ingest_msg *in = vx_xmalloc((size_t)n * sizeof *in);
+    for (int i = 0; i < n; i++)
+        in[i] = (ingest_msg){vx_bus_msg_subject(msgs[i]), vx_bus_msg_data(msgs[i]),
+                             vx_bus_msg_len(msgs[i])};
+    ingest_work w;
+    ingest_work_build(&w, in, (size_t)n, ctx->cfg->subject_prefix);
+    vx_free(in);
+    vx_counter_add(ctx->m.messages, (uint64_t)n);
+    vx_counter_add(ctx->m.received, w.received);
+
+    const char **changed = vx_xmalloc((w.n_events + 1) * sizeof *changed);
+    size_t n_changed = 0;
+    vx_ledger_counts counts = {0};
+    int64_t delay = 100;
+    for (;;) {
+        char err[512] = "";
+        vx_status st = store(ctx, &w, &counts, changed, &n_changed, err, sizeof err);
+        atomic_store(&ctx->pg_ok, st == VX_OK);
+        if (st == VX_OK)
+            break;
+        vx_counter_inc(ctx->m.store_retries);
+        vx_log(VX_LOG_WARN, "batch not stored, will retry", VX_STR("status", vx_status_str(st)),
+               VX_STR("error", err), VX_INT("retry_in_ms", delay), VX_INT("messages", n));
+        if (!backoff(ctx, msgs, n, delay)) {
+            vx_log(VX_LOG_INFO, "stopping: batch handed back", VX_INT("messages", n));
+            settle_all(msgs, n, false);
+            ingest_work_cleanup(&w);
+            vx_free(changed);
+            return false;
+        }
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    /* Rows are committed. Dead-letter the rejects, then ack everything. */
+    for (size_t i = 0; i < w.n_rejects; i++) {
+        int64_t d = 100;
+        while (dead_letter(ctx, &w, &w.rejects[i], msgs[w.rejects[i].msg]) != VX_OK) {
+            vx_log(VX_LOG_WARN, "dead-letter publish failed, will retry", VX_INT("retry_in_ms", d));
+            if (!backoff(ctx, msgs, n, d)) {
+                /* The rows are committed; redelivery will find them duplicates and retry this. */
+                settle_all(msgs, n, false);
+                ingest_work_cleanup(&w);
+                vx_free(changed);
+                return false;
+            }
+            d = d * 2 > 5000 ? 5000 : d * 2;
+        }
+    }
+    settle_all(msgs, n, true);
+    announce(ctx, changed, n_changed);
+    vx_counter_add(ctx->m.written, counts.inserted);
+    vx_counter_add(ctx->m.restated, counts.restated);
+    vx_counter_add(ctx->m.duplicate, counts.duplicate);
+    double secs = (double)(vx_mono_ns() - t0) / 1e9;
+    vx_histogram_observe(ctx->m.batch_seconds, secs);
+    log_counts(&w, &counts, secs);
+    ingest_work_cleanup(&w);
+    vx_free(changed);
+    return true;
+}
+
+void ingest_run(ingest_ctx *ctx)
+{
+    int max = ctx->cfg->fetch_max;
+    vx_bus_msg **msgs = vx_xmalloc((size_t)max * sizeof *msgs);
+    int64_t next_gauges = 0, fetch_delay = 100;
+    while (!stopping(ctx)) {
+        int n = 0;
+        vx_status st = vx_bus_fetch(ctx->consumer, msgs, max, ctx->cfg->fetch_wait_ms, &n);
+        if (st != VX_OK) {
+            vx_log(VX_LOG_WARN, "fetch failed", VX_STR("status", vx_status_str(st)),
+                   VX_INT("retry_in_ms", fetch_delay));
+            for (int64_t waited = 0; waited < fetch_delay && !stopping(ctx); waited += 50)
+                vx_sleep_ms(50);
+            fetch_delay = fetch_delay * 2 > 5000 ? 5000 : fetch_delay * 2;
+            continue;
+        }
+        fetch_delay = 100;
+        if (n > 0 && !process(ctx, msgs, n))
+            break;
+        if (vx_mono_ms() >= next_gauges) {
+            uint64_t pending, ack_pending;
+            if (vx_bus_consumer_pending(ctx->consumer, &pending, &ack_pending) == VX_OK) {
+                vx_gauge_set(ctx->m.pending, (double)pending);
+                vx_gauge_set(ctx->m.ack_pending, (double)ack_pending);
+            }
+            next_gauges = vx_mono_ms() + 2000;
+        }
+    }
+    vx_free(msgs);
+}

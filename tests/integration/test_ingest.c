@@ -1,0 +1,538 @@
+/* Integration tests of valdrix-ingest: the real binary, NATS JetStream and Postgres. Each test
+ * runs its own stream, subjects and tenants, so tests can run in parallel with everything else
+ * on the shared stack. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../support/harness.h"
+#include "../support/vx_test_env.h"
+#include "vx/bus.h"
+#include "vx/clock.h"
+#include "vx/cost.h"
+#include "vx/uuid.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char stream[64], dlq_stream[64], prefix[64], dlq_prefix[64];
+    char env[12][160];
+    const char *envp[13];
+    int n_env;
+    vx_bus *bus;
+    PGconn *pg;
+    char tenant[37];
+    char log[256];
+} fixture;
+
+static void add_env(fixture *f, const char *k, const char *v)
+{
+    char kv[sizeof f->env[0]];
+    snprintf(kv, sizeof kv, "%s=%s", k, v);
+    memcpy(f->env[f->n_env], kv, sizeof kv);
+    f->envp[f->n_env] = f->env[f->n_env];
+    f->n_env++;
+    f->envp[f->n_env] = NULL;
+}
+
+static int setup(void **state)
+{
+    if (!vx_test_env("VX_NATS_URL") || !vx_test_env("VX_PG_DSN") || !vx_test_env("VX_PG_ADMIN_DSN")) {
+        *state = NULL;
+        return 0;
+    }
+    fixture *f = calloc(1, sizeof *f);
+    char id[48];
+    h_unique(id, sizeof id, "ti");
+    snprintf(f->stream, sizeof f->stream, "T_EV_%s", id);
+    snprintf(f->dlq_stream, sizeof f->dlq_stream, "T_DLQ_%s", id);
+    snprintf(f->prefix, sizeof f->prefix, "%s.events", id);
+    snprintf(f->dlq_prefix, sizeof f->dlq_prefix, "%s.dead", id);
+    snprintf(f->log, sizeof f->log, "/tmp/vx-it-%s.log", id);
+    add_env(f, "VX_INGEST_STREAM", f->stream);
+    add_env(f, "VX_DLQ_STREAM", f->dlq_stream);
+    add_env(f, "VX_INGEST_SUBJECT", f->prefix);
+    add_env(f, "VX_DLQ_SUBJECT", f->dlq_prefix);
+    add_env(f, "VX_INGEST_ACK_WAIT", "3s");
+    add_env(f, "VX_LOG_LEVEL", "info");
+    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-ingest", .timeout_ms = 5000};
+    assert_int_equal(vx_bus_connect(&bc, &f->bus), VX_OK);
+    f->pg = h_admin();
+    h_create_tenant(f->pg, f->tenant, "starter");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    vx_bus_delete_stream(f->bus, f->stream);
+    vx_bus_delete_stream(f->bus, f->dlq_stream);
+    vx_bus_destroy(f->bus);
+    PQfinish(f->pg);
+    free(f);
+    return 0;
+}
+
+#define SKIP_IF_NO_STACK(f)                                                                        \
+    fixture *f = *state;                                                                           \
+    if (!f)                                                                                        \
+        skip();
+
+/* Starts an ingest replica; returns its pid and ops port. `extra` may add one setting. */
+static pid_t start_ingest(fixture *f, int *port, const char *extra)
+{
+    *port = h_free_port();
+    char portenv[32];
+    snprintf(portenv, sizeof portenv, "VX_OPS_PORT=%d", *port);
+    const char *env[16];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    env[n++] = portenv;
+    if (extra)
+        env[n++] = extra;
+    env[n] = NULL;
+    pid_t pid = h_spawn("valdrix-ingest", NULL, env, f->log);
+    if (!h_wait_ready(*port, 20000)) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "tail -20 %s >&2", f->log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(no log)\n");
+        fail_msg("ingest did not become ready");
+    }
+    return pid;
+}
+
+typedef struct {
+    vx_cost_event ev;
+    Valdrix__V1__Money billed;
+    char id[37], tenant[37];
+    char service[32];
+} ev_storage;
+
+static void fill(ev_storage *s, const char *tenant, const char *id, int64_t start, int64_t units,
+                 int32_t nanos, uint32_t revision, const char *service)
+{
+    valdrix__v1__cost_event__init(&s->ev);
+    valdrix__v1__money__init(&s->billed);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    snprintf(s->service, sizeof s->service, "%s", service);
+    s->ev.event_id = s->id;
+    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
+    s->ev.tenant_id = s->tenant;
+    s->ev.provider = (char *)"AWS";
+    s->ev.sub_account_id = (char *)"123456789012";
+    s->ev.service_name = s->service;
+    s->ev.charge_category = (char *)"Usage";
+    s->ev.billing_currency = (char *)"USD";
+    s->ev.region_id = (char *)"eu-west-1";
+    s->ev.charge_period_start = start;
+    s->ev.charge_period_end = start + 3600;
+    s->billed.units = units;
+    s->billed.nanos = nanos;
+    s->ev.billed_cost = &s->billed;
+    s->ev.revision = revision;
+}
+
+static void publish(fixture *f, const char *tenant_subject, ev_storage *evs, size_t n,
+                    const char *msg_id, bool *dup)
+{
+    vx_cost_event **ptrs = calloc(n, sizeof *ptrs);
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &evs[i].ev;
+    Valdrix__V1__CostEventBatch b = VALDRIX__V1__COST_EVENT_BATCH__INIT;
+    b.n_events = n;
+    b.events = ptrs;
+    size_t len = valdrix__v1__cost_event_batch__get_packed_size(&b);
+    uint8_t *buf = malloc(len + 1);
+    valdrix__v1__cost_event_batch__pack(&b, buf);
+    char subject[160];
+    snprintf(subject, sizeof subject, "%s.%s", f->prefix, tenant_subject);
+    assert_int_equal(vx_bus_publish(f->bus, subject, buf, len, msg_id, NULL, 0, dup), VX_OK);
+    free(buf);
+    free(ptrs);
+}
+
+static void publish_raw(fixture *f, const char *tenant_subject, const void *data, size_t len)
+{
+    char subject[160];
+    snprintf(subject, sizeof subject, "%s.%s", f->prefix, tenant_subject);
+    assert_int_equal(vx_bus_publish(f->bus, subject, data, len, NULL, NULL, 0, NULL), VX_OK);
+}
+
+static void new_id(char *out)
+{
+    vx_uuid u;
+    vx_uuid_v4(&u);
+    vx_uuid_format(&u, out);
+}
+
+static const char COUNT_SQL[] = "SELECT count(*) FROM cost_records WHERE tenant_id = $1";
+static const char ROLLUP_MISMATCH_SQL[] =
+    "SELECT count(*) FROM ("
+    " SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, service_name, sub_account_id, "
+    "  region_id, provider, billing_currency, sum(billed_cost) b, sum(effective_cost) e, "
+    "  sum(list_cost) l, count(*) n FROM cost_records WHERE tenant_id = $1 GROUP BY 1,2,3,4,5,6"
+    " ) r FULL JOIN (SELECT * FROM cost_daily WHERE tenant_id = $1 AND record_count <> 0) d"
+    " USING (day, service_name, sub_account_id, region_id, provider, billing_currency)"
+    " WHERE r.b IS DISTINCT FROM d.billed_cost OR r.e IS DISTINCT FROM d.effective_cost"
+    "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count";
+
+static void test_ingest_published_events_arrive_exactly(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port;
+    pid_t pid = start_ingest(f, &port, NULL);
+    ev_storage evs[3];
+    char ids[3][37];
+    int64_t t = vx_civil_to_unix(2025, 8, 1, 0, 0, 0);
+    for (int i = 0; i < 3; i++)
+        new_id(ids[i]);
+    fill(&evs[0], f->tenant, ids[0], t, 1, 100000000, 0, "AmazonEC2");
+    fill(&evs[1], f->tenant, ids[1], t + 3600, 0, 20000000, 0, "AmazonEC2");
+    fill(&evs[2], f->tenant, ids[2], t + 86400, 1234567, 891011121, 0, "AmazonS3");
+    publish(f, f->tenant, evs, 3, NULL, NULL);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 3, 15000), 3);
+    PGresult *r = PQexecParams(f->pg,
+                               "SELECT sum(billed_cost)::text, min(effective_cost)::text FROM cost_records WHERE tenant_id = $1",
+                               1, NULL, (const char *[]){f->tenant}, NULL, NULL, 0);
+    assert_string_equal(PQgetvalue(r, 0, 0), "1234569.011011121");
+    /* effective cost defaults to billed cost when a publisher leaves it out */
+    assert_string_equal(PQgetvalue(r, 0, 1), "0.020000000");
+    PQclear(r);
+    assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
+    assert_int_equal(h_query_int(f->pg, "SELECT sum(record_count) FROM cost_daily WHERE tenant_id = $1",
+                                 f->tenant, NULL), 3);
+    int64_t until = vx_mono_ms() + 5000;
+    while (h_metric(port, "valdrix_ingest_events_written_total") != 3 && vx_mono_ms() < until)
+        vx_sleep_ms(50);
+    assert_true(h_metric(port, "valdrix_ingest_events_written_total") == 3);
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+}
+
+static void test_ingest_resent_messages_and_events_store_nothing_twice(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port;
+    pid_t pid = start_ingest(f, &port, NULL);
+    ev_storage evs[2];
+    char ids[2][37];
+    int64_t t = vx_civil_to_unix(2025, 8, 2, 0, 0, 0);
+    new_id(ids[0]);
+    new_id(ids[1]);
+    fill(&evs[0], f->tenant, ids[0], t, 5, 0, 0, "AmazonEC2");
+    fill(&evs[1], f->tenant, ids[1], t, 7, 0, 0, "AmazonEC2");
+    bool dup = false;
+    publish(f, f->tenant, evs, 2, "same-message-1", &dup);
+    assert_false(dup);
+    /* the same message again: JetStream drops it inside its duplicate window */
+    publish(f, f->tenant, evs, 2, "same-message-1", &dup);
+    assert_true(dup);
+    /* the same events in new messages: the ledger keeps one row each */
+    publish(f, f->tenant, evs, 2, "other-message-2", &dup);
+    publish(f, f->tenant, evs, 1, NULL, &dup);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 2, 15000), 2);
+    int64_t until = vx_mono_ms() + 10000;
+    while (h_metric(port, "valdrix_ingest_events_duplicate_total") < 3 && vx_mono_ms() < until)
+        vx_sleep_ms(50);
+    assert_true(h_metric(port, "valdrix_ingest_events_duplicate_total") == 3);
+    assert_int_equal(h_query_int(f->pg, COUNT_SQL, f->tenant, NULL), 2);
+    assert_int_equal(h_query_int(f->pg, "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1",
+                                 f->tenant, NULL), 12);
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+}
+
+static void test_ingest_restatement_replaces_row_and_rollup(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port;
+    pid_t pid = start_ingest(f, &port, NULL);
+    ev_storage ev;
+    char id[37];
+    new_id(id);
+    int64_t t = vx_civil_to_unix(2025, 8, 3, 12, 0, 0);
+    fill(&ev, f->tenant, id, t, 100, 0, 1, "AmazonEC2");
+    publish(f, f->tenant, &ev, 1, NULL, NULL);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 15000), 1);
+    fill(&ev, f->tenant, id, t, 60, 0, 2, "AmazonEC2");
+    publish(f, f->tenant, &ev, 1, NULL, NULL);
+    const char *sql = "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1";
+    assert_int_equal(h_wait_query(f->pg, sql, f->tenant, NULL, 60, 15000), 60);
+    assert_int_equal(h_query_int(f->pg, "SELECT revision FROM cost_records WHERE tenant_id = $1",
+                                 f->tenant, NULL), 2);
+    /* a late lower revision changes nothing */
+    fill(&ev, f->tenant, id, t, 999, 0, 1, "AmazonEC2");
+    publish(f, f->tenant, &ev, 1, NULL, NULL);
+    int64_t until = vx_mono_ms() + 10000;
+    while (h_metric(port, "valdrix_ingest_events_duplicate_total") < 1 && vx_mono_ms() < until)
+        vx_sleep_ms(50);
+    assert_int_equal(h_query_int(f->pg, sql, f->tenant, NULL), 60);
+    assert_true(h_metric(port, "valdrix_ingest_events_restated_total") == 1);
+    assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+}
+
+/* Reads every message of the dead-letter stream; returns how many, and counts reason codes. */
+static int drain_dlq(fixture *f, int *decode, int *invalid, int *tenant, char *reasons, size_t cap)
+{
+    vx_bus_consumer *c;
+    vx_consumer_config cc = {.stream = f->dlq_stream, .durable = "test", .ack_wait_ms = 30000};
+    assert_int_equal(vx_bus_consumer_create(f->bus, &cc, &c), VX_OK);
+    int total = 0;
+    size_t rl = 0;
+    for (;;) {
+        vx_bus_msg *msgs[64];
+        int n = 0;
+        assert_int_equal(vx_bus_fetch(c, msgs, 64, 500, &n), VX_OK);
+        if (n == 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            const char *code = vx_bus_msg_header(msgs[i], "Vx-Reason-Code");
+            const char *why = vx_bus_msg_header(msgs[i], "Vx-Reason");
+            assert_non_null(code);
+            assert_non_null(why);
+            *decode += strcmp(code, "decode") == 0;
+            *invalid += strcmp(code, "invalid") == 0;
+            *tenant += strcmp(code, "tenant") == 0;
+            rl += (size_t)snprintf(reasons + rl, rl < cap ? cap - rl : 0, "%s|", why);
+            vx_bus_msg_ack(msgs[i]);
+            vx_bus_msg_destroy(msgs[i]);
+            total++;
+        }
+    }
+    vx_bus_consumer_destroy(c);
+    return total;
+}
+
+static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port;
+    pid_t pid = start_ingest(f, &port, NULL);
+    int64_t t = vx_civil_to_unix(2025, 8, 4, 0, 0, 0);
+    /* bytes that are not a CostEventBatch */
+    const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+    publish_raw(f, f->tenant, garbage, sizeof garbage);
+    /* one valid and one invalid event in the same batch */
+    ev_storage evs[2];
+    char ids[2][37];
+    new_id(ids[0]);
+    new_id(ids[1]);
+    fill(&evs[0], f->tenant, ids[0], t, 3, 0, 0, "AmazonEC2");
+    fill(&evs[1], f->tenant, ids[1], t, 3, 0, 0, "AmazonEC2");
+    evs[1].ev.billing_currency = (char *)"usd";
+    publish(f, f->tenant, evs, 2, NULL, NULL);
+    /* an event naming another tenant than its subject */
+    char other[37], idx[37];
+    h_create_tenant(f->pg, other, "starter");
+    new_id(idx);
+    ev_storage forged;
+    fill(&forged, other, idx, t, 1, 0, 0, "AmazonEC2");
+    publish(f, f->tenant, &forged, 1, NULL, NULL);
+    /* a tenant that does not exist */
+    char ghost[37], idg[37];
+    new_id(ghost);
+    new_id(idg);
+    ev_storage ghost_ev;
+    fill(&ghost_ev, ghost, idg, t, 1, 0, 0, "AmazonEC2");
+    publish(f, ghost, &ghost_ev, 1, NULL, NULL);
+
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 15000), 1);
+    int64_t until = vx_mono_ms() + 10000;
+    double dead = 0;
+    while (vx_mono_ms() < until) {
+        dead = h_metric(port, "valdrix_ingest_events_deadlettered_total{reason=\"decode\"}") +
+               h_metric(port, "valdrix_ingest_events_deadlettered_total{reason=\"invalid\"}") +
+               h_metric(port, "valdrix_ingest_events_deadlettered_total{reason=\"tenant\"}");
+        if (dead >= 4)
+            break;
+        vx_sleep_ms(50);
+    }
+    assert_true(dead == 4);
+    int decode = 0, invalid = 0, tenant = 0;
+    char reasons[4096] = "";
+    assert_int_equal(drain_dlq(f, &decode, &invalid, &tenant, reasons, sizeof reasons), 4);
+    assert_int_equal(decode, 1);
+    assert_int_equal(invalid, 1);
+    assert_int_equal(tenant, 2);
+    assert_non_null(strstr(reasons, "billing_currency"));
+    assert_non_null(strstr(reasons, "unknown tenant"));
+    assert_int_equal(h_query_int(f->pg, COUNT_SQL, other, NULL), 0);
+    /* still serving: a good event after the poison is stored */
+    ev_storage after;
+    char ida[37];
+    new_id(ida);
+    fill(&after, f->tenant, ida, t, 1, 0, 0, "AmazonEC2");
+    publish(f, f->tenant, &after, 1, NULL, NULL);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 2, 15000), 2);
+    assert_int_equal(h_http_get(port, "/readyz", NULL, 0), 200);
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+}
+
+/* Runs `valdrix generate` for the fixture's tenant and stream; returns its pid. */
+static pid_t spawn_generate(fixture *f, int days, int per_day, char *seed)
+{
+    static char d[16], p[16];
+    snprintf(d, sizeof d, "%d", days);
+    snprintf(p, sizeof p, "%d", per_day);
+    char *args[] = {(char *)"valdrix", (char *)"generate", (char *)"--tenant", f->tenant,
+                    (char *)"--days", d, (char *)"--events-per-day", p, (char *)"--seed",
+                    seed, (char *)"--end", (char *)"2025-06-01", NULL};
+    return h_spawn("valdrix", args, f->envp, f->log);
+}
+
+static int wait_exit(pid_t pid, int64_t timeout_ms)
+{
+    return h_stop(pid, 0, timeout_ms);
+}
+
+static void test_ingest_two_replicas_share_the_stream(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port1, port2;
+    pid_t a = start_ingest(f, &port1, "VX_INGEST_FETCH=8");
+    pid_t b = start_ingest(f, &port2, "VX_INGEST_FETCH=8");
+    pid_t gen = spawn_generate(f, 40, 500, "7");
+    assert_int_equal(wait_exit(gen, 60000), 0);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 20000, 60000), 20000);
+    double w1 = h_metric(port1, "valdrix_ingest_events_written_total");
+    double w2 = h_metric(port2, "valdrix_ingest_events_written_total");
+    fprintf(stderr, "replica a wrote %.0f, replica b wrote %.0f\n", w1, w2);
+    assert_true(w1 > 0 && w2 > 0);
+    assert_true(w1 + w2 == 20000);
+    assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
+    assert_int_equal(h_stop(a, SIGTERM, 10000), 0);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+}
+
+static void test_ingest_kill9_during_publish_loses_and_duplicates_nothing(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port;
+    pid_t ing = start_ingest(f, &port, NULL);
+    const int total = 120 * 1000;
+    pid_t gen = spawn_generate(f, 120, 1000, "42");
+    /* kill the consumer in the middle of the stream */
+    int64_t rows = 0, until = vx_mono_ms() + 60000;
+    while ((rows = h_query_int(f->pg, COUNT_SQL, f->tenant, NULL)) < 20000 && vx_mono_ms() < until)
+        vx_sleep_ms(20);
+    assert_true(rows >= 20000);
+    assert_int_equal(h_stop(ing, SIGKILL, 5000), 128 + SIGKILL);
+    int64_t at_kill = h_query_int(f->pg, COUNT_SQL, f->tenant, NULL);
+    fprintf(stderr, "killed ingest at %lld rows\n", (long long)at_kill);
+    ing = start_ingest(f, &port, NULL);
+    /* and once more, while it catches up */
+    until = vx_mono_ms() + 60000;
+    while ((rows = h_query_int(f->pg, COUNT_SQL, f->tenant, NULL)) < at_kill + 15000 &&
+           rows < total && vx_mono_ms() < until)
+        vx_sleep_ms(20);
+    assert_int_equal(h_stop(ing, SIGKILL, 5000), 128 + SIGKILL);
+    ing = start_ingest(f, &port, NULL);
+    assert_int_equal(wait_exit(gen, 120000), 0);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, total, 120000), total);
+    assert_int_equal(h_query_int(f->pg, "SELECT count(DISTINCT event_id) FROM cost_records WHERE tenant_id = $1",
+                                 f->tenant, NULL), total);
+    assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
+    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+}
+
+static void test_ingest_rides_out_a_postgres_outage(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    char host[64], dsn[512] = "VX_PG_DSN=";
+    int pg_port;
+    const char *real = getenv("VX_PG_DSN");
+    assert_true(h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
+    h_proxy *proxy = h_proxy_start(host, pg_port);
+    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(proxy), dsn + 10, sizeof dsn - 10, host,
+                          sizeof host, &pg_port));
+    int port;
+    pid_t pid = start_ingest(f, &port, dsn);
+    h_proxy_cut(proxy);
+    ev_storage evs[5];
+    char ids[5][37];
+    int64_t t = vx_civil_to_unix(2025, 8, 5, 0, 0, 0);
+    for (int i = 0; i < 5; i++) {
+        new_id(ids[i]);
+        fill(&evs[i], f->tenant, ids[i], t + i, 2, 0, 0, "AmazonEC2");
+    }
+    publish(f, f->tenant, evs, 5, NULL, NULL);
+    /* while Postgres is unreachable nothing is stored, nothing acked, and readiness says so */
+    int64_t until = vx_mono_ms() + 10000;
+    while (h_http_get(port, "/readyz", NULL, 0) != 503 && vx_mono_ms() < until)
+        vx_sleep_ms(50);
+    assert_int_equal(h_http_get(port, "/readyz", NULL, 0), 503);
+    vx_sleep_ms(1500);
+    assert_int_equal(h_query_int(f->pg, COUNT_SQL, f->tenant, NULL), 0);
+    assert_true(h_metric(port, "valdrix_ingest_store_retries_total") >= 1);
+    h_proxy_restore(proxy);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 5, 20000), 5);
+    assert_true(h_wait_ready(port, 10000));
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    h_proxy_stop(proxy);
+}
+
+static void test_ingest_sigterm_during_outage_hands_batch_back(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    char host[64], dsn[512] = "VX_PG_DSN=";
+    int pg_port;
+    const char *real = getenv("VX_PG_DSN");
+    assert_true(h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
+    h_proxy *proxy = h_proxy_start(host, pg_port);
+    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(proxy), dsn + 10, sizeof dsn - 10, host,
+                          sizeof host, &pg_port));
+    int port;
+    pid_t pid = start_ingest(f, &port, dsn);
+    h_proxy_cut(proxy);
+    ev_storage ev;
+    char id[37];
+    new_id(id);
+    fill(&ev, f->tenant, id, vx_civil_to_unix(2025, 8, 6, 0, 0, 0), 9, 0, 0, "AmazonEC2");
+    publish(f, f->tenant, &ev, 1, NULL, NULL);
+    int64_t until = vx_mono_ms() + 10000;
+    while (h_metric(port, "valdrix_ingest_store_retries_total") < 1 && vx_mono_ms() < until)
+        vx_sleep_ms(50);
+    /* stops promptly even though its batch could not be written... */
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    h_proxy_restore(proxy);
+    /* ...and the batch it handed back is written by the next replica */
+    pid = start_ingest(f, &port, NULL);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 20000), 1);
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    h_proxy_stop(proxy);
+}
+
+static void test_ingest_bad_configuration_exits_78_naming_the_variable(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    char out[256];
+    const char *env[] = {"VX_INGEST_FETCH=lots", NULL};
+    char *args[] = {(char *)"valdrix-ingest", NULL};
+    assert_int_equal(h_run("valdrix-ingest", args, env, out, sizeof out), 78);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ingest_published_events_arrive_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_resent_messages_and_events_store_nothing_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_restatement_replaces_row_and_rollup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_poison_goes_to_dead_letters_with_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_two_replicas_share_the_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_kill9_during_publish_loses_and_duplicates_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_rides_out_a_postgres_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_sigterm_during_outage_hands_batch_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_bad_configuration_exits_78_naming_the_variable, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
