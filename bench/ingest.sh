@@ -48,6 +48,7 @@ DELETE FROM cost_records WHERE tenant_id = '$TENANT';
 DELETE FROM tenant_data_versions WHERE tenant_id = '$TENANT';
 DELETE FROM tenants WHERE id = '$TENANT';
 SQL
+    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$WORK/ingest.log" "$BENCH_KEEP_LOG"
     rm -rf "$WORK"
     [ $started_stack = 1 ] && bash scripts/stack.sh down >&2
     return 0
@@ -62,7 +63,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 log "published in $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
 
-VX_OPS_PORT=$OPS_PORT VX_LOG_LEVEL=warn "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
+VX_OPS_PORT=$OPS_PORT VX_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
 ingest_pid=$!
 for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$OPS_PORT/readyz" >/dev/null 2>&1 && break
@@ -91,7 +92,8 @@ months=$(psql "$VX_PG_ADMIN_DSN" -XAtqc "SELECT DISTINCT to_char(date_trunc('mon
 {
     echo "CREATE TABLE bench_copy_$tag (LIKE cost_records INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (tenant_id, recorded_at, event_id)) PARTITION BY RANGE (recorded_at);"
     for m in $months; do
-        echo "CREATE TABLE bench_copy_${tag}_${m//-/_} PARTITION OF bench_copy_$tag FOR VALUES FROM ('$m 00:00+00') TO (('$m'::date + interval '1 month')::date || ' 00:00+00');"
+        next=$(date -u -d "$m +1 month" +%F)
+        echo "CREATE TABLE bench_copy_${tag}_${m//-/_} PARTITION OF bench_copy_$tag FOR VALUES FROM ('$m 00:00+00') TO ('$next 00:00+00');"
     done
 } | psql "$VX_PG_ADMIN_DSN" -Xq
 t4=$(date +%s.%N)

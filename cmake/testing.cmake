@@ -1,6 +1,7 @@
 # vx_test(NAME name SOURCES ... LIBS ... LABEL unit|integration|bench):
 # one cmocka binary per module, registered with CTest under its label.
 enable_testing()
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/test-logs)
 function(vx_test)
     cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
     add_executable(${T_NAME} ${T_SOURCES})
@@ -12,5 +13,5 @@ function(vx_test)
         set(T_TIMEOUT 300)
     endif()
     set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
-        ENVIRONMENT "VX_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VX_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+        ENVIRONMENT "VX_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VX_SOURCE_DIR=${CMAKE_SOURCE_DIR};VX_TEST_LOG_DIR=${CMAKE_BINARY_DIR}/test-logs")
 endfunction()

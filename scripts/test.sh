@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Runs every test against the real servers: brings the local stack up if it is not running,
-# runs ctest (unit, then integration), and stops the stack again if this script started it.
+# runs ctest (unit and integration), and stops the stack again if this script started it.
+# The exit status is ctest's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 cd "$ROOT"
 
-started=0
-if ! bash scripts/stack.sh status | grep -q "nats: running" ||
-   ! bash scripts/stack.sh status | grep -q "postgres: running" ||
-   ! bash scripts/stack.sh status | grep -q "redis: running"; then
-    started=1
+status=$(bash scripts/stack.sh status)
+started=1
+if grep -q "nats: running" <<<"$status" && grep -q "postgres: running" <<<"$status" &&
+    grep -q "redis: running" <<<"$status"; then
+    started=0
 fi
-cleanup() { [ $started = 1 ] && bash scripts/stack.sh down; }
+cleanup() {
+    local rc=$?
+    [ $started = 1 ] && bash "$ROOT/scripts/stack.sh" down
+    exit $rc
+}
 trap cleanup EXIT
 # Test clusters trade crash safety for speed; benchmarks of durability do not (bench/).
 VX_PG_FSYNC=${VX_PG_FSYNC:-off} bash scripts/stack.sh up

@@ -9,6 +9,8 @@
 #include "vx/log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,61 +87,14 @@ static vx_status check_tenants(ingest_ctx *ctx, PGconn *c, ingest_work *w)
     return VX_OK;
 }
 
-static void log_counts(const ingest_work *w, const vx_ledger_counts *k, double secs)
+static void log_counts(const ingest_work *w, const vx_ledger_counts *k, double secs,
+                       double store_secs)
 {
     vx_log(VX_LOG_DEBUG, "batch committed", VX_INT("messages", w->n_msgs),
+           VX_DBL("store_seconds", store_secs),
            VX_INT("events", w->n_events), VX_INT("inserted", k->inserted),
            VX_INT("restated", k->restated), VX_INT("duplicate", k->duplicate),
            VX_INT("rejected", w->n_rejects), VX_DBL("seconds", secs));
-}
-
-/* Writes the batch; when Postgres refuses the batch as a whole, writes message by message so
- * that one bad message goes to the dead-letter stream and the rest is kept. */
-static vx_status store(ingest_ctx *ctx, ingest_work *w, vx_ledger_counts *counts,
-                       const char **changed, size_t *n_changed, char *err, size_t err_cap)
-{
-    PGconn *c;
-    vx_status st = vx_pg_acquire(ctx->pool, &c);
-    if (st != VX_OK) {
-        snprintf(err, err_cap, "postgres: %s", vx_status_str(st));
-        return st;
-    }
-    st = check_tenants(ctx, c, w);
-    if (st == VX_OK)
-        st = vx_ledger_write(ctx->ledger, c, w->events, w->n_events, counts, changed, n_changed, err, err_cap);
-    if (st == VX_INVALID) {
-        vx_log(VX_LOG_WARN, "batch refused, writing message by message", VX_STR("error", err));
-        *counts = (vx_ledger_counts){0};
-        *n_changed = 0;
-        st = VX_OK;
-        for (size_t m = 0; m < w->n_msgs && st == VX_OK; m++) {
-            size_t start = SIZE_MAX, end = 0;
-            for (size_t i = 0; i < w->n_events; i++) {
-                if (w->event_msg[i] == m) {
-                    if (start == SIZE_MAX)
-                        start = i;
-                    end = i + 1;
-                }
-            }
-            if (start == SIZE_MAX)
-                continue;
-            vx_ledger_counts k;
-            size_t nch = 0;
-            st = vx_ledger_write(ctx->ledger, c, w->events + start, end - start, &k, changed + *n_changed,
-                              &nch, err, err_cap);
-            if (st == VX_INVALID) {
-                ingest_work_reject_msg(w, m, INGEST_REJECT_STORAGE, err);
-                st = VX_OK;
-                continue;
-            }
-            counts->inserted += k.inserted;
-            counts->restated += k.restated;
-            counts->duplicate += k.duplicate;
-            *n_changed += nch;
-        }
-    }
-    vx_pg_release(ctx->pool, c, st == VX_UNAVAILABLE || st == VX_TIMEOUT);
-    return st;
 }
 
 static void dlq_subject(const ingest_ctx *ctx, const char *subject, char *out, size_t cap)
@@ -211,27 +166,116 @@ static void announce(ingest_ctx *ctx, const char **changed, size_t n)
     }
 }
 
-/* One fetched batch, start to finish. false if it was handed back because of shutdown. */
-static bool process(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
+/* A fetched batch between the two stages of the pipeline. */
+typedef struct {
+    vx_bus_msg **msgs;
+    int n;
+    ingest_work w;
+    vx_ledger_batch *batch; /* prepared COPY rows of w's valid events */
+    int64_t t0_ns;
+} pending;
+
+/* Stage 1 (fetching thread): decode, validate, format. */
+static pending *prepare(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
 {
-    int64_t t0 = vx_mono_ns();
+    pending *p = vx_xcalloc(1, sizeof *p);
+    p->t0_ns = vx_mono_ns();
+    p->msgs = msgs;
+    p->n = n;
     ingest_msg *in = vx_xmalloc((size_t)n * sizeof *in);
     for (int i = 0; i < n; i++)
         in[i] = (ingest_msg){vx_bus_msg_subject(msgs[i]), vx_bus_msg_data(msgs[i]),
                              vx_bus_msg_len(msgs[i])};
-    ingest_work w;
-    ingest_work_build(&w, in, (size_t)n, ctx->cfg->subject_prefix);
+    ingest_work_build(&p->w, in, (size_t)n, ctx->cfg->subject_prefix);
     vx_free(in);
+    p->batch = vx_ledger_batch_create(p->w.events, p->w.n_events);
     vx_counter_add(ctx->m.messages, (uint64_t)n);
-    vx_counter_add(ctx->m.received, w.received);
+    vx_counter_add(ctx->m.received, p->w.received);
+    return p;
+}
 
-    const char **changed = vx_xmalloc((w.n_events + 1) * sizeof *changed);
+static void pending_destroy(pending *p)
+{
+    vx_ledger_batch_destroy(p->batch);
+    ingest_work_cleanup(&p->w);
+    vx_free(p->msgs);
+    vx_free(p);
+}
+
+/* Writes the batch; tenants that do not exist are dead-lettered first (the prepared rows are
+ * then rebuilt without them), and when Postgres refuses the batch as a whole it is written
+ * message by message so that one bad message goes to the dead-letter stream and the rest is
+ * kept. */
+static vx_status store(ingest_ctx *ctx, pending *p, vx_ledger_counts *counts, const char **changed,
+                       size_t *n_changed, char *err, size_t err_cap)
+{
+    ingest_work *w = &p->w;
+    PGconn *c;
+    vx_status st = vx_pg_acquire(ctx->pool, &c);
+    if (st != VX_OK) {
+        vx_pg_pool_last_error(ctx->pool, err, err_cap);
+        return st;
+    }
+    size_t before = w->n_events;
+    st = check_tenants(ctx, c, w);
+    if (st == VX_OK && w->n_events != before) {
+        vx_ledger_batch_destroy(p->batch);
+        p->batch = vx_ledger_batch_create(w->events, w->n_events);
+    }
+    if (st == VX_OK)
+        st = vx_ledger_write_batch(ctx->ledger, c, p->batch, counts, changed, n_changed, err,
+                                   err_cap);
+    if (st == VX_INVALID) {
+        vx_log(VX_LOG_WARN, "batch refused, writing message by message", VX_STR("error", err));
+        *counts = (vx_ledger_counts){0};
+        *n_changed = 0;
+        st = VX_OK;
+        for (size_t m = 0; m < w->n_msgs && st == VX_OK; m++) {
+            size_t start = SIZE_MAX, end = 0;
+            for (size_t i = 0; i < w->n_events; i++) {
+                if (w->event_msg[i] == m) {
+                    if (start == SIZE_MAX)
+                        start = i;
+                    end = i + 1;
+                }
+            }
+            if (start == SIZE_MAX)
+                continue;
+            vx_ledger_counts k;
+            size_t nch = 0;
+            st = vx_ledger_write(ctx->ledger, c, w->events + start, end - start, &k,
+                                 changed + *n_changed, &nch, err, err_cap);
+            if (st == VX_INVALID) {
+                ingest_work_reject_msg(w, m, INGEST_REJECT_STORAGE, err);
+                st = VX_OK;
+                continue;
+            }
+            counts->inserted += k.inserted;
+            counts->restated += k.restated;
+            counts->duplicate += k.duplicate;
+            *n_changed += nch;
+        }
+    }
+    vx_pg_release(ctx->pool, c, st == VX_UNAVAILABLE || st == VX_TIMEOUT);
+    return st;
+}
+
+/* Stage 2 (writing thread): store with retries, dead-letter, ack, announce. false if the batch
+ * was handed back because of shutdown. */
+static bool commit(ingest_ctx *ctx, pending *p)
+{
+    vx_bus_msg **msgs = p->msgs;
+    int n = p->n;
+    ingest_work *w = &p->w;
+    const char **changed = vx_xmalloc((w->n_events + 1) * sizeof *changed);
     size_t n_changed = 0;
     vx_ledger_counts counts = {0};
     int64_t delay = 100;
+    int64_t t_store = vx_mono_ns();
+    bool done = false;
     for (;;) {
         char err[512] = "";
-        vx_status st = store(ctx, &w, &counts, changed, &n_changed, err, sizeof err);
+        vx_status st = store(ctx, p, &counts, changed, &n_changed, err, sizeof err);
         atomic_store(&ctx->pg_ok, st == VX_OK);
         if (st == VX_OK)
             break;
@@ -241,23 +285,20 @@ static bool process(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
         if (!backoff(ctx, msgs, n, delay)) {
             vx_log(VX_LOG_INFO, "stopping: batch handed back", VX_INT("messages", n));
             settle_all(msgs, n, false);
-            ingest_work_cleanup(&w);
-            vx_free(changed);
-            return false;
+            goto out;
         }
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
+    double store_secs = (double)(vx_mono_ns() - t_store) / 1e9;
     /* Rows are committed. Dead-letter the rejects, then ack everything. */
-    for (size_t i = 0; i < w.n_rejects; i++) {
+    for (size_t i = 0; i < w->n_rejects; i++) {
         int64_t d = 100;
-        while (dead_letter(ctx, &w, &w.rejects[i], msgs[w.rejects[i].msg]) != VX_OK) {
+        while (dead_letter(ctx, w, &w->rejects[i], msgs[w->rejects[i].msg]) != VX_OK) {
             vx_log(VX_LOG_WARN, "dead-letter publish failed, will retry", VX_INT("retry_in_ms", d));
             if (!backoff(ctx, msgs, n, d)) {
-                /* The rows are committed; redelivery will find them duplicates and retry this. */
+                /* The rows are committed; redelivery finds them duplicates and retries this. */
                 settle_all(msgs, n, false);
-                ingest_work_cleanup(&w);
-                vx_free(changed);
-                return false;
+                goto out;
             }
             d = d * 2 > 5000 ? 5000 : d * 2;
         }
@@ -267,22 +308,103 @@ static bool process(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
     vx_counter_add(ctx->m.written, counts.inserted);
     vx_counter_add(ctx->m.restated, counts.restated);
     vx_counter_add(ctx->m.duplicate, counts.duplicate);
-    double secs = (double)(vx_mono_ns() - t0) / 1e9;
+    double secs = (double)(vx_mono_ns() - p->t0_ns) / 1e9;
     vx_histogram_observe(ctx->m.batch_seconds, secs);
-    log_counts(&w, &counts, secs);
-    ingest_work_cleanup(&w);
+    log_counts(w, &counts, secs, store_secs);
+    done = true;
+out:
     vx_free(changed);
-    return true;
+    return done;
+}
+
+/* The hand-over between the stages: one batch may wait while another is written, so fetching
+ * and decoding overlap with Postgres. */
+typedef struct {
+    ingest_ctx *ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pending *slot;
+    bool closed;     /* no more batches will come */
+    bool handed_back; /* the writer stopped on shutdown */
+} pipeline;
+
+static void *writer_main(void *arg)
+{
+    pipeline *pl = arg;
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        while (!pl->slot && !pl->closed)
+            pthread_cond_wait(&pl->cond, &pl->mu);
+        pending *p = pl->slot;
+        pl->slot = NULL;
+        pthread_cond_broadcast(&pl->cond);
+        pthread_mutex_unlock(&pl->mu);
+        if (!p)
+            break;
+        bool ok = commit(pl->ctx, p);
+        pending_destroy(p);
+        if (!ok) {
+            pthread_mutex_lock(&pl->mu);
+            pl->handed_back = true;
+            pthread_cond_broadcast(&pl->cond);
+            pthread_mutex_unlock(&pl->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Waits for the slot to be free, keeping the waiting batch's ack timers alive; false if the
+ * writer stopped (the batch is then handed back here). */
+static bool hand_over(pipeline *pl, pending *p)
+{
+    int64_t touch = vx_mono_ms() + pl->ctx->cfg->ack_wait_ms / 3;
+    pthread_mutex_lock(&pl->mu);
+    while (pl->slot && !pl->handed_back) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pl->cond, &pl->mu, &ts);
+        if (pl->slot && vx_mono_ms() >= touch) {
+            pthread_mutex_unlock(&pl->mu);
+            for (int i = 0; i < p->n; i++)
+                vx_bus_msg_in_progress(p->msgs[i]);
+            touch = vx_mono_ms() + pl->ctx->cfg->ack_wait_ms / 3;
+            pthread_mutex_lock(&pl->mu);
+        }
+    }
+    bool ok = !pl->handed_back;
+    if (ok) {
+        pl->slot = p;
+        pthread_cond_broadcast(&pl->cond);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    if (!ok) {
+        settle_all(p->msgs, p->n, false);
+        pending_destroy(p);
+    }
+    return ok;
 }
 
 void ingest_run(ingest_ctx *ctx)
 {
     int max = ctx->cfg->fetch_max;
-    vx_bus_msg **msgs = vx_xmalloc((size_t)max * sizeof *msgs);
+    pipeline pl = {.ctx = ctx};
+    pthread_mutex_init(&pl.mu, NULL);
+    pthread_cond_init(&pl.cond, NULL);
+    pthread_t writer;
+    pthread_create(&writer, NULL, writer_main, &pl);
     int64_t next_gauges = 0, fetch_delay = 100;
     while (!stopping(ctx)) {
+        vx_bus_msg **msgs = vx_xmalloc((size_t)max * sizeof *msgs);
         int n = 0;
         vx_status st = vx_bus_fetch(ctx->consumer, msgs, max, ctx->cfg->fetch_wait_ms, &n);
+        if (st != VX_OK || n == 0)
+            vx_free(msgs);
         if (st != VX_OK) {
             vx_log(VX_LOG_WARN, "fetch failed", VX_STR("status", vx_status_str(st)),
                    VX_INT("retry_in_ms", fetch_delay));
@@ -292,16 +414,27 @@ void ingest_run(ingest_ctx *ctx)
             continue;
         }
         fetch_delay = 100;
-        if (n > 0 && !process(ctx, msgs, n))
+        if (n > 0 && !hand_over(&pl, prepare(ctx, msgs, n)))
             break;
         if (vx_mono_ms() >= next_gauges) {
-            uint64_t pending, ack_pending;
-            if (vx_bus_consumer_pending(ctx->consumer, &pending, &ack_pending) == VX_OK) {
-                vx_gauge_set(ctx->m.pending, (double)pending);
+            uint64_t pending_msgs, ack_pending;
+            if (vx_bus_consumer_pending(ctx->consumer, &pending_msgs, &ack_pending) == VX_OK) {
+                vx_gauge_set(ctx->m.pending, (double)pending_msgs);
                 vx_gauge_set(ctx->m.ack_pending, (double)ack_pending);
             }
             next_gauges = vx_mono_ms() + 2000;
         }
     }
-    vx_free(msgs);
+    /* Let the writer finish (or hand back) what it holds and what waits for it. */
+    pthread_mutex_lock(&pl.mu);
+    pl.closed = true;
+    pthread_cond_broadcast(&pl.cond);
+    pthread_mutex_unlock(&pl.mu);
+    pthread_join(writer, NULL);
+    if (pl.slot) {
+        settle_all(pl.slot->msgs, pl.slot->n, false);
+        pending_destroy(pl.slot);
+    }
+    pthread_cond_destroy(&pl.cond);
+    pthread_mutex_destroy(&pl.mu);
 }

@@ -54,7 +54,8 @@ static int setup(void **state)
     snprintf(f->dlq_stream, sizeof f->dlq_stream, "T_DLQ_%s", id);
     snprintf(f->prefix, sizeof f->prefix, "%s.events", id);
     snprintf(f->dlq_prefix, sizeof f->dlq_prefix, "%s.dead", id);
-    snprintf(f->log, sizeof f->log, "/tmp/vx-it-%s.log", id);
+    const char *dir = getenv("VX_TEST_LOG_DIR");
+    snprintf(f->log, sizeof f->log, "%s/ingest-%s.log", dir ? dir : "/tmp", id);
     add_env(f, "VX_INGEST_STREAM", f->stream);
     add_env(f, "VX_DLQ_STREAM", f->dlq_stream);
     add_env(f, "VX_INGEST_SUBJECT", f->prefix);

@@ -187,19 +187,18 @@ vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id
 #define RETURN_COLS                                                                                \
     "recorded_at, " GROUP_COLS ", billed_cost, effective_cost, list_cost"
 
-/* New events: insert, then add them to the rollup. Returns staged, distinct, inserted. */
+/* New events: insert, then add them to the rollup. An event repeated within the batch conflicts
+ * with its own first copy and is left to the restatement pass, so no sort is needed here. */
 static const char INSERT_SQL[] =
-    "WITH " DEDUP_CTE ", "
-    "ins AS (INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
-    " FROM s ON CONFLICT (tenant_id, recorded_at, event_id) DO NOTHING RETURNING " RETURN_COLS
-    ", 1 AS n), "
+    "WITH ins AS (INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
+    " FROM vx_stage WHERE tenant_id = $1::uuid ON CONFLICT (tenant_id, recorded_at, event_id) DO "
+    "NOTHING RETURNING " RETURN_COLS ", 1 AS n), "
     "roll AS (" ROLLUP_UPSERT("ins") ") "
-    "SELECT (SELECT count(*) FROM vx_stage WHERE tenant_id = $1::uuid), (SELECT count(*) FROM s), "
-    "(SELECT count(*) FROM ins), (SELECT count(*) FROM roll)";
+    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM roll)";
 
-/* Restatements: rows stored with a lower revision take the new values; the rollup loses the
- * old amounts and gains the new ones (each in its own day and dimensions). The tenant's advisory
- * lock makes the `old` snapshot the current truth. */
+/* Restatements (and repeats within the batch): rows stored with a lower revision take the
+ * highest revision staged; the rollup loses the old amounts and gains the new ones (each in its
+ * own day and dimensions). The tenant's advisory lock makes the `old` snapshot the truth. */
 static const char RESTATE_SQL[] =
     "WITH " DEDUP_CTE ", "
     "old AS (SELECT c.recorded_at, c.service_name, c.sub_account_id, c.region_id, c.provider, "
@@ -247,8 +246,70 @@ static uint64_t u64(PGresult *r, int col)
     return strtoull(PQgetvalue(r, 0, col), NULL, 10);
 }
 
-static vx_status copy_rows(PGconn *c, vx_cost_event *const *events, size_t n, char *err,
-                           size_t err_cap)
+/* ---- prepared batches ---- */
+
+struct vx_ledger_batch {
+    vx_buf copy;          /* COPY text of every row */
+    char (*tenants)[37];  /* distinct tenants, sorted */
+    size_t *staged;       /* rows per tenant */
+    size_t n_tenants;
+    int *months;          /* distinct charge months (year * 12 + month - 1), sorted */
+    size_t n_months;
+    size_t n;
+};
+
+static int cmp_tenant_ptr(const void *a, const void *b)
+{
+    return strcmp((*(vx_cost_event *const *)a)->tenant_id, (*(vx_cost_event *const *)b)->tenant_id);
+}
+
+vx_ledger_batch *vx_ledger_batch_create(vx_cost_event *const *events, size_t n)
+{
+    vx_ledger_batch *b = vx_xcalloc(1, sizeof *b);
+    b->n = n;
+    vx_buf_init(&b->copy);
+    vx_buf_reserve(&b->copy, n * 320);
+    for (size_t i = 0; i < n; i++)
+        vx_cost_copy_row(&b->copy, events[i]);
+    vx_cost_event **sorted = vx_xmalloc((n ? n : 1) * sizeof *sorted);
+    if (n)
+        memcpy(sorted, events, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_tenant_ptr);
+    b->tenants = vx_xmalloc((n ? n : 1) * sizeof *b->tenants);
+    b->staged = vx_xcalloc(n ? n : 1, sizeof *b->staged);
+    for (size_t i = 0; i < n; i++) {
+        if (b->n_tenants == 0 || strcmp(b->tenants[b->n_tenants - 1], sorted[i]->tenant_id) != 0)
+            snprintf(b->tenants[b->n_tenants++], 37, "%s", sorted[i]->tenant_id);
+        b->staged[b->n_tenants - 1]++;
+    }
+    vx_free(sorted);
+    b->months = vx_xmalloc((n ? n : 1) * sizeof *b->months);
+    for (size_t i = 0; i < n; i++)
+        b->months[i] = month_key(events[i]->charge_period_start);
+    qsort(b->months, n, sizeof *b->months, cmp_int);
+    for (size_t i = 0; i < n; i++)
+        if (b->n_months == 0 || b->months[b->n_months - 1] != b->months[i])
+            b->months[b->n_months++] = b->months[i];
+    return b;
+}
+
+size_t vx_ledger_batch_size(const vx_ledger_batch *b)
+{
+    return b->n;
+}
+
+void vx_ledger_batch_destroy(vx_ledger_batch *b)
+{
+    if (!b)
+        return;
+    vx_buf_cleanup(&b->copy);
+    vx_free(b->tenants);
+    vx_free(b->staged);
+    vx_free(b->months);
+    vx_free(b);
+}
+
+static vx_status copy_rows(PGconn *c, const vx_buf *rows, char *err, size_t err_cap)
 {
     PGresult *r = PQexec(c, "COPY vx_stage (" VX_COST_COPY_COLUMNS ") FROM STDIN");
     if (PQresultStatus(r) != PGRES_COPY_IN) {
@@ -257,17 +318,12 @@ static vx_status copy_rows(PGconn *c, vx_cost_event *const *events, size_t n, ch
         return st == VX_OK ? VX_INTERNAL : st;
     }
     PQclear(r);
-    vx_buf buf;
-    vx_buf_init(&buf);
     bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        vx_cost_copy_row(&buf, events[i]);
-        if (buf.len >= 256 * 1024 || i + 1 == n) {
-            ok = PQputCopyData(c, buf.data, (int)buf.len) == 1;
-            vx_buf_reset(&buf);
-        }
+    for (size_t off = 0; off < rows->len && ok;) {
+        size_t chunk = rows->len - off < 1024 * 1024 ? rows->len - off : 1024 * 1024;
+        ok = PQputCopyData(c, rows->data + off, (int)chunk) == 1;
+        off += chunk;
     }
-    vx_buf_cleanup(&buf);
     if (PQputCopyEnd(c, ok ? NULL : "client failed to send rows") != 1)
         ok = false;
     vx_status st = VX_OK;
@@ -284,21 +340,8 @@ static vx_status copy_rows(PGconn *c, vx_cost_event *const *events, size_t n, ch
     return st;
 }
 
-/* Distinct tenants of the batch, sorted, as pointers into the events. */
-static size_t distinct_tenants(vx_cost_event *const *events, size_t n, const char **out)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = events[i]->tenant_id;
-    qsort(out, n, sizeof *out, cmp_str);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || strcmp(out[k - 1], out[i]) != 0)
-            out[k++] = out[i];
-    return k;
-}
-
-static vx_status write_tenant(PGconn *c, const char *tenant, vx_ledger_counts *counts,
-                              bool *changed, char *err, size_t err_cap)
+static vx_status write_tenant(PGconn *c, const char *tenant, uint64_t staged,
+                              vx_ledger_counts *counts, bool *changed, char *err, size_t err_cap)
 {
     vx_status st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
     if (st != VX_OK)
@@ -307,10 +350,10 @@ static vx_status write_tenant(PGconn *c, const char *tenant, vx_ledger_counts *c
     st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
     if (st != VX_OK)
         return st;
-    uint64_t staged = u64(r, 0), distinct = u64(r, 1), inserted = u64(r, 2);
+    uint64_t inserted = u64(r, 0);
     PQclear(r);
     uint64_t restated = 0;
-    if (inserted < distinct) {
+    if (inserted < staged) {
         st = exec_params(c, RESTATE_SQL, tenant, &r, err, err_cap);
         if (st != VX_OK)
             return st;
@@ -329,48 +372,64 @@ static vx_status write_tenant(PGconn *c, const char *tenant, vx_ledger_counts *c
     return VX_OK;
 }
 
-vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events, size_t n,
-                          vx_ledger_counts *counts, const char **changed, size_t *n_changed,
-                          char *err, size_t err_cap)
+vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *b,
+                                vx_ledger_counts *counts, const char **changed, size_t *n_changed,
+                                char *err, size_t err_cap)
 {
     vx_ledger_counts total = {0};
     size_t nch = 0;
-    if (n == 0) {
-        *counts = total;
-        if (n_changed)
-            *n_changed = 0;
-        return VX_OK;
-    }
+    vx_status st = VX_OK;
+    if (b->n == 0)
+        goto done;
     PQsetNoticeProcessor(c, quiet_notices, NULL);
-    vx_status st = vx_ledger_ensure_partitions(l, c, events, n, err, err_cap);
-    if (st != VX_OK)
-        return st;
-    const char **tenants = vx_xmalloc(n * sizeof *tenants);
-    size_t nt = distinct_tenants(events, n, tenants);
-    st = vx_pg_exec(c, STAGE_SQL, err, err_cap);
+    for (size_t i = 0; i < b->n_months && st == VX_OK; i++)
+        st = ensure_month(l, c, b->months[i], err, err_cap);
+    if (st == VX_OK)
+        st = vx_pg_exec(c, STAGE_SQL, err, err_cap);
     if (st == VX_OK)
         st = vx_pg_exec(c, "BEGIN", err, err_cap);
-    if (st != VX_OK)
-        goto fail;
-    st = copy_rows(c, events, n, err, err_cap);
-    for (size_t i = 0; i < nt && st == VX_OK; i++) {
+    if (st == VX_OK)
+        st = vx_pg_exec(c, "SET LOCAL work_mem = '64MB'", err, err_cap);
+    if (st == VX_OK)
+        st = copy_rows(c, &b->copy, err, err_cap);
+    for (size_t i = 0; i < b->n_tenants && st == VX_OK; i++) {
         bool ch = false;
-        st = write_tenant(c, tenants[i], &total, &ch, err, err_cap);
+        st = write_tenant(c, b->tenants[i], b->staged[i], &total, &ch, err, err_cap);
         if (st == VX_OK && ch && changed)
-            changed[nch++] = tenants[i];
+            changed[nch++] = b->tenants[i];
     }
     if (st == VX_OK)
         st = vx_pg_exec(c, "COMMIT", err, err_cap);
-    if (st != VX_OK)
-        goto fail;
-    vx_free(tenants);
+    if (st != VX_OK) {
+        if (PQtransactionStatus(c) != PQTRANS_IDLE)
+            vx_pg_exec(c, "ROLLBACK", NULL, 0);
+        return st;
+    }
+done:
     *counts = total;
     if (n_changed)
         *n_changed = nch;
     return VX_OK;
-fail:
-    if (PQtransactionStatus(c) != PQTRANS_IDLE)
-        vx_pg_exec(c, "ROLLBACK", NULL, 0);
-    vx_free(tenants);
+}
+
+vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events, size_t n,
+                          vx_ledger_counts *counts, const char **changed, size_t *n_changed,
+                          char *err, size_t err_cap)
+{
+    vx_ledger_batch *b = vx_ledger_batch_create(events, n);
+    size_t nch = 0;
+    vx_status st = vx_ledger_write_batch(l, c, b, counts, changed, &nch, err, err_cap);
+    /* the batch's tenant strings go with it: point at the events' own instead */
+    for (size_t k = 0; st == VX_OK && changed && k < nch; k++) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(events[i]->tenant_id, changed[k]) == 0) {
+                changed[k] = events[i]->tenant_id;
+                break;
+            }
+        }
+    }
+    vx_ledger_batch_destroy(b);
+    if (n_changed)
+        *n_changed = st == VX_OK ? nch : 0;
     return st;
 }

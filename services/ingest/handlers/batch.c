@@ -61,7 +61,7 @@ void ingest_work_build(ingest_work *w, const ingest_msg *msgs, size_t n, const c
         for (size_t e = 0; e < b->n_events; e++) {
             vx_cost_event *ev = b->events[e];
             if (vx_cost_event_validate(ev, tenant, why, sizeof why) != VX_OK) {
-                bool mismatch = strncmp(why, "tenant_id", 9) == 0;
+                bool mismatch = strstr(why, "differs from the subject's tenant") != NULL;
                 ingest_reject *r = add_reject(w, i, (int)e,
                                               mismatch ? INGEST_REJECT_TENANT : INGEST_REJECT_INVALID);
                 snprintf(r->reason, sizeof r->reason, "events[%zu].%s", e, why);

@@ -39,6 +39,21 @@ vx_status vx_ledger_ensure_partitions(vx_ledger *l, PGconn *c, vx_cost_event *co
 vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s, int months_ahead,
                                         char *err, size_t err_cap);
 
+/* A batch made ready for writing: its COPY rows formatted, its tenants and months listed. Pure
+ * CPU work with no connection, so a pipeline can prepare the next batch while the previous one
+ * is written. It copies what it needs: the events may be freed afterwards. */
+typedef struct vx_ledger_batch vx_ledger_batch;
+
+vx_ledger_batch *vx_ledger_batch_create(vx_cost_event *const *events, size_t n);
+size_t vx_ledger_batch_size(const vx_ledger_batch *b);
+void vx_ledger_batch_destroy(vx_ledger_batch *b);
+
+/* Writes a prepared batch; the same contract as vx_ledger_write, except that `changed` receives
+ * pointers to tenant ids owned by the batch. */
+vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *b,
+                                vx_ledger_counts *counts, const char **changed, size_t *n_changed,
+                                char *err, size_t err_cap);
+
 /* Writes validated, normalized events (any tenants) in one transaction on `c`, which must be
  * idle (not in a transaction). On success the transaction has committed and *counts holds what
  * happened; `changed` (may be NULL) receives, for each tenant whose data changed, a pointer to
