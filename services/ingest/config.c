@@ -24,6 +24,7 @@ void ingest_config_usage(void)
           "  VX_DUPLICATE_WINDOW      JetStream Nats-Msg-Id window (5m)\n"
           "  VX_INGEST_ACK_WAIT       redelivery after this long without ack (30s)\n"
           "  VX_INGEST_FETCH          messages per batch transaction (64)\n"
+          "  VX_INGEST_WRITERS        batches written at once, one connection each (2)\n"
           "  VX_INGEST_MAX_ACK_PENDING messages in flight across replicas (4096)\n"
           "  VX_PARTITION_MONTHS_AHEAD partitions made ahead at start (3)\n"
           "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"
@@ -50,6 +51,7 @@ void ingest_config_load(ingest_config *c)
     c->ack_wait_ms = vx_env_duration_ms("VX_INGEST_ACK_WAIT", 30000, 1000, 3600000);
     c->fetch_max = (int)vx_env_int("VX_INGEST_FETCH", 64, 1, 4096);
     c->fetch_wait_ms = 1000;
+    c->writers = (int)vx_env_int("VX_INGEST_WRITERS", 2, 1, 16);
     c->max_ack_pending = (int)vx_env_int("VX_INGEST_MAX_ACK_PENDING", 4096, 1, 1000000);
     c->months_ahead = (int)vx_env_int("VX_PARTITION_MONTHS_AHEAD", 3, 0, 120);
     c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);

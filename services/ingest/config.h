@@ -18,6 +18,7 @@ typedef struct {
     int64_t duplicate_window_ms;
     int64_t ack_wait_ms;
     int fetch_max;
+    int writers; /* threads writing batches, each with its own connection */
     int64_t fetch_wait_ms;
     int max_ack_pending;
     int months_ahead;

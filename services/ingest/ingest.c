@@ -317,15 +317,19 @@ out:
     return done;
 }
 
-/* The hand-over between the stages: one batch may wait while another is written, so fetching
- * and decoding overlap with Postgres. */
+/* The hand-over between the stages: the fetching thread queues prepared batches for a few
+ * writer threads (each with its own connection), so decoding overlaps with Postgres and
+ * Postgres works on more than one batch at a time. */
+#define QUEUE_MAX 16
+
 typedef struct {
     ingest_ctx *ctx;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    pending *slot;
-    bool closed;     /* no more batches will come */
-    bool handed_back; /* the writer stopped on shutdown */
+    pending *queue[QUEUE_MAX];
+    int head, count, cap;
+    bool closed;      /* no more batches will come */
+    bool handed_back; /* a writer stopped on shutdown */
 } pipeline;
 
 static void *writer_main(void *arg)
@@ -333,11 +337,15 @@ static void *writer_main(void *arg)
     pipeline *pl = arg;
     for (;;) {
         pthread_mutex_lock(&pl->mu);
-        while (!pl->slot && !pl->closed)
+        while (pl->count == 0 && !pl->closed && !pl->handed_back)
             pthread_cond_wait(&pl->cond, &pl->mu);
-        pending *p = pl->slot;
-        pl->slot = NULL;
-        pthread_cond_broadcast(&pl->cond);
+        pending *p = NULL;
+        if (pl->count > 0 && !pl->handed_back) {
+            p = pl->queue[pl->head];
+            pl->head = (pl->head + 1) % QUEUE_MAX;
+            pl->count--;
+            pthread_cond_broadcast(&pl->cond);
+        }
         pthread_mutex_unlock(&pl->mu);
         if (!p)
             break;
@@ -354,13 +362,13 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Waits for the slot to be free, keeping the waiting batch's ack timers alive; false if the
- * writer stopped (the batch is then handed back here). */
+/* Queues a batch once there is room, keeping its ack timers alive while it waits; false if
+ * the writers stopped (the batch is then handed back here). */
 static bool hand_over(pipeline *pl, pending *p)
 {
     int64_t touch = vx_mono_ms() + pl->ctx->cfg->ack_wait_ms / 3;
     pthread_mutex_lock(&pl->mu);
-    while (pl->slot && !pl->handed_back) {
+    while (pl->count >= pl->cap && !pl->handed_back) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000000L;
@@ -369,7 +377,7 @@ static bool hand_over(pipeline *pl, pending *p)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&pl->cond, &pl->mu, &ts);
-        if (pl->slot && vx_mono_ms() >= touch) {
+        if (pl->count >= pl->cap && vx_mono_ms() >= touch) {
             pthread_mutex_unlock(&pl->mu);
             for (int i = 0; i < p->n; i++)
                 vx_bus_msg_in_progress(p->msgs[i]);
@@ -379,7 +387,8 @@ static bool hand_over(pipeline *pl, pending *p)
     }
     bool ok = !pl->handed_back;
     if (ok) {
-        pl->slot = p;
+        pl->queue[(pl->head + pl->count) % QUEUE_MAX] = p;
+        pl->count++;
         pthread_cond_broadcast(&pl->cond);
     }
     pthread_mutex_unlock(&pl->mu);
@@ -393,11 +402,13 @@ static bool hand_over(pipeline *pl, pending *p)
 void ingest_run(ingest_ctx *ctx)
 {
     int max = ctx->cfg->fetch_max;
-    pipeline pl = {.ctx = ctx};
+    int n_writers = ctx->cfg->writers;
+    pipeline pl = {.ctx = ctx, .cap = n_writers < QUEUE_MAX ? n_writers : QUEUE_MAX};
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.cond, NULL);
-    pthread_t writer;
-    pthread_create(&writer, NULL, writer_main, &pl);
+    pthread_t *writers = vx_xcalloc((size_t)n_writers, sizeof *writers);
+    for (int i = 0; i < n_writers; i++)
+        pthread_create(&writers[i], NULL, writer_main, &pl);
     int64_t next_gauges = 0, fetch_delay = 100;
     while (!stopping(ctx)) {
         vx_bus_msg **msgs = vx_xmalloc((size_t)max * sizeof *msgs);
@@ -425,15 +436,20 @@ void ingest_run(ingest_ctx *ctx)
             next_gauges = vx_mono_ms() + 2000;
         }
     }
-    /* Let the writer finish (or hand back) what it holds and what waits for it. */
+    /* Let the writers finish (or hand back) what they hold and what waits for them. */
     pthread_mutex_lock(&pl.mu);
     pl.closed = true;
     pthread_cond_broadcast(&pl.cond);
     pthread_mutex_unlock(&pl.mu);
-    pthread_join(writer, NULL);
-    if (pl.slot) {
-        settle_all(pl.slot->msgs, pl.slot->n, false);
-        pending_destroy(pl.slot);
+    for (int i = 0; i < n_writers; i++)
+        pthread_join(writers[i], NULL);
+    vx_free(writers);
+    while (pl.count > 0) {
+        pending *p = pl.queue[pl.head];
+        pl.head = (pl.head + 1) % QUEUE_MAX;
+        pl.count--;
+        settle_all(p->msgs, p->n, false);
+        pending_destroy(p);
     }
     pthread_cond_destroy(&pl.cond);
     pthread_mutex_destroy(&pl.mu);

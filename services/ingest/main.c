@@ -8,6 +8,7 @@
 #include "vx/log.h"
 #include "vx/ops.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,6 +119,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "valdrix-ingest: unknown argument %s (try --help)\n", argv[i]);
         return 2;
     }
+    /* Batches allocate and free buffers of several MiB each time; keep glibc from handing them
+     * back to the kernel (and faulting them in again) on every batch. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     ingest_config cfg;
     ingest_config_load(&cfg);
     vx_log_init("ingest", cfg.log_level);

@@ -30,6 +30,27 @@ static void put_escaped(vx_buf *out, const char *s, size_t len)
     vx_buf_append(out, s + run, len - run);
 }
 
+void vx_cost_copy_escape(vx_buf *out, const char *s)
+{
+    s = vx_cost_str(s);
+    put_escaped(out, s, strlen(s));
+}
+
+static vx_money money_or(const Valdrix__V1__Money *m, const Valdrix__V1__Money *dflt)
+{
+    if (!m)
+        m = dflt;
+    return m ? (vx_money){m->units, m->nanos} : (vx_money){0, 0};
+}
+
+void vx_cost_event_amounts(const vx_cost_event *e, vx_money *billed, vx_money *effective,
+                           vx_money *list)
+{
+    *billed = money_or(e->billed_cost, NULL);
+    *effective = money_or(e->effective_cost, e->billed_cost);
+    *list = money_or(e->list_cost, e->billed_cost);
+}
+
 static void put_text(vx_buf *out, const char *s)
 {
     s = vx_cost_str(s);
@@ -47,11 +68,7 @@ static void put_time(vx_buf *out, int64_t unix_s)
 
 static void put_money(vx_buf *out, const Valdrix__V1__Money *m, const Valdrix__V1__Money *dflt)
 {
-    if (!m)
-        m = dflt;
-    vx_money v = {0, 0};
-    if (m)
-        v = (vx_money){m->units, m->nanos};
+    vx_money v = money_or(m, dflt);
     char s[VX_MONEY_STR_MAX];
     vx_money_format(v, s, sizeof s);
     vx_buf_puts(out, s);

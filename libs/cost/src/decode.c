@@ -6,6 +6,7 @@
 #include "vx/alloc.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Live bytes protobuf-c may hold while unpacking one message: generous for any real batch
@@ -191,41 +192,96 @@ static bool scan_batch(const uint8_t *data, size_t len, char *why, size_t why_ca
     return true;
 }
 
-/* Each block carries its size in a header so that frees can give the budget back. */
+/* Everything protobuf-c allocates for one batch comes from an arena: bump allocation in a few
+ * large chunks, nothing freed until the whole batch is. The arena header sits at the start of
+ * the first chunk and the batch message is protobuf-c's first allocation, so the batch pointer
+ * leads back to its arena. */
+#define ARENA_MAGIC 0x76786172656e6131ULL /* "vxarena1" */
+#define ARENA_ALIGN (sizeof(max_align_t))
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size, used;
+    max_align_t data[]; /* the chunk's memory */
+} arena_chunk;
+
 typedef struct {
-    size_t left;
+    uint64_t magic;
+    arena_chunk *chunks; /* the current chunk first */
+    size_t left;         /* budget still unspent */
     bool exhausted;
-} budget;
+} arena;
 
-#define HEADER_BYTES (sizeof(max_align_t))
+#define ARENA_HEADER_BYTES ((sizeof(arena) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN)
 
-static void *budget_alloc(void *data, size_t size)
+static arena_chunk *chunk_new(size_t size)
 {
-    budget *b = data;
-    if (b) {
-        if (size > b->left || b->left - size < HEADER_BYTES) {
-            b->exhausted = true;
-            return NULL;
-        }
-        b->left -= size + HEADER_BYTES;
-    }
-    unsigned char *p = vx_xmalloc(size + HEADER_BYTES);
-    memcpy(p, &size, sizeof size);
-    return p + HEADER_BYTES;
+    arena_chunk *c = vx_xmalloc(sizeof *c + size);
+    c->next = NULL;
+    c->size = size;
+    c->used = 0;
+    return c;
 }
 
-static void budget_free(void *data, void *ptr)
+static void *arena_alloc(void *data, size_t size)
 {
-    if (!ptr)
-        return;
-    unsigned char *p = (unsigned char *)ptr - HEADER_BYTES;
-    budget *b = data;
-    if (b) {
-        size_t size;
-        memcpy(&size, p, sizeof size);
-        b->left += size + HEADER_BYTES;
+    arena *a = data;
+    size = (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    if (size > a->left) {
+        a->exhausted = true;
+        return NULL;
     }
-    vx_free(p);
+    a->left -= size;
+    arena_chunk *c = a->chunks;
+    if (c->size - c->used < size) {
+        size_t want = c->size * 2 > size ? c->size * 2 : size;
+        arena_chunk *n = chunk_new(want);
+        n->next = c;
+        a->chunks = n;
+        c = n;
+    }
+    void *p = (unsigned char *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr; /* released with the whole arena */
+}
+
+static void arena_destroy(arena *a)
+{
+    arena_chunk *c = a->chunks;
+    while (c) {
+        arena_chunk *next = c->next;
+        vx_free(c);
+        c = next;
+    }
+}
+
+/* A new arena whose first chunk holds the header and room for a typical batch. */
+static arena *arena_create(size_t wire_len, size_t budget)
+{
+    size_t first = wire_len * 4 + 4096;
+    arena_chunk *c = chunk_new(ARENA_HEADER_BYTES + first);
+    arena *a = (arena *)(void *)c->data;
+    c->used = ARENA_HEADER_BYTES;
+    a->magic = ARENA_MAGIC;
+    a->chunks = c;
+    a->left = budget;
+    a->exhausted = false;
+    return a;
+}
+
+/* The arena of a batch returned by vx_cost_batch_decode. */
+static arena *arena_of(vx_cost_batch *b)
+{
+    arena *a = (arena *)(void *)((unsigned char *)b - ARENA_HEADER_BYTES);
+    if (a->magic != ARENA_MAGIC)
+        abort(); /* not a batch from vx_cost_batch_decode: a programming error */
+    return a;
 }
 
 vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out, char *why,
@@ -244,11 +300,17 @@ vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out
     const uint8_t *bytes = len ? data : empty;
     if (!scan_batch(bytes, len, why, why_cap))
         return VX_INVALID;
-    budget b = {.left = len * BUDGET_PER_WIRE_BYTE + BUDGET_FIXED_BYTES, .exhausted = false};
-    ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
+    arena *a = arena_create(len, len * BUDGET_PER_WIRE_BYTE + BUDGET_FIXED_BYTES);
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, a};
     vx_cost_batch *batch = valdrix__v1__cost_event_batch__unpack(&alloc, len, bytes);
+    if (batch && (void *)batch != (void *)((unsigned char *)a + ARENA_HEADER_BYTES)) {
+        /* protobuf-c allocated something before the message itself: cannot find the arena */
+        abort();
+    }
     if (!batch) {
-        if (b.exhausted)
+        bool exhausted = a->exhausted;
+        arena_destroy(a);
+        if (exhausted)
             vx_cost_why(why, why_cap,
                         "not a CostEventBatch: decoding would take more than %zu bytes",
                         len * BUDGET_PER_WIRE_BYTE + BUDGET_FIXED_BYTES);
@@ -264,7 +326,5 @@ void vx_cost_batch_free(vx_cost_batch *b)
 {
     if (!b)
         return;
-    /* Same block layout as during unpacking, without the budget. */
-    ProtobufCAllocator alloc = {budget_alloc, budget_free, NULL};
-    valdrix__v1__cost_event_batch__free_unpacked(b, &alloc);
+    arena_destroy(arena_of(b));
 }

@@ -1,6 +1,8 @@
-/* Exactly-once batch writes into cost_records and cost_daily: COPY into a temporary staging
- * table, then per tenant (in sorted order, under that tenant's advisory lock) insert new rows,
- * replace restated ones and apply the rollup deltas, all in one transaction. */
+/* Exactly-once batch writes into cost_records and cost_daily: COPY into temporary staging tables,
+ * then per tenant insert new rows and add the batch's own rollup (the fast path, lock-free, so
+ * writers run in parallel); when anything was stored before, undo that and take the exact path
+ * under the tenant's advisory lock: insert what is new, replace lower revisions, and move the
+ * rollup by the difference. All in one transaction. */
 #include "vx/ledger.h"
 
 #include "vx/alloc.h"
@@ -164,7 +166,13 @@ vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id
 /* ---- the batch write ---- */
 
 #define STAGE_SQL                                                                                  \
-    "CREATE TEMP TABLE IF NOT EXISTS vx_stage (LIKE cost_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS vx_stage (LIKE cost_records INCLUDING DEFAULTS) "              \
+    "ON COMMIT DELETE ROWS; "                                                                      \
+    "CREATE TEMP TABLE IF NOT EXISTS vx_roll_stage (LIKE cost_daily) ON COMMIT DELETE ROWS"
+
+#define ROLL_COLUMNS                                                                               \
+    "tenant_id, day, service_name, sub_account_id, region_id, provider, billing_currency, "        \
+    "billed_cost, effective_cost, list_cost, record_count"
 
 #define DEDUP_CTE                                                                                  \
     "s AS (SELECT DISTINCT ON (recorded_at, event_id) * FROM vx_stage WHERE tenant_id = $1::uuid " \
@@ -177,7 +185,7 @@ vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id
     ", billed_cost, effective_cost, list_cost, record_count) "                                     \
     "SELECT $1::uuid, (recorded_at AT TIME ZONE 'UTC')::date, " GROUP_COLS                         \
     ", sum(billed_cost), sum(effective_cost), sum(list_cost), sum(n) FROM " src                    \
-    " GROUP BY 2, 3, 4, 5, 6, 7 "                                                                  \
+    " GROUP BY 2, 3, 4, 5, 6, 7 ORDER BY 2, 3, 4, 5, 6, 7 "                                        \
     "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "                                  \
     "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "                                         \
     "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "                                \
@@ -195,6 +203,22 @@ static const char INSERT_SQL[] =
     "NOTHING RETURNING " RETURN_COLS ", 1 AS n), "
     "roll AS (" ROLLUP_UPSERT("ins") ") "
     "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM roll)";
+
+/* The fast path: every staged row is new (the common case), so the rollup grows by exactly the
+ * batch's own sums, computed by the writer. Run inside a savepoint; if any row conflicted, the
+ * savepoint is rolled back and the exact path below runs instead. */
+static const char FAST_INSERT_SQL[] =
+    "INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
+    " FROM vx_stage WHERE tenant_id = $1::uuid";
+
+static const char FAST_ROLLUP_SQL[] =
+    "INSERT INTO cost_daily AS d (" ROLL_COLUMNS ") SELECT " ROLL_COLUMNS
+    " FROM vx_roll_stage WHERE tenant_id = $1::uuid ORDER BY day, " GROUP_COLS " "
+    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "
+    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "
+    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "
+    "list_cost = d.list_cost + EXCLUDED.list_cost, "
+    "record_count = d.record_count + EXCLUDED.record_count";
 
 /* Restatements (and repeats within the batch): rows stored with a lower revision take the
  * highest revision staged; the rollup loses the old amounts and gains the new ones (each in its
@@ -220,8 +244,10 @@ static const char RESTATE_SQL[] =
     "roll AS (" ROLLUP_UPSERT("delta") ") "
     "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM roll)";
 
-static const char LOCK_SQL[] = "SELECT set_config('vx.tenant_id', $1, true), "
-                               "pg_advisory_xact_lock(hashtextextended($1, 7261))";
+static const char TENANT_SQL[] = "SELECT set_config('vx.tenant_id', $1, true)";
+
+/* Serializes the exact path per tenant (see write_tenant). */
+static const char LOCK_SQL[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))";
 
 static const char VERSION_SQL[] =
     "INSERT INTO tenant_data_versions AS v (tenant_id, version) VALUES ($1::uuid, 1) "
@@ -250,6 +276,7 @@ static uint64_t u64(PGresult *r, int col)
 
 struct vx_ledger_batch {
     vx_buf copy;          /* COPY text of every row */
+    vx_buf roll;          /* COPY text of the batch's rollup rows (vx_roll_stage) */
     char (*tenants)[37];  /* distinct tenants, sorted */
     size_t *staged;       /* rows per tenant */
     size_t n_tenants;
@@ -257,6 +284,104 @@ struct vx_ledger_batch {
     size_t n_months;
     size_t n;
 };
+
+/* ---- the batch's own rollup, summed exactly (128-bit nanos) ---- */
+
+typedef struct {
+    const vx_cost_event *ev; /* a member of the group, for its strings; NULL if the slot is free */
+    int64_t day;
+    vx_int128 billed, effective, list;
+    uint64_t count;
+} roll_group;
+
+static int64_t day_of(int64_t unix_s)
+{
+    return unix_s >= 0 ? unix_s / 86400 : -((-unix_s + 86399) / 86400);
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (s = s ? s : ""; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return (h ^ 0x1f) * 1099511628211ULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool same_group(const vx_cost_event *a, const vx_cost_event *b)
+{
+    return str_eq(a->tenant_id, b->tenant_id) && str_eq(a->service_name, b->service_name) &&
+           str_eq(a->sub_account_id, b->sub_account_id) && str_eq(a->region_id, b->region_id) &&
+           str_eq(a->provider, b->provider) && str_eq(a->billing_currency, b->billing_currency);
+}
+
+static void put_field(vx_buf *out, const char *s)
+{
+    vx_cost_copy_escape(out, s);
+    vx_buf_putc(out, '\t');
+}
+
+static void put_nanos(vx_buf *out, vx_int128 nanos, char sep)
+{
+    vx_money m;
+    char s[VX_MONEY_STR_MAX];
+    if (!vx_money_from_nanos(nanos, &m)) /* beyond numeric(38,9) anyway: let Postgres refuse it */
+        snprintf(s, sizeof s, "NaN");
+    else
+        vx_money_format(m, s, sizeof s);
+    vx_buf_puts(out, s);
+    vx_buf_putc(out, sep);
+}
+
+static void build_rollup(vx_buf *out, vx_cost_event *const *events, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    roll_group *t = vx_xcalloc(cap, sizeof *t);
+    for (size_t i = 0; i < n; i++) {
+        const vx_cost_event *e = events[i];
+        int64_t day = day_of(e->charge_period_start);
+        uint64_t h = 1469598103934665603ULL ^ (uint64_t)day;
+        h = hash_str(hash_str(hash_str(h, e->tenant_id), e->service_name), e->sub_account_id);
+        h = hash_str(hash_str(hash_str(h, e->region_id), e->provider), e->billing_currency);
+        size_t k = (size_t)h & (cap - 1);
+        while (t[k].ev && !(t[k].day == day && same_group(t[k].ev, e)))
+            k = (k + 1) & (cap - 1);
+        vx_money b, ef, l;
+        vx_cost_event_amounts(e, &b, &ef, &l);
+        t[k].ev = e;
+        t[k].day = day;
+        t[k].billed += vx_money_to_nanos(b);
+        t[k].effective += vx_money_to_nanos(ef);
+        t[k].list += vx_money_to_nanos(l);
+        t[k].count++;
+    }
+    for (size_t k = 0; k < cap; k++) {
+        const vx_cost_event *e = t[k].ev;
+        if (!e)
+            continue;
+        char date[16];
+        vx_format_date(t[k].day * 86400, date, sizeof date);
+        put_field(out, e->tenant_id);
+        put_field(out, date);
+        put_field(out, e->service_name);
+        put_field(out, e->sub_account_id);
+        put_field(out, e->region_id);
+        put_field(out, e->provider);
+        put_field(out, e->billing_currency);
+        put_nanos(out, t[k].billed, '\t');
+        put_nanos(out, t[k].effective, '\t');
+        put_nanos(out, t[k].list, '\t');
+        vx_buf_printf(out, "%llu\n", (unsigned long long)t[k].count);
+    }
+    vx_free(t);
+}
 
 static int cmp_tenant_ptr(const void *a, const void *b)
 {
@@ -271,6 +396,8 @@ vx_ledger_batch *vx_ledger_batch_create(vx_cost_event *const *events, size_t n)
     vx_buf_reserve(&b->copy, n * 320);
     for (size_t i = 0; i < n; i++)
         vx_cost_copy_row(&b->copy, events[i]);
+    vx_buf_init(&b->roll);
+    build_rollup(&b->roll, events, n);
     vx_cost_event **sorted = vx_xmalloc((n ? n : 1) * sizeof *sorted);
     if (n)
         memcpy(sorted, events, n * sizeof *sorted);
@@ -303,15 +430,17 @@ void vx_ledger_batch_destroy(vx_ledger_batch *b)
     if (!b)
         return;
     vx_buf_cleanup(&b->copy);
+    vx_buf_cleanup(&b->roll);
     vx_free(b->tenants);
     vx_free(b->staged);
     vx_free(b->months);
     vx_free(b);
 }
 
-static vx_status copy_rows(PGconn *c, const vx_buf *rows, char *err, size_t err_cap)
+static vx_status copy_rows(PGconn *c, const char *sql, const vx_buf *rows, char *err,
+                           size_t err_cap)
 {
-    PGresult *r = PQexec(c, "COPY vx_stage (" VX_COST_COPY_COLUMNS ") FROM STDIN");
+    PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         vx_status st = vx_pg_result_status(c, r, err, err_cap);
         PQclear(r);
@@ -343,16 +472,47 @@ static vx_status copy_rows(PGconn *c, const vx_buf *rows, char *err, size_t err_
 static vx_status write_tenant(PGconn *c, const char *tenant, uint64_t staged,
                               vx_ledger_counts *counts, bool *changed, char *err, size_t err_cap)
 {
-    vx_status st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
+    vx_status st = exec_params(c, TENANT_SQL, tenant, NULL, err, err_cap);
+    if (st == VX_OK)
+        st = vx_pg_exec(c, "SAVEPOINT vx_fast", err, err_cap);
     if (st != VX_OK)
         return st;
-    PGresult *r;
-    st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
-    if (st != VX_OK)
-        return st;
-    uint64_t inserted = u64(r, 0);
+    /* A plain insert (no ON CONFLICT: cheaper per row); a unique violation means some event was
+     * stored before, which the exact path handles. */
+    const char *params[1] = {tenant};
+    PGresult *r = PQexecParams(c, FAST_INSERT_SQL, 1, NULL, params, NULL, NULL, 0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    bool seen_before = state && strcmp(state, "23505") == 0;
+    uint64_t inserted = 0;
+    if (!seen_before) {
+        st = vx_pg_result_status(c, r, err, err_cap);
+        if (st != VX_OK) {
+            PQclear(r);
+            return st;
+        }
+        inserted = strtoull(PQcmdTuples(r), NULL, 10);
+    }
     PQclear(r);
     uint64_t restated = 0;
+    if (!seen_before && inserted == staged) {
+        st = vx_pg_exec(c, "RELEASE SAVEPOINT vx_fast", err, err_cap);
+        if (st == VX_OK)
+            st = exec_params(c, FAST_ROLLUP_SQL, tenant, NULL, err, err_cap);
+        if (st != VX_OK)
+            return st;
+    } else {
+        /* Something was there already: undo, and take the exact path under the tenant's lock,
+         * so that the stored revisions it reads stay the truth until it commits. */
+        st = vx_pg_exec(c, "ROLLBACK TO SAVEPOINT vx_fast", err, err_cap);
+        if (st == VX_OK)
+            st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
+        if (st == VX_OK)
+            st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
+        if (st != VX_OK)
+            return st;
+        inserted = u64(r, 0);
+        PQclear(r);
+    }
     if (inserted < staged) {
         st = exec_params(c, RESTATE_SQL, tenant, &r, err, err_cap);
         if (st != VX_OK)
@@ -389,9 +549,13 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
     if (st == VX_OK)
         st = vx_pg_exec(c, "BEGIN", err, err_cap);
     if (st == VX_OK)
-        st = vx_pg_exec(c, "SET LOCAL work_mem = '64MB'", err, err_cap);
+        st = vx_pg_exec(c, "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off", err, err_cap);
     if (st == VX_OK)
-        st = copy_rows(c, &b->copy, err, err_cap);
+        st = copy_rows(c, "COPY vx_stage (" VX_COST_COPY_COLUMNS ") FROM STDIN", &b->copy, err,
+                       err_cap);
+    if (st == VX_OK)
+        st = copy_rows(c, "COPY vx_roll_stage (" ROLL_COLUMNS ") FROM STDIN", &b->roll, err,
+                       err_cap);
     for (size_t i = 0; i < b->n_tenants && st == VX_OK; i++) {
         bool ch = false;
         st = write_tenant(c, b->tenants[i], b->staged[i], &total, &ch, err, err_cap);

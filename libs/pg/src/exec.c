@@ -87,6 +87,9 @@ vx_status vx_pg_result_status(PGconn *c, const PGresult *r, char *err, size_t er
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (state && strcmp(state, "57014") == 0)
         return VX_TIMEOUT;
+    /* class 40 (serialization failure, deadlock): the transaction may simply be run again */
+    if (state && strncmp(state, "40", 2) == 0)
+        return VX_CONFLICT;
     if (PQstatus(c) != CONNECTION_OK || sqlstate_unavailable(state))
         return VX_UNAVAILABLE;
     return VX_INVALID;

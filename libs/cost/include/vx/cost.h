@@ -7,6 +7,7 @@
 
 #include "valdrix/v1/cost.pb-c.h"
 #include "vx/buf.h"
+#include "vx/money.h"
 #include "vx/status.h"
 
 #include <stdbool.h>
@@ -64,6 +65,14 @@ const char *vx_cost_subject_tenant(const char *prefix, const char *subject);
  * a validated event: timestamps as ISO-8601 UTC, amounts as exact decimals, absent
  * effective/list cost as billed cost, tags as a JSON object. */
 void vx_cost_copy_row(vx_buf *out, const vx_cost_event *e);
+
+/* Appends `s` (NULL as "") escaped for COPY text format, without a separator. */
+void vx_cost_copy_escape(vx_buf *out, const char *s);
+
+/* The amounts vx_cost_copy_row stores for a validated event: effective and list cost default
+ * to billed cost when absent. */
+void vx_cost_event_amounts(const vx_cost_event *e, vx_money *billed, vx_money *effective,
+                           vx_money *list);
 
 /* Frees an event built by vx_focus_next (every field heap-allocated). NULL is fine. */
 void vx_cost_event_free(vx_cost_event *e);

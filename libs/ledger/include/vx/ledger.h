@@ -1,8 +1,9 @@
 /* The cost ledger in PostgreSQL: writes validated cost events exactly once into the
  * month-partitioned cost_records and keeps the daily rollup equal to its sums, in one
  * transaction per batch. A new event is inserted, a higher revision replaces the stored row, an
- * equal or lower revision changes nothing. Writers of one tenant are serialized by an advisory
- * lock, so replicas can write concurrently without losing rollup updates. */
+ * equal or lower revision changes nothing. New rows are written by any number of writers at
+ * once; restatements of one tenant are serialized by an advisory lock, so replicas never lose a
+ * rollup update. */
 #ifndef VX_LEDGER_H
 #define VX_LEDGER_H
 
