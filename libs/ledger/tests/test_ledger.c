@@ -161,7 +161,11 @@ static vx_status write_events(test_event *evs, size_t n, vx_ledger_counts *count
     PGconn *c;
     assert_int_equal(vx_pg_acquire(pool, &c), VX_OK);
     char err[512] = "";
-    vx_status st = vx_ledger_write(ledger, c, ptrs, n, counts, NULL, NULL, err, sizeof err);
+    vx_status st;
+    /* concurrent writers of the same events may deadlock; the contract is to run it again */
+    while ((st = vx_ledger_write(ledger, c, ptrs, n, counts, NULL, NULL, err, sizeof err)) ==
+           VX_CONFLICT)
+        ;
     if (st != VX_OK)
         fprintf(stderr, "ledger write: %s: %s\n", vx_status_str(st), err);
     vx_pg_release(pool, c, st == VX_UNAVAILABLE);

@@ -380,6 +380,28 @@ static void test_pg_sql_errors_map_to_invalid(void **state)
     vx_pg_pool_destroy(p);
 }
 
+static void test_pg_deadlock_and_serialization_map_to_conflict(void **state)
+{
+    (void)state;
+    vx_pg_config cfg = base_config();
+    vx_pg_pool *p = make_pool(&cfg);
+    PGconn *c = NULL;
+    assert_int_equal(vx_pg_acquire(p, &c), VX_OK);
+    char err[256] = "";
+    assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 'd' USING ERRCODE = '40P01'; END $$",
+                                err, sizeof err),
+                     VX_CONFLICT);
+    assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 's' USING ERRCODE = '40001'; END $$",
+                                err, sizeof err),
+                     VX_CONFLICT);
+    /* a unique violation is not something to run again */
+    assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 'u' USING ERRCODE = '23505'; END $$",
+                                err, sizeof err),
+                     VX_INVALID);
+    vx_pg_release(p, c, false);
+    vx_pg_pool_destroy(p);
+}
+
 static void test_pg_killed_idle_connection_is_replaced(void **state)
 {
     (void)state;
@@ -940,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_pg_overflow_closed_on_release),
         cmocka_unit_test(test_pg_statement_timeout_maps_to_timeout),
         cmocka_unit_test(test_pg_sql_errors_map_to_invalid),
+        cmocka_unit_test(test_pg_deadlock_and_serialization_map_to_conflict),
         cmocka_unit_test(test_pg_killed_idle_connection_is_replaced),
         cmocka_unit_test(test_pg_killed_checked_out_connection_is_unavailable),
         cmocka_unit_test(test_pg_old_connection_is_recycled),

@@ -60,7 +60,9 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
  * happened; `changed` (may be NULL) receives, for each tenant whose data changed, a pointer to
  * its tenant_id string inside `events` (at most n entries; *n_changed their number). On error
  * the transaction is rolled back, nothing is written, and the status says why: VX_UNAVAILABLE or
- * VX_TIMEOUT (retry later), VX_INVALID (the data was refused; err has the server's message). */
+ * VX_TIMEOUT (retry later), VX_CONFLICT (a concurrent writer of the same events deadlocked with
+ * this one and Postgres chose this one to abort: run it again), VX_INVALID (the data was
+ * refused; err has the server's message). */
 vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events, size_t n,
                           vx_ledger_counts *counts, const char **changed, size_t *n_changed,
                           char *err, size_t err_cap);

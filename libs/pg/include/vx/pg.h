@@ -71,9 +71,11 @@ vx_status vx_pg_begin_tenant(PGconn *c, const char *tenant_id);
 vx_status vx_pg_set_tenant(PGconn *c, const char *tenant_id);
 /* Runs one command, discarding any rows (BEGIN, COMMIT, DDL...). On error writes the server's
  * message into err (if err_cap > 0) and returns VX_INVALID for SQL errors, VX_UNAVAILABLE when
- * the connection is bad, VX_TIMEOUT on statement timeout. */
+ * the connection is bad, VX_TIMEOUT on statement timeout, VX_CONFLICT when the transaction was
+ * aborted to be run again (class 40: deadlock, serialization failure). */
 vx_status vx_pg_exec(PGconn *c, const char *sql, char *err, size_t err_cap);
-/* Maps a finished result to a status (same mapping as above: SQLSTATE 57014 is VX_TIMEOUT; a
+/* Maps a finished result to a status (same mapping as above: SQLSTATE 57014 is VX_TIMEOUT; class
+ * 40 VX_CONFLICT; a
  * bad connection, class 08 or 57P01..57P03 VX_UNAVAILABLE; other errors VX_INVALID; a NULL
  * result VX_INTERNAL unless the connection is bad) and writes the message on error, without
  * its trailing newline. Does not clear the result. */
