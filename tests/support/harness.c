@@ -129,6 +129,7 @@ int h_run(const char *prog, char *const *args, const char *const *env, char *out
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 1);
+        dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
         int devnull = open("/dev/null", O_RDONLY);

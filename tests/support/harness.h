@@ -19,7 +19,8 @@ pid_t h_spawn(const char *prog, char *const *args, const char *const *env, const
 /* Sends sig and waits up to timeout_ms for the exit; returns the exit status (or 128+signal),
  * -1 if it did not exit in time (it is then killed with SIGKILL). */
 int h_stop(pid_t pid, int sig, int64_t timeout_ms);
-/* Runs a program to completion; returns its exit code. stdout (if out) is captured. */
+/* Runs a program to completion; returns its exit code. Its stdout and stderr (if out) are
+ * captured together. */
 int h_run(const char *prog, char *const *args, const char *const *env, char *out, size_t out_cap);
 
 /* GET http://127.0.0.1:port/path; returns the status code (0 if no answer) and the body. */
