@@ -103,4 +103,8 @@ copy_s=$(echo "$t5 - $t4" | bc -l)
 cps=$(echo "$N / $copy_s" | bc -l)
 ratio=$(echo "$eps / $cps" | bc -l)
 log "psql \\copy of the same rows: $(echo "$copy_s" | cut -c1-6) s"
-printf 'ingest events=%d events_per_s=%.0f copy_rows_per_s=%.0f ratio=%.2f\n' "$N" "$eps" "$cps" "$ratio"
+result=$(printf 'ingest events=%d events_per_s=%.0f copy_rows_per_s=%.0f ratio=%.2f fsync=%s' \
+    "$N" "$eps" "$cps" "$ratio" "$fsync")
+trap - EXIT
+cleanup
+echo "$result"

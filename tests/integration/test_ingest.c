@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../support/events.h"
 #include "../support/harness.h"
 #include "../support/vx_test_env.h"
 #include "vx/bus.h"
@@ -113,38 +114,7 @@ static pid_t start_ingest(fixture *f, int *port, const char *extra)
     return pid;
 }
 
-typedef struct {
-    vx_cost_event ev;
-    Valdrix__V1__Money billed;
-    char id[37], tenant[37];
-    char service[32];
-} ev_storage;
-
-static void fill(ev_storage *s, const char *tenant, const char *id, int64_t start, int64_t units,
-                 int32_t nanos, uint32_t revision, const char *service)
-{
-    valdrix__v1__cost_event__init(&s->ev);
-    valdrix__v1__money__init(&s->billed);
-    snprintf(s->id, sizeof s->id, "%s", id);
-    snprintf(s->service, sizeof s->service, "%s", service);
-    s->ev.event_id = s->id;
-    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
-    s->ev.tenant_id = s->tenant;
-    s->ev.provider = (char *)"AWS";
-    s->ev.sub_account_id = (char *)"123456789012";
-    s->ev.service_name = s->service;
-    s->ev.charge_category = (char *)"Usage";
-    s->ev.billing_currency = (char *)"USD";
-    s->ev.region_id = (char *)"eu-west-1";
-    s->ev.charge_period_start = start;
-    s->ev.charge_period_end = start + 3600;
-    s->billed.units = units;
-    s->billed.nanos = nanos;
-    s->ev.billed_cost = &s->billed;
-    s->ev.revision = revision;
-}
-
-static void publish(fixture *f, const char *tenant_subject, ev_storage *evs, size_t n,
+static void publish(fixture *f, const char *tenant_subject, vx_test_event *evs, size_t n,
                     const char *msg_id, bool *dup)
 {
     vx_cost_event **ptrs = calloc(n, sizeof *ptrs);
@@ -170,37 +140,22 @@ static void publish_raw(fixture *f, const char *tenant_subject, const void *data
     assert_int_equal(vx_bus_publish(f->bus, subject, data, len, NULL, NULL, 0, NULL), VX_OK);
 }
 
-static void new_id(char *out)
-{
-    vx_uuid u;
-    vx_uuid_v4(&u);
-    vx_uuid_format(&u, out);
-}
-
 static const char COUNT_SQL[] = "SELECT count(*) FROM cost_records WHERE tenant_id = $1";
-static const char ROLLUP_MISMATCH_SQL[] =
-    "SELECT count(*) FROM ("
-    " SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, service_name, sub_account_id, "
-    "  region_id, provider, billing_currency, sum(billed_cost) b, sum(effective_cost) e, "
-    "  sum(list_cost) l, count(*) n FROM cost_records WHERE tenant_id = $1 GROUP BY 1,2,3,4,5,6"
-    " ) r FULL JOIN (SELECT * FROM cost_daily WHERE tenant_id = $1 AND record_count <> 0) d"
-    " USING (day, service_name, sub_account_id, region_id, provider, billing_currency)"
-    " WHERE r.b IS DISTINCT FROM d.billed_cost OR r.e IS DISTINCT FROM d.effective_cost"
-    "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count";
+static const char ROLLUP_MISMATCH_SQL[] = VX_TEST_ROLLUP_MISMATCH_SQL;
 
 static void test_ingest_published_events_arrive_exactly(void **state)
 {
     SKIP_IF_NO_STACK(f);
     int port;
     pid_t pid = start_ingest(f, &port, NULL);
-    ev_storage evs[3];
+    vx_test_event evs[3];
     char ids[3][37];
     int64_t t = vx_civil_to_unix(2025, 8, 1, 0, 0, 0);
     for (int i = 0; i < 3; i++)
-        new_id(ids[i]);
-    fill(&evs[0], f->tenant, ids[0], t, 1, 100000000, 0, "AmazonEC2");
-    fill(&evs[1], f->tenant, ids[1], t + 3600, 0, 20000000, 0, "AmazonEC2");
-    fill(&evs[2], f->tenant, ids[2], t + 86400, 1234567, 891011121, 0, "AmazonS3");
+        vx_test_uuid(ids[i]);
+    vx_test_event_fill(&evs[0], f->tenant, ids[0], t, 1, 100000000, 0, "AmazonEC2");
+    vx_test_event_fill(&evs[1], f->tenant, ids[1], t + 3600, 0, 20000000, 0, "AmazonEC2");
+    vx_test_event_fill(&evs[2], f->tenant, ids[2], t + 86400, 1234567, 891011121, 0, "AmazonS3");
     publish(f, f->tenant, evs, 3, NULL, NULL);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 3, 15000), 3);
     PGresult *r = PQexecParams(f->pg,
@@ -225,13 +180,13 @@ static void test_ingest_resent_messages_and_events_store_nothing_twice(void **st
     SKIP_IF_NO_STACK(f);
     int port;
     pid_t pid = start_ingest(f, &port, NULL);
-    ev_storage evs[2];
+    vx_test_event evs[2];
     char ids[2][37];
     int64_t t = vx_civil_to_unix(2025, 8, 2, 0, 0, 0);
-    new_id(ids[0]);
-    new_id(ids[1]);
-    fill(&evs[0], f->tenant, ids[0], t, 5, 0, 0, "AmazonEC2");
-    fill(&evs[1], f->tenant, ids[1], t, 7, 0, 0, "AmazonEC2");
+    vx_test_uuid(ids[0]);
+    vx_test_uuid(ids[1]);
+    vx_test_event_fill(&evs[0], f->tenant, ids[0], t, 5, 0, 0, "AmazonEC2");
+    vx_test_event_fill(&evs[1], f->tenant, ids[1], t, 7, 0, 0, "AmazonEC2");
     bool dup = false;
     publish(f, f->tenant, evs, 2, "same-message-1", &dup);
     assert_false(dup);
@@ -257,21 +212,21 @@ static void test_ingest_restatement_replaces_row_and_rollup(void **state)
     SKIP_IF_NO_STACK(f);
     int port;
     pid_t pid = start_ingest(f, &port, NULL);
-    ev_storage ev;
+    vx_test_event ev;
     char id[37];
-    new_id(id);
+    vx_test_uuid(id);
     int64_t t = vx_civil_to_unix(2025, 8, 3, 12, 0, 0);
-    fill(&ev, f->tenant, id, t, 100, 0, 1, "AmazonEC2");
+    vx_test_event_fill(&ev, f->tenant, id, t, 100, 0, 1, "AmazonEC2");
     publish(f, f->tenant, &ev, 1, NULL, NULL);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 15000), 1);
-    fill(&ev, f->tenant, id, t, 60, 0, 2, "AmazonEC2");
+    vx_test_event_fill(&ev, f->tenant, id, t, 60, 0, 2, "AmazonEC2");
     publish(f, f->tenant, &ev, 1, NULL, NULL);
     const char *sql = "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1";
     assert_int_equal(h_wait_query(f->pg, sql, f->tenant, NULL, 60, 15000), 60);
     assert_int_equal(h_query_int(f->pg, "SELECT revision FROM cost_records WHERE tenant_id = $1",
                                  f->tenant, NULL), 2);
     /* a late lower revision changes nothing */
-    fill(&ev, f->tenant, id, t, 999, 0, 1, "AmazonEC2");
+    vx_test_event_fill(&ev, f->tenant, id, t, 999, 0, 1, "AmazonEC2");
     publish(f, f->tenant, &ev, 1, NULL, NULL);
     int64_t until = vx_mono_ms() + 10000;
     while (h_metric(port, "valdrix_ingest_events_duplicate_total") < 1 && vx_mono_ms() < until)
@@ -324,27 +279,27 @@ static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
     const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
     publish_raw(f, f->tenant, garbage, sizeof garbage);
     /* one valid and one invalid event in the same batch */
-    ev_storage evs[2];
+    vx_test_event evs[2];
     char ids[2][37];
-    new_id(ids[0]);
-    new_id(ids[1]);
-    fill(&evs[0], f->tenant, ids[0], t, 3, 0, 0, "AmazonEC2");
-    fill(&evs[1], f->tenant, ids[1], t, 3, 0, 0, "AmazonEC2");
+    vx_test_uuid(ids[0]);
+    vx_test_uuid(ids[1]);
+    vx_test_event_fill(&evs[0], f->tenant, ids[0], t, 3, 0, 0, "AmazonEC2");
+    vx_test_event_fill(&evs[1], f->tenant, ids[1], t, 3, 0, 0, "AmazonEC2");
     evs[1].ev.billing_currency = (char *)"usd";
     publish(f, f->tenant, evs, 2, NULL, NULL);
     /* an event naming another tenant than its subject */
     char other[37], idx[37];
     h_create_tenant(f->pg, other, "starter");
-    new_id(idx);
-    ev_storage forged;
-    fill(&forged, other, idx, t, 1, 0, 0, "AmazonEC2");
+    vx_test_uuid(idx);
+    vx_test_event forged;
+    vx_test_event_fill(&forged, other, idx, t, 1, 0, 0, "AmazonEC2");
     publish(f, f->tenant, &forged, 1, NULL, NULL);
     /* a tenant that does not exist */
     char ghost[37], idg[37];
-    new_id(ghost);
-    new_id(idg);
-    ev_storage ghost_ev;
-    fill(&ghost_ev, ghost, idg, t, 1, 0, 0, "AmazonEC2");
+    vx_test_uuid(ghost);
+    vx_test_uuid(idg);
+    vx_test_event ghost_ev;
+    vx_test_event_fill(&ghost_ev, ghost, idg, t, 1, 0, 0, "AmazonEC2");
     publish(f, ghost, &ghost_ev, 1, NULL, NULL);
 
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 15000), 1);
@@ -369,10 +324,10 @@ static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
     assert_non_null(strstr(reasons, "unknown tenant"));
     assert_int_equal(h_query_int(f->pg, COUNT_SQL, other, NULL), 0);
     /* still serving: a good event after the poison is stored */
-    ev_storage after;
+    vx_test_event after;
     char ida[37];
-    new_id(ida);
-    fill(&after, f->tenant, ida, t, 1, 0, 0, "AmazonEC2");
+    vx_test_uuid(ida);
+    vx_test_event_fill(&after, f->tenant, ida, t, 1, 0, 0, "AmazonEC2");
     publish(f, f->tenant, &after, 1, NULL, NULL);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 2, 15000), 2);
     assert_int_equal(h_http_get(port, "/readyz", NULL, 0), 200);
@@ -446,25 +401,32 @@ static void test_ingest_kill9_during_publish_loses_and_duplicates_nothing(void *
     assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
 }
 
-static void test_ingest_rides_out_a_postgres_outage(void **state)
+/* Starts ingest with its Postgres connections going through a proxy the test can cut. */
+static pid_t start_ingest_via_proxy(fixture *f, int *port, h_proxy **proxy)
 {
-    SKIP_IF_NO_STACK(f);
     char host[64], dsn[512] = "VX_PG_DSN=";
     int pg_port;
     const char *real = getenv("VX_PG_DSN");
     assert_true(h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
-    h_proxy *proxy = h_proxy_start(host, pg_port);
-    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(proxy), dsn + 10, sizeof dsn - 10, host,
-                          sizeof host, &pg_port));
+    *proxy = h_proxy_start(host, pg_port);
+    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(*proxy), dsn + 10, sizeof dsn - 10,
+                          host, sizeof host, &pg_port));
+    return start_ingest(f, port, dsn);
+}
+
+static void test_ingest_rides_out_a_postgres_outage(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    h_proxy *proxy;
     int port;
-    pid_t pid = start_ingest(f, &port, dsn);
+    pid_t pid = start_ingest_via_proxy(f, &port, &proxy);
     h_proxy_cut(proxy);
-    ev_storage evs[5];
+    vx_test_event evs[5];
     char ids[5][37];
     int64_t t = vx_civil_to_unix(2025, 8, 5, 0, 0, 0);
     for (int i = 0; i < 5; i++) {
-        new_id(ids[i]);
-        fill(&evs[i], f->tenant, ids[i], t + i, 2, 0, 0, "AmazonEC2");
+        vx_test_uuid(ids[i]);
+        vx_test_event_fill(&evs[i], f->tenant, ids[i], t + i, 2, 0, 0, "AmazonEC2");
     }
     publish(f, f->tenant, evs, 5, NULL, NULL);
     /* while Postgres is unreachable nothing is stored, nothing acked, and readiness says so */
@@ -485,20 +447,14 @@ static void test_ingest_rides_out_a_postgres_outage(void **state)
 static void test_ingest_sigterm_during_outage_hands_batch_back(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    char host[64], dsn[512] = "VX_PG_DSN=";
-    int pg_port;
-    const char *real = getenv("VX_PG_DSN");
-    assert_true(h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
-    h_proxy *proxy = h_proxy_start(host, pg_port);
-    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(proxy), dsn + 10, sizeof dsn - 10, host,
-                          sizeof host, &pg_port));
+    h_proxy *proxy;
     int port;
-    pid_t pid = start_ingest(f, &port, dsn);
+    pid_t pid = start_ingest_via_proxy(f, &port, &proxy);
     h_proxy_cut(proxy);
-    ev_storage ev;
+    vx_test_event ev;
     char id[37];
-    new_id(id);
-    fill(&ev, f->tenant, id, vx_civil_to_unix(2025, 8, 6, 0, 0, 0), 9, 0, 0, "AmazonEC2");
+    vx_test_uuid(id);
+    vx_test_event_fill(&ev, f->tenant, id, vx_civil_to_unix(2025, 8, 6, 0, 0, 0), 9, 0, 0, "AmazonEC2");
     publish(f, f->tenant, &ev, 1, NULL, NULL);
     int64_t until = vx_mono_ms() + 10000;
     while (h_metric(port, "valdrix_ingest_store_retries_total") < 1 && vx_mono_ms() < until)

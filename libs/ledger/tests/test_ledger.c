@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../../tests/support/events.h"
 #include "../../../tests/support/vx_test_env.h"
 #include "vx/clock.h"
 #include "vx/ledger.h"
@@ -21,57 +22,6 @@
 
 static const char *app_dsn, *admin_dsn;
 
-typedef struct {
-    vx_cost_event ev;
-    Valdrix__V1__Money billed, effective, list, qty;
-    char event_id[37], tenant_id[37];
-    char service[64];
-} test_event;
-
-static void make_event(test_event *t, const char *tenant, const char *event_id, int64_t start,
-                       int64_t units, int32_t nanos, uint32_t revision, const char *service)
-{
-    memset(t, 0, sizeof *t);
-    valdrix__v1__cost_event__init(&t->ev);
-    valdrix__v1__money__init(&t->billed);
-    valdrix__v1__money__init(&t->effective);
-    valdrix__v1__money__init(&t->list);
-    valdrix__v1__money__init(&t->qty);
-    snprintf(t->tenant_id, sizeof t->tenant_id, "%s", tenant);
-    snprintf(t->event_id, sizeof t->event_id, "%s", event_id);
-    snprintf(t->service, sizeof t->service, "%s", service);
-    t->ev.event_id = t->event_id;
-    t->ev.tenant_id = t->tenant_id;
-    t->ev.provider = (char *)"AWS";
-    t->ev.sub_account_id = (char *)"111122223333";
-    t->ev.service_name = t->service;
-    t->ev.service_category = (char *)"Compute";
-    t->ev.region_id = (char *)"us-east-1";
-    t->ev.resource_id = (char *)"i-0abc";
-    t->ev.charge_category = (char *)"Usage";
-    t->ev.charge_period_start = start;
-    t->ev.charge_period_end = start + 3600;
-    t->billed.units = units;
-    t->billed.nanos = nanos;
-    t->effective = t->billed;
-    t->list = t->billed;
-    t->qty.units = 1;
-    t->ev.billed_cost = &t->billed;
-    t->ev.effective_cost = &t->effective;
-    t->ev.list_cost = &t->list;
-    t->ev.usage_quantity = &t->qty;
-    t->ev.billing_currency = (char *)"USD";
-    t->ev.usage_unit = (char *)"Hrs";
-    t->ev.revision = revision;
-}
-
-static void new_uuid(char *out)
-{
-    vx_uuid u;
-    vx_uuid_v4(&u);
-    vx_uuid_format(&u, out);
-}
-
 static PGconn *admin(void)
 {
     PGconn *c = PQconnectdb(admin_dsn);
@@ -81,7 +31,7 @@ static PGconn *admin(void)
 
 static void create_tenant(char *id)
 {
-    new_uuid(id);
+    vx_test_uuid(id);
     PGconn *c = admin();
     const char *p[2] = {id, id};
     PGresult *r = PQexecParams(c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'test-' || $2, 'starter')",
@@ -116,16 +66,7 @@ static void assert_value(const char *sql, const char *tenant, const char *want)
 /* The rollup equals the sums of the ledger for this tenant, day by dimension. */
 static void assert_rollup_consistent(const char *tenant)
 {
-    assert_value(
-        "SELECT count(*) FROM ("
-        " SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, service_name, sub_account_id, "
-        "  region_id, provider, billing_currency, sum(billed_cost) b, sum(effective_cost) e, "
-        "  sum(list_cost) l, count(*) n FROM cost_records WHERE tenant_id = $1 GROUP BY 1,2,3,4,5,6"
-        " ) r FULL JOIN (SELECT * FROM cost_daily WHERE tenant_id = $1 AND record_count <> 0) d"
-        " USING (day, service_name, sub_account_id, region_id, provider, billing_currency)"
-        " WHERE r.b IS DISTINCT FROM d.billed_cost OR r.e IS DISTINCT FROM d.effective_cost"
-        "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count",
-        tenant, "0");
+    assert_value(VX_TEST_ROLLUP_MISMATCH_SQL, tenant, "0");
 }
 
 static vx_pg_pool *pool;
@@ -153,7 +94,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static vx_status write_events(test_event *evs, size_t n, vx_ledger_counts *counts)
+static vx_status write_events(vx_test_event *evs, size_t n, vx_ledger_counts *counts)
 {
     vx_cost_event **ptrs = calloc(n, sizeof *ptrs);
     for (size_t i = 0; i < n; i++)
@@ -181,12 +122,12 @@ static void test_ledger_writes_exact_amounts_once(void **state)
     char tenant[37], ids[3][37];
     create_tenant(tenant);
     int64_t day = vx_civil_to_unix(2025, 3, 14, 10, 0, 0);
-    test_event evs[3];
+    vx_test_event evs[3];
     for (int i = 0; i < 3; i++)
-        new_uuid(ids[i]);
-    make_event(&evs[0], tenant, ids[0], day, 12, 340000000, 0, "AmazonEC2");
-    make_event(&evs[1], tenant, ids[1], day + 60, 0, 1, 0, "AmazonEC2");
-    make_event(&evs[2], tenant, ids[2], day + 120, -3, -500000000, 0, "AmazonS3");
+        vx_test_uuid(ids[i]);
+    vx_test_event_fill(&evs[0], tenant, ids[0], day, 12, 340000000, 0, "AmazonEC2");
+    vx_test_event_fill(&evs[1], tenant, ids[1], day + 60, 0, 1, 0, "AmazonEC2");
+    vx_test_event_fill(&evs[2], tenant, ids[2], day + 120, -3, -500000000, 0, "AmazonS3");
     vx_ledger_counts counts;
     assert_int_equal(write_events(evs, 3, &counts), VX_OK);
     assert_int_equal(counts.inserted, 3);
@@ -198,11 +139,11 @@ static void test_ledger_writes_exact_amounts_once(void **state)
     assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant, "1");
 
     /* The same events again, and twice within one batch: nothing changes. */
-    test_event again[4];
-    make_event(&again[0], tenant, ids[0], day, 12, 340000000, 0, "AmazonEC2");
-    make_event(&again[1], tenant, ids[1], day + 60, 0, 1, 0, "AmazonEC2");
-    make_event(&again[2], tenant, ids[2], day + 120, -3, -500000000, 0, "AmazonS3");
-    make_event(&again[3], tenant, ids[0], day, 12, 340000000, 0, "AmazonEC2");
+    vx_test_event again[4];
+    vx_test_event_fill(&again[0], tenant, ids[0], day, 12, 340000000, 0, "AmazonEC2");
+    vx_test_event_fill(&again[1], tenant, ids[1], day + 60, 0, 1, 0, "AmazonEC2");
+    vx_test_event_fill(&again[2], tenant, ids[2], day + 120, -3, -500000000, 0, "AmazonS3");
+    vx_test_event_fill(&again[3], tenant, ids[0], day, 12, 340000000, 0, "AmazonEC2");
     assert_int_equal(write_events(again, 4, &counts), VX_OK);
     assert_int_equal(counts.inserted, 0);
     assert_int_equal(counts.restated, 0);
@@ -219,14 +160,14 @@ static void test_ledger_restatement_replaces_and_moves_rollup(void **state)
         skip();
     char tenant[37], id[37];
     create_tenant(tenant);
-    new_uuid(id);
+    vx_test_uuid(id);
     int64_t t = vx_civil_to_unix(2025, 4, 1, 23, 30, 0);
-    test_event ev;
+    vx_test_event ev;
     vx_ledger_counts counts;
-    make_event(&ev, tenant, id, t, 100, 0, 1, "AmazonEC2");
+    vx_test_event_fill(&ev, tenant, id, t, 100, 0, 1, "AmazonEC2");
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     /* revision 2 changes the amount and the service: the rollup moves between groups */
-    make_event(&ev, tenant, id, t, 40, 250000000, 2, "AmazonRDS");
+    vx_test_event_fill(&ev, tenant, id, t, 40, 250000000, 2, "AmazonRDS");
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.restated, 1);
     assert_int_equal(counts.inserted, 0);
@@ -237,10 +178,10 @@ static void test_ledger_restatement_replaces_and_moves_rollup(void **state)
     assert_value("SELECT billed_cost::text || '/' || record_count FROM cost_daily WHERE tenant_id = $1 AND service_name = 'AmazonRDS'",
                  tenant, "40.250000000/1");
     /* equal and lower revisions are duplicates */
-    make_event(&ev, tenant, id, t, 999, 0, 2, "AmazonEC2");
+    vx_test_event_fill(&ev, tenant, id, t, 999, 0, 2, "AmazonEC2");
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.duplicate, 1);
-    make_event(&ev, tenant, id, t, 999, 0, 1, "AmazonEC2");
+    vx_test_event_fill(&ev, tenant, id, t, 999, 0, 1, "AmazonEC2");
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.duplicate, 1);
     assert_value("SELECT billed_cost::text FROM cost_records WHERE tenant_id = $1", tenant, "40.250000000");
@@ -255,11 +196,11 @@ static void test_ledger_creates_partitions_on_demand(void **state)
         skip();
     char tenant[37], id[37];
     create_tenant(tenant);
-    new_uuid(id);
+    vx_test_uuid(id);
     /* a month nobody has written yet */
     int year = 2040 + (int)(vx_wall_ms() % 50);
-    test_event ev;
-    make_event(&ev, tenant, id, vx_civil_to_unix(year, 7, 31, 23, 0, 0), 1, 0, 0, "Storage");
+    vx_test_event ev;
+    vx_test_event_fill(&ev, tenant, id, vx_civil_to_unix(year, 7, 31, 23, 0, 0), 1, 0, 0, "Storage");
     vx_ledger_counts counts;
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.inserted, 1);
@@ -276,12 +217,12 @@ static void test_ledger_service_role_sees_only_its_tenant(void **state)
     char a[37], b[37], ida[37], idb[37];
     create_tenant(a);
     create_tenant(b);
-    new_uuid(ida);
-    new_uuid(idb);
+    vx_test_uuid(ida);
+    vx_test_uuid(idb);
     int64_t t = vx_civil_to_unix(2025, 5, 5, 5, 0, 0);
-    test_event evs[2];
-    make_event(&evs[0], a, ida, t, 5, 0, 0, "A");
-    make_event(&evs[1], b, idb, t, 7, 0, 0, "B");
+    vx_test_event evs[2];
+    vx_test_event_fill(&evs[0], a, ida, t, 5, 0, 0, "A");
+    vx_test_event_fill(&evs[1], b, idb, t, 7, 0, 0, "B");
     vx_ledger_counts counts;
     assert_int_equal(write_events(evs, 2, &counts), VX_OK);
     assert_int_equal(counts.inserted, 2);
@@ -330,14 +271,14 @@ typedef struct {
 static void *writer(void *p)
 {
     writer_arg *w = p;
-    test_event *evs = calloc(EVENTS_PER_WRITER, sizeof *evs);
+    vx_test_event *evs = calloc(EVENTS_PER_WRITER, sizeof *evs);
     int64_t t0 = vx_civil_to_unix(2025, 6, 28, 0, 0, 0);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < EVENTS_PER_WRITER; i++) {
             int k = (i * 7 + w->seed * 13 + round * 31) % EVENTS_PER_WRITER;
             uint32_t rev = (uint32_t)((k + w->seed + round) % 4);
             /* the amount and service depend on the revision, so restatements move money */
-            make_event(&evs[i], w->tenant, w->ids[k], t0 + (int64_t)(k % 5) * 86400 + k,
+            vx_test_event_fill(&evs[i], w->tenant, w->ids[k], t0 + (int64_t)(k % 5) * 86400 + k,
                        (int64_t)(k + 1) * (rev + 1), (int32_t)(rev * 1000), rev,
                        rev % 2 ? "Odd" : "Even");
         }
@@ -359,7 +300,7 @@ static void test_ledger_concurrent_writers_keep_rollup_exact(void **state)
     create_tenant(tenant);
     char(*ids)[37] = calloc(EVENTS_PER_WRITER, sizeof *ids);
     for (int i = 0; i < EVENTS_PER_WRITER; i++)
-        new_uuid(ids[i]);
+        vx_test_uuid(ids[i]);
     pthread_t th[WRITERS];
     writer_arg args[WRITERS];
     for (int i = 0; i < WRITERS; i++) {

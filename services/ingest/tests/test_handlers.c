@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../../tests/support/events.h"
 #include "handlers/batch.h"
 
 #include <stdio.h>
@@ -14,33 +15,16 @@
 #define TENANT "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01"
 #define OTHER "7d3f0c1e-2b1a-4c5d-8e9f-0a1b2c3d4e5f"
 
-typedef struct {
-    vx_cost_event ev;
-    Valdrix__V1__Money billed;
-    char id[37], tenant[37];
-} ev_storage;
-
-static void fill(ev_storage *s, const char *tenant, int n, int64_t units)
+/* An event numbered n (its id ends in n), dated 2025-01-01. */
+static void fill(vx_test_event *s, const char *tenant, int n, int64_t units)
 {
-    valdrix__v1__cost_event__init(&s->ev);
-    valdrix__v1__money__init(&s->billed);
-    snprintf(s->id, sizeof s->id, "1b4e28ba-2fa1-11d2-883f-0016d3cca4%02d", n);
-    s->ev.event_id = s->id;
-    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
-    s->ev.tenant_id = s->tenant;
-    s->ev.provider = (char *)"AWS";
-    s->ev.sub_account_id = (char *)"1234";
-    s->ev.service_name = (char *)"AmazonEC2";
-    s->ev.charge_category = (char *)"Usage";
-    s->ev.billing_currency = (char *)"USD";
-    s->ev.charge_period_start = 1735689600; /* 2025-01-01 */
-    s->ev.charge_period_end = 1735693200;
-    s->billed.units = units;
-    s->ev.billed_cost = &s->billed;
+    char id[37];
+    snprintf(id, sizeof id, "1b4e28ba-2fa1-11d2-883f-0016d3cca4%02d", n);
+    vx_test_event_fill(s, tenant, id, 1735689600, units, 0, 0, "AmazonEC2");
 }
 
 /* Packs n events into a new buffer. */
-static uint8_t *pack(ev_storage *evs, size_t n, size_t *len)
+static uint8_t *pack(vx_test_event *evs, size_t n, size_t *len)
 {
     vx_cost_event **ptrs = calloc(n, sizeof *ptrs);
     for (size_t i = 0; i < n; i++)
@@ -58,7 +42,7 @@ static uint8_t *pack(ev_storage *evs, size_t n, size_t *len)
 static void test_ingest_handlers_valid_batch_becomes_events(void **state)
 {
     (void)state;
-    ev_storage evs[3];
+    vx_test_event evs[3];
     for (int i = 0; i < 3; i++)
         fill(&evs[i], TENANT, i, 10 + i);
     size_t len;
@@ -77,7 +61,7 @@ static void test_ingest_handlers_valid_batch_becomes_events(void **state)
 static void test_ingest_handlers_poison_is_rejected_with_reason(void **state)
 {
     (void)state;
-    ev_storage evs[3];
+    vx_test_event evs[3];
     for (int i = 0; i < 3; i++)
         fill(&evs[i], TENANT, i, 1);
     size_t len, len_all_valid;
@@ -116,7 +100,7 @@ static void test_ingest_handlers_poison_is_rejected_with_reason(void **state)
 static void test_ingest_handlers_bad_subject_is_rejected(void **state)
 {
     (void)state;
-    ev_storage ev;
+    vx_test_event ev;
     fill(&ev, TENANT, 1, 1);
     size_t len;
     uint8_t *buf = pack(&ev, 1, &len);
@@ -134,7 +118,7 @@ static void test_ingest_handlers_bad_subject_is_rejected(void **state)
 static void test_ingest_handlers_reject_tenant_and_message(void **state)
 {
     (void)state;
-    ev_storage a[2], b[2];
+    vx_test_event a[2], b[2];
     fill(&a[0], TENANT, 1, 1);
     fill(&a[1], TENANT, 2, 2);
     fill(&b[0], OTHER, 3, 3);
