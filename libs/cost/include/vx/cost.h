@@ -102,6 +102,37 @@ vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_
 uint64_t vx_focus_line(const vx_focus_reader *r);
 void vx_focus_close(vx_focus_reader *r);
 
+/* ---- JSON (the HTTP API's POST /v1/cost-events) ----
+ * A body is a JSON array of event objects, or NDJSON (one object per line). Field names are
+ * FOCUS's: EventId (UUID, required: the idempotency key), ChargePeriodStart, ChargePeriodEnd
+ * (ISO-8601 dates or times), BilledCost, EffectiveCost, ListCost, ConsumedQuantity (decimal
+ * strings such as "12.34", or integers; a JSON number with a fraction is refused because it
+ * would not stay exact), BillingCurrency, ProviderName, SubAccountId, ServiceName,
+ * ServiceCategory, RegionId, ResourceId, ChargeCategory, ConsumedUnit, Tags (an object of
+ * strings), Revision (a whole number). Other fields are ignored. The tenant comes from the
+ * caller (the API key), never from the body. */
+typedef struct {
+    size_t index;     /* position of the event in the body (0-based) */
+    char reason[240]; /* "BilledCost: not a decimal number" */
+} vx_cost_json_error;
+
+typedef struct {
+    vx_cost_event **events;    /* valid, normalized heap events (vx_cost_event_free each) */
+    size_t *index;             /* position of each valid event in the body */
+    size_t n_events;
+    vx_cost_json_error *errors; /* one per invalid event, in body order */
+    size_t n_errors;
+    size_t total;              /* events in the body */
+} vx_cost_json_batch;
+
+/* Decodes a body. VX_INVALID with the reason in why when the body as a whole is unusable (not
+ * JSON, not an array or NDJSON of objects, more than max_events events); otherwise VX_OK, with
+ * valid events and per-event errors in *out (release with vx_cost_json_batch_cleanup). */
+vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_id,
+                              size_t max_events, vx_cost_json_batch *out, char *why,
+                              size_t why_cap);
+void vx_cost_json_batch_cleanup(vx_cost_json_batch *b);
+
 /* ---- Synthetic history ----
  * Deterministic for a seed: several providers (AWS, GCP, Azure), accounts, services and
  * regions with their own sizes, a weekly pattern (weekends lower), steady growth, noise and a
