@@ -53,8 +53,27 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
                                  "SELECT count(*) FROM api_keys WHERE position(convert_to(split_part($1, '.', 2), 'UTF8') in secret_sha256) > 0",
                                  key, NULL),
                      0);
+    /* the service role finds the key (and only it) through the lookup function */
+    PGconn *app = PQconnectdb(getenv("VX_PG_DSN"));
+    assert_int_equal(PQstatus(app), CONNECTION_OK);
+    const char *lookup = "SELECT tenant_id::text || '/' || revoked || '/' || plan FROM "
+                         "vx_api_key_lookup(split_part($1, '.', 1))";
+    PGresult *r = PQexecParams(app, lookup, 1, NULL, (const char *[]){key}, NULL, NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    char want[128];
+    snprintf(want, sizeof want, "%s/false/pro", tenant);
+    assert_string_equal(PQgetvalue(r, 0, 0), want);
+    PQclear(r);
+    r = PQexec(app, "SELECT count(*) FROM api_keys");
+    assert_string_equal(PQgetvalue(r, 0, 0), "0"); /* no tenant set: row-level security hides all */
+    PQclear(r);
     char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke", (char *)"--key", key, NULL};
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 0);
+    r = PQexecParams(app, lookup, 1, NULL, (const char *[]){key}, NULL, NULL, 0);
+    snprintf(want, sizeof want, "%s/true/pro", tenant);
+    assert_string_equal(PQgetvalue(r, 0, 0), want);
+    PQclear(r);
+    PQfinish(app);
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 1);
     assert_non_null(strstr(out, "no active key"));
     /* bad input is named */
