@@ -27,7 +27,7 @@ fi
 bash scripts/stack.sh up >&2
 set -a
 # shellcheck disable=SC1091
-. .run/env
+. "${VX_RUN_DIR:-$ROOT/.run}/env"
 set +a
 
 tag="b$$"
@@ -50,6 +50,8 @@ DELETE FROM tenants WHERE id = '$TENANT';
 SQL
     [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$WORK/ingest.log" "$BENCH_KEEP_LOG"
     rm -rf "$WORK"
+    "$BIN/valdrix" stream delete "$VX_INGEST_STREAM" >/dev/null 2>&1 || true
+    "$BIN/valdrix" stream delete "$VX_DLQ_STREAM" >/dev/null 2>&1 || true
     [ $started_stack = 1 ] && bash scripts/stack.sh down >&2
     return 0
 }

@@ -54,13 +54,20 @@ if [ -f "$RUN/demo.env" ]; then
     . "$RUN/demo.env"
     say "demo tenant $DEMO_TENANT (kept from an earlier run)"
 else
-    DEMO_TENANT=$("$BIN/valdrix" tenant create --name demo --plan growth)
-    DEMO_KEY=$("$BIN/valdrix" key create --tenant "$DEMO_TENANT")
-    umask 077
-    printf 'DEMO_TENANT=%s\nDEMO_KEY=%s\n' "$DEMO_TENANT" "$DEMO_KEY" >"$RUN/demo.env"
+    # A tenant left by an interrupted seeding is reused (its id is in demo.partial).
+    if [ -f "$RUN/demo.partial" ]; then
+        # shellcheck disable=SC1091
+        . "$RUN/demo.partial"
+    else
+        DEMO_TENANT=$("$BIN/valdrix" tenant create --name "demo-$(date +%s)" --plan growth)
+        DEMO_KEY=$("$BIN/valdrix" key create --tenant "$DEMO_TENANT")
+        (umask 077; printf 'DEMO_TENANT=%s\nDEMO_KEY=%s\n' "$DEMO_TENANT" "$DEMO_KEY" >"$RUN/demo.partial")
+    fi
     say "seeding $DEMO_DAYS days x $DEMO_EVENTS_PER_DAY events through NATS"
+    # the same seed publishes the same events, so a re-run after an interruption adds nothing twice
     "$BIN/valdrix" generate --tenant "$DEMO_TENANT" --days "$DEMO_DAYS" \
         --events-per-day "$DEMO_EVENTS_PER_DAY" --seed 1
+    mv "$RUN/demo.partial" "$RUN/demo.env"
 fi
 
 total=$((DEMO_DAYS * DEMO_EVENTS_PER_DAY))

@@ -19,7 +19,15 @@ VALDRIX=${VX_BIN_DIR:-$ROOT/build/bin}/valdrix
 log() { echo "stack: $*" >&2; }
 die() { echo "stack: error: $*" >&2; exit 1; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pidfile counts only if its process still runs and is the server it names (after a reboot
+# the pid may belong to anything else, which must never be signalled).
+alive() { # pidfile program
+    [ -f "$1" ] || return 1
+    local pid
+    pid=$(cat "$1")
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
 
 wait_port() { # host port seconds what
     local i
@@ -57,7 +65,7 @@ pg_datadir() {
 secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 
 up_nats() {
-    if alive "$RUN/nats.pid"; then return; fi
+    if alive "$RUN/nats.pid" nats-server; then return; fi
     mkdir -p "$RUN/nats"
     cat >"$RUN/nats.conf" <<CONF
 listen: 127.0.0.1:$NATS_PORT
@@ -76,7 +84,7 @@ CONF
 }
 
 up_redis() {
-    if alive "$RUN/redis.pid"; then return; fi
+    if alive "$RUN/redis.pid" redis-server; then return; fi
     mkdir -p "$RUN/redis"
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN/redis" --save '' \
         --appendonly no --daemonize no </dev/null >"$RUN/redis.log" 2>&1 &
@@ -158,8 +166,8 @@ cmd_up() {
     log "ready: settings in $RUN/env"
 }
 
-stop_pid() { # name pidfile
-    if alive "$2"; then
+stop_pid() { # name pidfile program
+    if alive "$2" "$3"; then
         local pid i
         pid=$(cat "$2")
         kill "$pid" 2>/dev/null || true
@@ -172,8 +180,8 @@ stop_pid() { # name pidfile
 
 cmd_down() {
     [ -d "$RUN" ] || return 0
-    stop_pid nats "$RUN/nats.pid"
-    stop_pid redis "$RUN/redis.pid"
+    stop_pid nats "$RUN/nats.pid" nats-server
+    stop_pid redis "$RUN/redis.pid" redis-server
     if [ -e "$RUN/pgdata" ]; then
         local data
         data=$(readlink -f "$RUN/pgdata")
@@ -185,8 +193,8 @@ cmd_down() {
 }
 
 cmd_status() {
-    alive "$RUN/nats.pid" && echo "nats: running (pid $(cat "$RUN/nats.pid"))" || echo "nats: stopped"
-    alive "$RUN/redis.pid" && echo "redis: running (pid $(cat "$RUN/redis.pid"))" || echo "redis: stopped"
+    alive "$RUN/nats.pid" nats-server && echo "nats: running (pid $(cat "$RUN/nats.pid"))" || echo "nats: stopped"
+    alive "$RUN/redis.pid" redis-server && echo "redis: running (pid $(cat "$RUN/redis.pid"))" || echo "redis: stopped"
     if [ -e "$RUN/pgdata" ] && as_pg "$PG_BIN/pg_ctl" -D "$(readlink -f "$RUN/pgdata")" status >/dev/null 2>&1; then
         echo "postgres: running"
     else

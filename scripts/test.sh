@@ -24,7 +24,7 @@ VX_PG_FSYNC=${VX_PG_FSYNC:-off} bash scripts/stack.sh up
 
 set -a
 # shellcheck disable=SC1091
-. .run/env
+. "${VX_RUN_DIR:-$ROOT/.run}/env"
 set +a
 export VX_TEST_REQUIRE_SERVERS=1
 cd "$BUILD"

@@ -28,6 +28,8 @@ void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
                                      "Stored rows replaced by a higher revision", NULL);
     m->store_retries = vx_metrics_counter(reg, "valdrix_ingest_store_retries_total",
                                           "Batch writes retried after Postgres failed", NULL);
+    m->settle_failures = vx_metrics_counter(reg, "valdrix_ingest_settle_failures_total",
+                                            "Acks or naks that did not reach the server", NULL);
     static const char *const kinds[4] = {"reason=\"decode\"", "reason=\"invalid\"",
                                          "reason=\"tenant\"", "reason=\"storage\""};
     for (int i = 0; i < 4; i++)
@@ -104,10 +106,16 @@ static void dlq_subject(const ingest_ctx *ctx, const char *subject, char *out, s
 }
 
 /* Publishes one reject to the dead-letter stream (with its reason in headers). */
+/* What of a refused message the dead-letter stream can always take: the first 64 KiB. */
+#define DLQ_TRUNCATE_BYTES (64u * 1024u)
+
+/* Publishes one reject to the dead-letter stream with its reason in headers. With `truncate`,
+ * only the first DLQ_TRUNCATE_BYTES of the payload go, and Vx-Truncated gives the original
+ * size (for a message the stream refuses whole, e.g. one at the server's size limit). */
 static vx_status dead_letter(ingest_ctx *ctx, const ingest_work *w, const ingest_reject *r,
-                             vx_bus_msg *msg)
+                             vx_bus_msg *msg, bool truncate)
 {
-    char subject[256], seq[32], id[96], event[16];
+    char subject[256], seq[32], id[96], event[16], original[24];
     dlq_subject(ctx, vx_bus_msg_subject(msg), subject, sizeof subject);
     uint64_t sseq = vx_bus_msg_stream_seq(msg);
     snprintf(seq, sizeof seq, "%" PRIu64, sseq);
@@ -119,7 +127,9 @@ static vx_status dead_letter(ingest_ctx *ctx, const ingest_work *w, const ingest
         {"Vx-Original-Subject", vx_bus_msg_subject(msg)},
         {"Vx-Original-Seq", seq},
         {"Vx-Event-Index", event},
+        {"Vx-Truncated", original},
     };
+    size_t n_headers = sizeof h / sizeof h[0] - 1;
     const void *data = vx_bus_msg_data(msg);
     size_t len = vx_bus_msg_len(msg);
     uint8_t *packed = NULL;
@@ -134,26 +144,64 @@ static vx_status dead_letter(ingest_ctx *ctx, const ingest_work *w, const ingest
         valdrix__v1__cost_event_batch__pack(&one, packed);
         data = packed;
     }
-    vx_status st = vx_bus_publish(ctx->bus, subject, data, len, id, h, sizeof h / sizeof h[0], NULL);
+    if (truncate && len > DLQ_TRUNCATE_BYTES) {
+        snprintf(original, sizeof original, "%zu", len);
+        len = DLQ_TRUNCATE_BYTES;
+        n_headers++;
+    }
+    vx_status st = vx_bus_publish(ctx->bus, subject, data, len, id, h, n_headers, NULL);
     vx_free(packed);
     if (st == VX_OK) {
         vx_counter_inc(ctx->m.dead[r->kind]);
         vx_log(VX_LOG_WARN, "dead-lettered", VX_STR("subject", subject),
                VX_STR("reason_code", ingest_reject_kind_str(r->kind)), VX_STR("reason", r->reason),
                VX_INT("stream_seq", sseq), VX_INT("event", r->event),
+               VX_BOOL("truncated", n_headers == sizeof h / sizeof h[0]),
                VX_STR("trace_id", vx_bus_msg_header(msg, "traceparent")));
     }
     return st;
 }
 
-static void settle_all(vx_bus_msg **msgs, int n, bool ack)
+/* Dead-letters a reject, retrying while NATS is away (true once it is stored); a publish the
+ * stream refuses for good is sent again truncated. false if asked to stop meanwhile. */
+static bool dead_letter_reliably(ingest_ctx *ctx, const ingest_work *w, const ingest_reject *r,
+                                 vx_bus_msg **msgs, int n)
 {
+    vx_bus_msg *msg = msgs[r->msg];
+    bool truncate = false;
+    int64_t d = 100;
+    for (;;) {
+        vx_status st = dead_letter(ctx, w, r, msg, truncate);
+        if (st == VX_OK)
+            return true;
+        if (st != VX_UNAVAILABLE && st != VX_TIMEOUT && !truncate) {
+            vx_log(VX_LOG_WARN, "dead-letter stream refused the message, sending it truncated",
+                   VX_STR("status", vx_status_str(st)), VX_INT("bytes", vx_bus_msg_len(msg)));
+            truncate = true;
+            continue;
+        }
+        vx_log(VX_LOG_WARN, "dead-letter publish failed, will retry",
+               VX_STR("status", vx_status_str(st)), VX_INT("retry_in_ms", d));
+        if (!backoff(ctx, msgs, n, d))
+            return false;
+        d = d * 2 > 5000 ? 5000 : d * 2;
+    }
+}
+
+/* Acks (or hands back) every message. A lost ack only means a redelivery, which the ledger
+ * finds duplicate; it is counted and logged. */
+static void settle_all(ingest_ctx *ctx, vx_bus_msg **msgs, int n, bool ack)
+{
+    int failed = 0;
     for (int i = 0; i < n; i++) {
-        if (ack)
-            vx_bus_msg_ack(msgs[i]);
-        else
-            vx_bus_msg_nak(msgs[i], 0);
+        vx_status st = ack ? vx_bus_msg_ack(msgs[i]) : vx_bus_msg_nak(msgs[i], 0);
+        failed += st != VX_OK;
         vx_bus_msg_destroy(msgs[i]);
+    }
+    if (failed) {
+        vx_counter_add(ctx->m.settle_failures, (uint64_t)failed);
+        vx_log(VX_LOG_WARN, ack ? "acks failed: the messages will be redelivered" : "naks failed",
+               VX_INT("messages", failed));
     }
 }
 
@@ -216,9 +264,10 @@ static vx_status store(ingest_ctx *ctx, pending *p, vx_ledger_counts *counts, co
         vx_pg_pool_last_error(ctx->pool, err, err_cap);
         return st;
     }
-    size_t before = w->n_events;
     st = check_tenants(ctx, c, w);
-    if (st == VX_OK && w->n_events != before) {
+    /* Rejects (unknown tenants now, or a refused message in an earlier attempt) change the
+     * events: the prepared rows must follow. */
+    if (st == VX_OK && w->n_events != vx_ledger_batch_size(p->batch)) {
         vx_ledger_batch_destroy(p->batch);
         p->batch = vx_ledger_batch_create(w->events, w->n_events);
     }
@@ -284,7 +333,7 @@ static bool commit(ingest_ctx *ctx, pending *p)
                VX_STR("error", err), VX_INT("retry_in_ms", delay), VX_INT("messages", n));
         if (!backoff(ctx, msgs, n, delay)) {
             vx_log(VX_LOG_INFO, "stopping: batch handed back", VX_INT("messages", n));
-            settle_all(msgs, n, false);
+            settle_all(ctx, msgs, n, false);
             goto out;
         }
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
@@ -292,18 +341,13 @@ static bool commit(ingest_ctx *ctx, pending *p)
     double store_secs = (double)(vx_mono_ns() - t_store) / 1e9;
     /* Rows are committed. Dead-letter the rejects, then ack everything. */
     for (size_t i = 0; i < w->n_rejects; i++) {
-        int64_t d = 100;
-        while (dead_letter(ctx, w, &w->rejects[i], msgs[w->rejects[i].msg]) != VX_OK) {
-            vx_log(VX_LOG_WARN, "dead-letter publish failed, will retry", VX_INT("retry_in_ms", d));
-            if (!backoff(ctx, msgs, n, d)) {
-                /* The rows are committed; redelivery finds them duplicates and retries this. */
-                settle_all(msgs, n, false);
-                goto out;
-            }
-            d = d * 2 > 5000 ? 5000 : d * 2;
+        if (!dead_letter_reliably(ctx, w, &w->rejects[i], msgs, n)) {
+            /* The rows are committed; redelivery finds them duplicates and retries this. */
+            settle_all(ctx, msgs, n, false);
+            goto out;
         }
     }
-    settle_all(msgs, n, true);
+    settle_all(ctx, msgs, n, true);
     announce(ctx, changed, n_changed);
     vx_counter_add(ctx->m.written, counts.inserted);
     vx_counter_add(ctx->m.restated, counts.restated);
@@ -393,7 +437,7 @@ static bool hand_over(pipeline *pl, pending *p)
     }
     pthread_mutex_unlock(&pl->mu);
     if (!ok) {
-        settle_all(p->msgs, p->n, false);
+        settle_all(pl->ctx, p->msgs, p->n, false);
         pending_destroy(p);
     }
     return ok;
@@ -407,8 +451,18 @@ void ingest_run(ingest_ctx *ctx)
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.cond, NULL);
     pthread_t *writers = vx_xcalloc((size_t)n_writers, sizeof *writers);
-    for (int i = 0; i < n_writers; i++)
-        pthread_create(&writers[i], NULL, writer_main, &pl);
+    int started = 0;
+    for (int i = 0; i < n_writers; i++) {
+        if (pthread_create(&writers[started], NULL, writer_main, &pl) != 0) {
+            vx_log(VX_LOG_ERROR, "cannot start a writer thread", VX_INT("writer", i));
+            continue;
+        }
+        started++;
+    }
+    if (started == 0) {
+        vx_logm(VX_LOG_ERROR, "no writer thread: not consuming");
+        *ctx->stop = 1;
+    }
     int64_t next_gauges = 0, fetch_delay = 100;
     while (!stopping(ctx)) {
         vx_bus_msg **msgs = vx_xmalloc((size_t)max * sizeof *msgs);
@@ -441,14 +495,14 @@ void ingest_run(ingest_ctx *ctx)
     pl.closed = true;
     pthread_cond_broadcast(&pl.cond);
     pthread_mutex_unlock(&pl.mu);
-    for (int i = 0; i < n_writers; i++)
+    for (int i = 0; i < started; i++)
         pthread_join(writers[i], NULL);
     vx_free(writers);
     while (pl.count > 0) {
         pending *p = pl.queue[pl.head];
         pl.head = (pl.head + 1) % QUEUE_MAX;
         pl.count--;
-        settle_all(p->msgs, p->n, false);
+        settle_all(ctx, p->msgs, p->n, false);
         pending_destroy(p);
     }
     pthread_cond_destroy(&pl.cond);

@@ -334,6 +334,46 @@ static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
     assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
 }
 
+static void test_ingest_oversized_poison_is_dead_lettered_truncated(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    int port;
+    pid_t pid = start_ingest(f, &port, NULL);
+    /* junk just under the server's 8 MiB payload limit: its dead letter, with headers added,
+     * would be over it, so it goes truncated */
+    size_t big = 8 * 1024 * 1024 - 64;
+    uint8_t *junk = malloc(big);
+    memset(junk, 0xff, big);
+    publish_raw(f, f->tenant, junk, big);
+    free(junk);
+    vx_test_event ev;
+    char id[37];
+    vx_test_uuid(id);
+    vx_test_event_fill(&ev, f->tenant, id, vx_civil_to_unix(2025, 8, 7, 0, 0, 0), 4, 0, 0, "S");
+    publish(f, f->tenant, &ev, 1, NULL, NULL);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 20000), 1);
+    vx_bus_consumer *c;
+    vx_consumer_config cc = {.stream = f->dlq_stream, .durable = "test", .ack_wait_ms = 30000};
+    assert_int_equal(vx_bus_consumer_create(f->bus, &cc, &c), VX_OK);
+    vx_bus_msg *msgs[4];
+    int n = 0;
+    int64_t until = vx_mono_ms() + 10000;
+    while (n == 0 && vx_mono_ms() < until)
+        assert_int_equal(vx_bus_fetch(c, msgs, 4, 500, &n), VX_OK);
+    assert_int_equal(n, 1);
+    assert_non_null(vx_bus_msg_header(msgs[0], "Vx-Reason-Code"));
+    assert_string_equal(vx_bus_msg_header(msgs[0], "Vx-Reason-Code"), "decode");
+    assert_non_null(vx_bus_msg_header(msgs[0], "Vx-Truncated"));
+    char want[32];
+    snprintf(want, sizeof want, "%zu", big);
+    assert_string_equal(vx_bus_msg_header(msgs[0], "Vx-Truncated"), want);
+    assert_int_equal(vx_bus_msg_len(msgs[0]), 64 * 1024);
+    vx_bus_msg_ack(msgs[0]);
+    vx_bus_msg_destroy(msgs[0]);
+    vx_bus_consumer_destroy(c);
+    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+}
+
 /* Runs `valdrix generate` for the fixture's tenant and stream; returns its pid. */
 static pid_t spawn_generate(fixture *f, int days, int per_day, char *seed)
 {
@@ -485,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_resent_messages_and_events_store_nothing_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_restatement_replaces_row_and_rollup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_poison_goes_to_dead_letters_with_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_oversized_poison_is_dead_lettered_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_two_replicas_share_the_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_kill9_during_publish_loses_and_duplicates_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_rides_out_a_postgres_outage, setup, teardown),

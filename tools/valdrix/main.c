@@ -21,6 +21,7 @@ static void usage(FILE *f)
           "  publish --tenant T FILE.csv              publish a FOCUS CSV file's rows as cost events\n"
           "  generate --tenant T --days D --events-per-day N [--seed S]\n"
           "                                           publish synthetic cost history\n"
+          "  stream delete NAME [--yes]               delete a JetStream stream and its messages\n"
           "\n"
           "Each command has --help. Settings come from the environment: VX_NATS_URL,\n"
           "VX_PG_ADMIN_DSN (owner role, for migrate, tenant and key); `make run` and\n"
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"migrate", cmd_migrate}, {"tenant", cmd_tenant}, {"key", cmd_key},
-        {"publish", cmd_publish}, {"generate", cmd_generate},
+        {"publish", cmd_publish}, {"generate", cmd_generate}, {"stream", cmd_stream},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

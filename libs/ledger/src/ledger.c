@@ -326,15 +326,25 @@ static void put_field(vx_buf *out, const char *s)
     vx_buf_putc(out, '\t');
 }
 
+/* An exact decimal of any 128-bit count of nanos (a batch's sum may pass int64 units; Postgres
+ * then stores it or refuses it as out of numeric(38,9) range, never an approximation). */
 static void put_nanos(vx_buf *out, vx_int128 nanos, char sep)
 {
-    vx_money m;
-    char s[VX_MONEY_STR_MAX];
-    if (!vx_money_from_nanos(nanos, &m)) /* beyond numeric(38,9) anyway: let Postgres refuse it */
-        snprintf(s, sizeof s, "NaN");
-    else
-        vx_money_format(m, s, sizeof s);
-    vx_buf_puts(out, s);
+    bool neg = nanos < 0;
+    vx_uint128 a = neg ? (vx_uint128)0 - (vx_uint128)nanos : (vx_uint128)nanos;
+    char digits[64];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + (int)(a % 10));
+        a /= 10;
+    } while (a || n < 10); /* at least one digit before the nine after the point */
+    if (neg)
+        vx_buf_putc(out, '-');
+    for (int i = n - 1; i >= 0; i--) {
+        vx_buf_putc(out, digits[i]);
+        if (i == 9)
+            vx_buf_putc(out, '.');
+    }
     vx_buf_putc(out, sep);
 }
 
@@ -567,6 +577,10 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
     if (st != VX_OK) {
         if (PQtransactionStatus(c) != PQTRANS_IDLE)
             vx_pg_exec(c, "ROLLBACK", NULL, 0);
+        /* A partition may have gone (archived, dropped): look again next time. */
+        pthread_mutex_lock(&l->mu);
+        l->n_months = 0;
+        pthread_mutex_unlock(&l->mu);
         return st;
     }
 done:

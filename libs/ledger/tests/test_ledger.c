@@ -189,6 +189,27 @@ static void test_ledger_restatement_replaces_and_moves_rollup(void **state)
     assert_rollup_consistent(tenant);
 }
 
+static void test_ledger_rollup_sum_beyond_int64_units_is_exact(void **state)
+{
+    (void)state;
+    if (!pool)
+        skip();
+    char tenant[37], a[37], b[37];
+    create_tenant(tenant);
+    vx_test_uuid(a);
+    vx_test_uuid(b);
+    int64_t t = vx_civil_to_unix(2025, 2, 2, 2, 0, 0);
+    vx_test_event evs[2];
+    vx_test_event_fill(&evs[0], tenant, a, t, 5000000000000000000LL, 1, 0, "Big");
+    vx_test_event_fill(&evs[1], tenant, b, t + 1, 5000000000000000000LL, 2, 0, "Big");
+    vx_ledger_counts counts;
+    assert_int_equal(write_events(evs, 2, &counts), VX_OK);
+    assert_int_equal(counts.inserted, 2);
+    assert_value("SELECT billed_cost::text FROM cost_daily WHERE tenant_id = $1", tenant,
+                 "10000000000000000000.000000003");
+    assert_rollup_consistent(tenant);
+}
+
 static void test_ledger_creates_partitions_on_demand(void **state)
 {
     (void)state;
@@ -326,6 +347,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ledger_writes_exact_amounts_once),
         cmocka_unit_test(test_ledger_restatement_replaces_and_moves_rollup),
+        cmocka_unit_test(test_ledger_rollup_sum_beyond_int64_units_is_exact),
         cmocka_unit_test(test_ledger_creates_partitions_on_demand),
         cmocka_unit_test(test_ledger_service_role_sees_only_its_tenant),
         cmocka_unit_test(test_ledger_concurrent_writers_keep_rollup_exact),

@@ -92,7 +92,16 @@ vx_status vx_pg_result_status(PGconn *c, const PGresult *r, char *err, size_t er
         return VX_CONFLICT;
     if (PQstatus(c) != CONNECTION_OK || sqlstate_unavailable(state))
         return VX_UNAVAILABLE;
-    return VX_INVALID;
+    /* Only the data itself being refused is VX_INVALID: class 22 (data exception) and 23
+     * (integrity constraint). Class 42 (syntax, undefined object, missing privilege) is the
+     * program's own SQL. Everything else — out of disk or memory (53), a read-only server (25),
+     * lock or object state (55), system errors (58), internal errors (XX) — is the server's
+     * condition, which passes: callers retry. */
+    if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
+        return VX_INVALID;
+    if (state && strncmp(state, "42", 2) == 0)
+        return VX_INTERNAL;
+    return VX_UNAVAILABLE;
 }
 
 vx_status vx_pg_exec(PGconn *c, const char *sql, char *err, size_t err_cap)

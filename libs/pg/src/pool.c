@@ -27,6 +27,7 @@ struct vx_pg_pool {
     char *app_name;
     char *options; /* the DSN's own options plus our statement_timeout */
     char connect_timeout_s[24];
+    char tcp_user_timeout_ms[24]; /* statement_timeout + 10 s: a silent network fails in time */
     int cap; /* size + overflow */
     pooled *idle;
     int n_idle;
@@ -98,6 +99,8 @@ vx_status vx_pg_pool_create(const vx_pg_config *cfg, vx_pg_pool **out)
     if (cfg->connect_timeout_ms > 0)
         snprintf(p->connect_timeout_s, sizeof p->connect_timeout_s, "%lld",
                  (long long)((cfg->connect_timeout_ms + 999) / 1000));
+    snprintf(p->tcp_user_timeout_ms, sizeof p->tcp_user_timeout_ms, "%lld",
+             (long long)(cfg->statement_timeout_ms + 10000));
     p->cap = cfg->size + cfg->overflow;
     p->idle = vx_xcalloc((size_t)p->cap, sizeof *p->idle);
     p->busy = vx_xcalloc((size_t)p->cap, sizeof *p->busy);
@@ -129,13 +132,18 @@ void vx_pg_pool_destroy(vx_pg_pool *p)
 }
 
 /* Opens one connection. The DSN comes first so that the parameters after it override what it
- * says (expand_dbname=1 expands it in place); NULL values leave the DSN's own. */
+ * says (expand_dbname=1 expands it in place); NULL values leave the DSN's own. statement_timeout
+ * is the server's; if the network drops packets silently, TCP keepalives and a user timeout
+ * make the client notice too, so no call hangs for the kernel's retransmission timeout. */
 static vx_status open_conn(vx_pg_pool *p, pooled *out)
 {
-    const char *const keys[] = {"dbname", "options", "connect_timeout", "application_name", NULL};
+    const char *const keys[] = {"dbname",          "options",          "connect_timeout",
+                                "application_name", "keepalives",       "keepalives_idle",
+                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                NULL};
     const char *const vals[] = {p->dsn, p->options,
                                 p->connect_timeout_s[0] ? p->connect_timeout_s : NULL, p->app_name,
-                                NULL};
+                                "1", "10", "5", "3", p->tcp_user_timeout_ms, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     bool ok = c && PQstatus(c) == CONNECTION_OK;
     pthread_mutex_lock(&p->mu);

@@ -363,12 +363,13 @@ static void test_pg_sql_errors_map_to_invalid(void **state)
     PGconn *c = NULL;
     assert_int_equal(vx_pg_acquire(p, &c), VX_OK);
     char err[256] = "";
-    assert_int_equal(vx_pg_exec(c, "SELEC 1", err, sizeof err), VX_INVALID);
+    /* the program's own SQL being wrong is internal, not the data */
+    assert_int_equal(vx_pg_exec(c, "SELEC 1", err, sizeof err), VX_INTERNAL);
     assert_non_null(strstr(err, "syntax error"));
     assert_int_not_equal(err[strlen(err) - 1], '\n');
     char small[8];
     assert_int_equal(vx_pg_exec(c, "SELECT * FROM no_such_table_vx", small, sizeof small),
-                     VX_INVALID);
+                     VX_INTERNAL);
     assert_int_equal(strlen(small), 7);
     PGresult *r = PQexec(c, "SELECT 1");
     memset(err, 'x', sizeof err);
@@ -380,7 +381,7 @@ static void test_pg_sql_errors_map_to_invalid(void **state)
     vx_pg_pool_destroy(p);
 }
 
-static void test_pg_deadlock_and_serialization_map_to_conflict(void **state)
+static void test_pg_errors_map_by_sqlstate_class(void **state)
 {
     (void)state;
     vx_pg_config cfg = base_config();
@@ -394,10 +395,19 @@ static void test_pg_deadlock_and_serialization_map_to_conflict(void **state)
     assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 's' USING ERRCODE = '40001'; END $$",
                                 err, sizeof err),
                      VX_CONFLICT);
-    /* a unique violation is not something to run again */
+    /* a unique violation, a value out of range: the data is refused */
     assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 'u' USING ERRCODE = '23505'; END $$",
                                 err, sizeof err),
                      VX_INVALID);
+    assert_int_equal(vx_pg_exec(c, "SELECT 1e40::numeric(38, 9)", err, sizeof err), VX_INVALID);
+    /* the server's condition passes: read-only, disk full, out of memory, internal error */
+    static const char *const passing[] = {"25006", "53100", "53200", "58030", "XX000", "55P03"};
+    for (size_t i = 0; i < sizeof passing / sizeof passing[0]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '%s'; END $$",
+                 passing[i]);
+        assert_int_equal(vx_pg_exec(c, sql, err, sizeof err), VX_UNAVAILABLE);
+    }
     vx_pg_release(p, c, false);
     vx_pg_pool_destroy(p);
 }
@@ -789,7 +799,7 @@ static void test_pg_migrate_failure_records_nothing(void **state)
     write_file(e, "0003_after.sql", "CREATE TABLE after_bad (n int);");
     char err[512] = "";
     int applied = -1;
-    assert_int_equal(vx_pg_migrate(e->dsn, e->dir, &applied, err, sizeof err), VX_INVALID);
+    assert_int_equal(vx_pg_migrate(e->dsn, e->dir, &applied, err, sizeof err), VX_INTERNAL);
     assert_non_null(strstr(err, "0002_bad.sql"));
     assert_non_null(strstr(err, "no_such_function_vx"));
     assert_true(table_exists("ok_first"));
@@ -962,7 +972,7 @@ int main(void)
         cmocka_unit_test(test_pg_overflow_closed_on_release),
         cmocka_unit_test(test_pg_statement_timeout_maps_to_timeout),
         cmocka_unit_test(test_pg_sql_errors_map_to_invalid),
-        cmocka_unit_test(test_pg_deadlock_and_serialization_map_to_conflict),
+        cmocka_unit_test(test_pg_errors_map_by_sqlstate_class),
         cmocka_unit_test(test_pg_killed_idle_connection_is_replaced),
         cmocka_unit_test(test_pg_killed_checked_out_connection_is_unavailable),
         cmocka_unit_test(test_pg_old_connection_is_recycled),

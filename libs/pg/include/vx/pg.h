@@ -70,14 +70,15 @@ vx_status vx_pg_begin_tenant(PGconn *c, const char *tenant_id);
  * outside one, where the setting would not outlive the statement. */
 vx_status vx_pg_set_tenant(PGconn *c, const char *tenant_id);
 /* Runs one command, discarding any rows (BEGIN, COMMIT, DDL...). On error writes the server's
- * message into err (if err_cap > 0) and returns VX_INVALID for SQL errors, VX_UNAVAILABLE when
- * the connection is bad, VX_TIMEOUT on statement timeout, VX_CONFLICT when the transaction was
- * aborted to be run again (class 40: deadlock, serialization failure). */
+ * message into err (if err_cap > 0) and returns VX_INVALID when the data was refused (class 22
+ * data exception, class 23 integrity constraint), VX_INTERNAL for the program's own SQL being
+ * wrong (class 42: syntax, undefined object, missing privilege), VX_TIMEOUT on statement
+ * timeout, VX_CONFLICT when the transaction was aborted to be run again (class 40: deadlock,
+ * serialization failure), and VX_UNAVAILABLE for a bad connection or any other condition of
+ * the server (out of disk or memory, read-only, shutting down...), which callers retry. */
 vx_status vx_pg_exec(PGconn *c, const char *sql, char *err, size_t err_cap);
-/* Maps a finished result to a status (same mapping as above: SQLSTATE 57014 is VX_TIMEOUT; class
- * 40 VX_CONFLICT; a
- * bad connection, class 08 or 57P01..57P03 VX_UNAVAILABLE; other errors VX_INVALID; a NULL
- * result VX_INTERNAL unless the connection is bad) and writes the message on error, without
+/* Maps a finished result to a status (the mapping above; a NULL result is VX_INTERNAL unless
+ * the connection is bad) and writes the message on error, without
  * its trailing newline. Does not clear the result. */
 vx_status vx_pg_result_status(PGconn *c, const PGresult *r, char *err, size_t err_cap);
 
