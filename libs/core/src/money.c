@@ -97,7 +97,7 @@ size_t vx_money_format(vx_money m, char *out, size_t cap)
     if (frac) {
         snprintf(fbuf, sizeof fbuf, ".%09u", frac);
         size_t fl = strlen(fbuf);
-        while (fbuf[fl - 1] == '0')
+        while (fl > 1 && fbuf[fl - 1] == '0')
             fbuf[--fl] = '\0';
     }
     int w = snprintf(out, cap, "%s%s%s", neg ? "-" : "", ibuf + k, fbuf);
