@@ -130,6 +130,7 @@ SQL
         cat >"$RUN/pg.secrets" <<S
 OWNER_PW=$owner_pw
 APP_PW=$app_pw
+CURSOR_SECRET=$(secret)$(secret)
 S
     fi
 }
@@ -137,12 +138,17 @@ S
 write_env() {
     # shellcheck disable=SC1091
     . "$RUN/pg.secrets"
+    if [ -z "${CURSOR_SECRET:-}" ]; then # a stack made before cursors existed
+        CURSOR_SECRET=$(secret)$(secret)
+        echo "CURSOR_SECRET=$CURSOR_SECRET" >>"$RUN/pg.secrets"
+    fi
     umask 077
     cat >"$RUN/env" <<ENV
 VX_NATS_URL=nats://127.0.0.1:$NATS_PORT
 VX_PG_DSN=postgresql://valdrix_app:$APP_PW@127.0.0.1:$PG_PORT/valdrix
 VX_PG_ADMIN_DSN=postgresql://valdrix_owner:$OWNER_PW@127.0.0.1:$PG_PORT/valdrix
 VX_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+VX_CURSOR_SECRET=${CURSOR_SECRET:-$(secret)$(secret)}
 ENV
 }
 

@@ -1,0 +1,65 @@
+/* VX_* settings of services/api, with working local defaults (see api_config_usage). */
+#include "config.h"
+
+#include "vx/config.h"
+#include "vx/subjects.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void api_config_usage(void)
+{
+    fputs("valdrix-api: the HTTP API (auth, per-tenant rate limits, costs, events, usage).\n"
+          "\n"
+          "usage: valdrix-api [--help]\n"
+          "\n"
+          "Configuration (environment):\n"
+          "  VX_API_HOST / VX_API_PORT  where to listen (127.0.0.1:8080)\n"
+          "  VX_API_LOOPS             event loops, one thread each (1)\n"
+          "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"
+          "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
+          "  VX_REDIS_URL             Redis for rate limits (redis://127.0.0.1:16379/0)\n"
+          "  VX_CURSOR_SECRET         key that signs paging cursors; the same on every replica\n"
+          "                           (required; at least 16 bytes; see .run/env)\n"
+          "  VX_INGEST_SUBJECT / VX_INGEST_STREAM  where events are published (cost.events, COST_EVENTS)\n"
+          "  VX_API_KEY_CACHE_TTL     how long a key lookup is trusted (10s)\n"
+          "  VX_API_SERVICE_TIMEOUT   deadline of forecast and insight requests (10s)\n"
+          "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
+          "  VX_OPS_HOST / VX_OPS_PORT  /metrics /healthz /readyz listener (127.0.0.1:9100)\n"
+          "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
+          stdout);
+}
+
+void api_config_load(api_config *c)
+{
+    c->host = vx_env_str("VX_API_HOST", "127.0.0.1");
+    c->port = (int)vx_env_int("VX_API_PORT", 8080, 0, 65535);
+    c->loops = (unsigned)vx_env_int("VX_API_LOOPS", 1, 1, 64);
+    c->pg_dsn = vx_env_str("VX_PG_DSN", NULL);
+    if (!c->pg_dsn)
+        vx_config_fail("VX_PG_DSN", "not set (the stack writes it to .run/env)");
+    c->nats_url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
+    c->redis_url = vx_env_str("VX_REDIS_URL", "redis://127.0.0.1:16379/0");
+    c->events_subject = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
+    c->events_stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
+    c->duplicate_window_ms = vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS,
+                                                1000, 86400000);
+    const char *secret = vx_env_str("VX_CURSOR_SECRET", NULL);
+    if (!secret)
+        vx_config_fail("VX_CURSOR_SECRET", "not set (the stack writes it to .run/env)");
+    if (strlen(secret) < 16)
+        vx_config_fail("VX_CURSOR_SECRET", "shorter than 16 bytes");
+    c->cursor_secret = (const uint8_t *)secret;
+    c->cursor_secret_len = strlen(secret);
+    c->key_cache_ttl_ms = vx_env_duration_ms("VX_API_KEY_CACHE_TTL", 10000, 0, 3600000);
+    c->request_timeout_ms = 10000;
+    c->service_timeout_ms = vx_env_duration_ms("VX_API_SERVICE_TIMEOUT", 10000, 10, 600000);
+    c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
+    c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
+    c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);
+    c->ops_host = vx_env_str("VX_OPS_HOST", "127.0.0.1");
+    c->ops_port = (int)vx_env_int("VX_OPS_PORT", 9100, 0, 65535);
+    const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");
+    if (!vx_log_level_parse(lvl, &c->log_level))
+        vx_config_fail("VX_LOG_LEVEL", "not one of debug, info, warn, error, off");
+}

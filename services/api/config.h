@@ -1,0 +1,36 @@
+/* services/api configuration, read once from VX_* variables into a const struct. */
+#ifndef VX_API_CONFIG_H
+#define VX_API_CONFIG_H
+
+#include "vx/log.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *host;
+    int port;
+    unsigned loops;
+    const char *pg_dsn;
+    const char *nats_url;
+    const char *redis_url;
+    const char *events_subject; /* publishes to <subject>.<tenant_id> */
+    const char *events_stream;
+    int64_t duplicate_window_ms;
+    const uint8_t *cursor_secret;
+    size_t cursor_secret_len;
+    int64_t key_cache_ttl_ms;
+    int64_t request_timeout_ms; /* a request's whole life at the edge, queue included */
+    int64_t service_timeout_ms; /* deadline of requests to forecast and llm */
+    int pool_size, pool_overflow;
+    int64_t statement_timeout_ms;
+    const char *ops_host;
+    int ops_port;
+    vx_log_level log_level;
+} api_config;
+
+/* Reads the environment; exits 78 naming the variable on a bad value. */
+void api_config_load(api_config *cfg);
+void api_config_usage(void);
+
+#endif

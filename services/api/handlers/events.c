@@ -1,0 +1,119 @@
+/* POST /v1/cost-events: decode the JSON body (array or NDJSON), publish every valid event to
+ * JetStream as one CostEventBatch message (so a request is published whole or not at all) and
+ * answer 202 only after JetStream has acked it. An Idempotency-Key makes the message id, so a
+ * retried request is dropped by JetStream's duplicate window (and the ledger keeps one row per
+ * event id after it). */
+#include "../api.h"
+
+#include "vx/alloc.h"
+#include "vx/cost.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EVENTS 10000
+
+static void msg_id(const char *tenant, const char *idem, const uint8_t *bytes, size_t len,
+                   char out[65])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, tenant, strlen(tenant));
+    if (idem) {
+        EVP_DigestUpdate(ctx, "|idem|", 6);
+        EVP_DigestUpdate(ctx, idem, strlen(idem));
+    } else {
+        EVP_DigestUpdate(ctx, "|body|", 6);
+        EVP_DigestUpdate(ctx, bytes, len);
+    }
+    EVP_DigestFinal_ex(ctx, d, &n);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static json_t *error_list(const vx_cost_json_batch *b)
+{
+    json_t *errs = json_array();
+    for (size_t i = 0; i < b->n_errors; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "index", json_integer((json_int_t)b->errors[i].index));
+        json_object_set_new(e, "detail", json_string(b->errors[i].reason));
+        json_array_append_new(errs, e);
+    }
+    return errs;
+}
+
+static void events_job(api_call *c)
+{
+    size_t len;
+    const char *body = vx_http_request_body(c->req, &len);
+    vx_cost_json_batch b;
+    char why[256];
+    if (vx_cost_json_decode(body, len, c->key.tenant_id, MAX_EVENTS, &b, why, sizeof why) != VX_OK) {
+        api_set_problem(c, 400, "invalid-body", "Invalid body", "%s", why);
+        return;
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "received", json_integer((json_int_t)b.total));
+    if (b.n_events == 0) {
+        vx_cost_json_batch_cleanup(&b);
+        json_decref(out);
+        api_set_problem(c, 400, "invalid-events", "No valid event",
+                        "none of the %zu events is valid; the first: %s", b.total,
+                        b.n_errors ? b.errors[0].reason : "(empty)");
+        return;
+    }
+    Valdrix__V1__CostEventBatch batch = VALDRIX__V1__COST_EVENT_BATCH__INIT;
+    batch.n_events = b.n_events;
+    batch.events = b.events;
+    size_t plen = valdrix__v1__cost_event_batch__get_packed_size(&batch);
+    uint8_t *packed = vx_xmalloc(plen ? plen : 1);
+    valdrix__v1__cost_event_batch__pack(&batch, packed);
+    const char *idem = vx_http_request_header(c->req, "idempotency-key");
+    char id[65];
+    msg_id(c->key.tenant_id, idem && *idem ? idem : NULL, packed, plen, id);
+    char subject[256], traceparent[VX_TRACEPARENT_LEN + 1];
+    snprintf(subject, sizeof subject, "%s.%s", c->ctx->cfg->events_subject, c->key.tenant_id);
+    vx_trace child;
+    vx_trace_child(vx_http_request_trace(c->req), &child);
+    vx_trace_format(&child, traceparent);
+    vx_bus_header h[] = {{"traceparent", traceparent}};
+    bool duplicate = false;
+    vx_status st = vx_bus_publish(c->ctx->bus, subject, packed, plen, id, h, 1, &duplicate);
+    vx_free(packed);
+    if (st != VX_OK) {
+        vx_cost_json_batch_cleanup(&b);
+        json_decref(out);
+        if (st == VX_LIMIT)
+            api_set_problem(c, 413, "too-large", "Too large",
+                            "the events do not fit in one message; send fewer per request");
+        else {
+            api_set_problem(c, 503, "unavailable", "Service unavailable",
+                            "the event stream did not take the events (%s); nothing was "
+                            "published, send the request again",
+                            vx_status_str(st));
+            c->retry_after_s = 5;
+        }
+        return;
+    }
+    json_object_set_new(out, "accepted", json_integer((json_int_t)b.n_events));
+    json_object_set_new(out, "rejected", json_integer((json_int_t)b.n_errors));
+    json_object_set_new(out, "duplicate_request", json_boolean(duplicate));
+    json_object_set_new(out, "errors", error_list(&b));
+    vx_cost_json_batch_cleanup(&b);
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    api_set_json(c, 202, vx_xstrdup(text));
+    free(text);
+}
+
+void handle_events(api_call *c)
+{
+    api_run_job(c, events_job);
+}

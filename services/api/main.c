@@ -1,0 +1,120 @@
+/* valdrix-api: wiring only. Config, logs, metrics, Postgres pool, NATS, the rate limiter, the
+ * key cache and the HTTP server; then serve until SIGTERM; then drain and tear down in reverse
+ * order. */
+#include "api.h"
+#include "config.h"
+#include "vx/alloc.h"
+#include "vx/clock.h"
+#include "vx/config.h"
+#include "vx/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double pool_in_use(void *arg)
+{
+    vx_pg_stats s;
+    vx_pg_stats_get(arg, &s);
+    return s.in_use;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            api_config_usage();
+            return 0;
+        }
+        fprintf(stderr, "valdrix-api: unknown argument %s (try --help)\n", argv[i]);
+        return 2;
+    }
+    api_config cfg;
+    api_config_load(&cfg);
+    vx_log_init("api", cfg.log_level);
+    /* blocking work (Postgres, JetStream acks) runs on libuv's pool: size it to the DB pool */
+    char pool_threads[16];
+    snprintf(pool_threads, sizeof pool_threads, "%d", cfg.pool_size);
+    setenv("UV_THREADPOOL_SIZE", pool_threads, 0);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    api_ctx ctx = {.cfg = &cfg, .n_loops = cfg.loops};
+    ctx.metrics = vx_metrics_create();
+    api_ctx_init_metrics(&ctx);
+    ctx.keys = api_key_cache_create(65536, cfg.key_cache_ttl_ms);
+    ctx.limiters = vx_xcalloc(cfg.loops, sizeof *ctx.limiters);
+    vx_http_server *http = NULL;
+
+    vx_pg_config pc = vx_pg_defaults();
+    pc.dsn = cfg.pg_dsn;
+    pc.application_name = "valdrix-api";
+    pc.size = cfg.pool_size;
+    pc.overflow = cfg.pool_overflow;
+    pc.statement_timeout_ms = cfg.statement_timeout_ms;
+    if (vx_pg_pool_create(&pc, &ctx.pool) != VX_OK) {
+        vx_logm(VX_LOG_ERROR, "bad Postgres configuration (VX_PG_DSN)");
+        goto shutdown;
+    }
+    vx_metrics_gauge_fn(ctx.metrics, "valdrix_api_pool_in_use", "Postgres connections checked out",
+                        NULL, pool_in_use, ctx.pool);
+    vx_ratelimit_config rc_cfg = vx_ratelimit_defaults();
+    rc_cfg.redis_url = cfg.redis_url;
+    rc_cfg.metrics_prefix = "valdrix_api";
+    if (vx_ratelimit_shared_create(&rc_cfg, ctx.metrics, &ctx.rl_shared) != VX_OK) {
+        vx_logm(VX_LOG_ERROR, "bad rate limiter configuration (VX_REDIS_URL)");
+        goto shutdown;
+    }
+    vx_bus_config bc = {.url = cfg.nats_url, .name = "valdrix-api", .timeout_ms = 5000};
+    for (int64_t delay = 200; vx_bus_connect(&bc, &ctx.bus) != VX_OK;) {
+        char red[256];
+        vx_redact_url(cfg.nats_url, red, sizeof red);
+        vx_log(VX_LOG_WARN, "nats connect failed, retrying", VX_STR("nats", red),
+               VX_INT("retry_in_ms", delay));
+        for (int64_t w = 0; w < delay && !stop_requested; w += 50)
+            vx_sleep_ms(50);
+        if (stop_requested)
+            goto shutdown;
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    vx_http_config hc = {.host = cfg.host, .port = cfg.port, .loops = cfg.loops,
+                         .handler = api_handle, .handler_ctx = &ctx,
+                         .on_loop_start = api_loop_start, .on_loop_stop = api_loop_stop};
+    if (vx_http_server_create(&hc, &http) != VX_OK) {
+        vx_log(VX_LOG_ERROR, "cannot listen", VX_STR("host", cfg.host), VX_INT("port", cfg.port));
+        goto shutdown;
+    }
+    vx_log(VX_LOG_INFO, "ready", VX_STR("host", cfg.host), VX_INT("port", vx_http_server_port(http)),
+           VX_INT("loops", vx_http_server_loops(http)));
+    while (!stop_requested)
+        vx_sleep_ms(100);
+    rc = 0;
+shutdown:
+    vx_logm(VX_LOG_INFO, "shutting down");
+    if (http && vx_http_server_drain(http, 10000) != VX_OK)
+        vx_logm(VX_LOG_WARN, "drain timed out: some requests were cut");
+    vx_http_server_destroy(http);
+    vx_bus_destroy(ctx.bus);
+    vx_ratelimit_shared_destroy(ctx.rl_shared);
+    vx_pg_pool_destroy(ctx.pool);
+    api_key_cache_destroy(ctx.keys);
+    vx_free(ctx.limiters);
+    vx_metrics_destroy(ctx.metrics);
+    vx_logm(VX_LOG_INFO, "stopped");
+    return stop_requested ? 0 : rc;
+}
