@@ -35,6 +35,7 @@ vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op)
     case NATS_CONNECTION_DISCONNECTED:
     case NATS_STALE_CONNECTION:
     case NATS_IO_ERROR:
+    case NATS_INSUFFICIENT_BUFFER: /* publishing while reconnecting (see vx_bus_connect) */
         return VX_UNAVAILABLE;
     case NATS_NOT_FOUND:
         return VX_NOT_FOUND;
@@ -202,6 +203,11 @@ vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out)
         s = natsOptions_SetReconnectWait(opts, VX_BUS_RECONNECT_WAIT_MS);
     if (s == NATS_OK)
         s = natsOptions_SetRetryOnFailedConnect(opts, false, NULL, NULL);
+    /* No reconnect buffer (0 would mean nats.c's 8 MB default): a publish while disconnected
+     * fails at once instead of being sent after the reconnect, when its publisher may long
+     * have answered that it failed. */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(opts, 1);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(opts, cfg->send_asap);
     if (s == NATS_OK)

@@ -16,11 +16,24 @@ typedef struct {
 static const char *param(void *arg, const char *name)
 {
     const char *v = NULL;
-    /* a bad escape reads as a value nothing accepts, so the refusal names the parameter */
-    vx_status st = vx_http_request_query(arg, name, &v);
-    if (st == VX_INVALID)
-        return "\x01(bad percent-encoding)";
-    return st == VX_OK ? v : NULL;
+    return vx_http_request_query(arg, name, &v) == VX_OK ? v : NULL;
+}
+
+/* A parameter with a bad %-escape is refused by name before anything reads it. */
+static bool escapes_ok(api_call *c)
+{
+    static const char *const names[] = {"from", "to", "service", "region", "account",
+                                        "provider", "limit", "cursor", "group_by"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v;
+        if (vx_http_request_query(c->req, names[i], &v) == VX_INVALID) {
+            api_set_problem(c, 400, "invalid-parameter", "Invalid parameter",
+                            "%s: bad percent-encoding", names[i]);
+            api_finish(c);
+            return false;
+        }
+    }
+    return true;
 }
 
 static void refuse(api_call *c, const api_refusal *why)
@@ -119,6 +132,8 @@ static void costs_job(api_call *c)
 
 void handle_costs(api_call *c)
 {
+    if (!escapes_ok(c))
+        return;
     costs_state *st = vx_xcalloc(1, sizeof *st);
     c->state = st;
     api_refusal why;
@@ -174,6 +189,8 @@ static void summary_job(api_call *c)
 
 void handle_summary(api_call *c)
 {
+    if (!escapes_ok(c))
+        return;
     costs_state *st = vx_xcalloc(1, sizeof *st);
     c->state = st;
     api_refusal why;

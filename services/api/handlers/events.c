@@ -62,11 +62,11 @@ static void events_job(api_call *c)
     json_t *out = json_object();
     json_object_set_new(out, "received", json_integer((json_int_t)b.total));
     if (b.n_events == 0) {
-        vx_cost_json_batch_cleanup(&b);
-        json_decref(out);
         api_set_problem(c, 400, "invalid-events", "No valid event",
                         "none of the %zu events is valid; the first: %s", b.total,
-                        b.n_errors ? b.errors[0].reason : "(empty)");
+                        b.n_errors ? b.errors[0].reason : "(none)");
+        vx_cost_json_batch_cleanup(&b);
+        json_decref(out);
         return;
     }
     Valdrix__V1__CostEventBatch batch = VALDRIX__V1__COST_EVENT_BATCH__INIT;
@@ -85,7 +85,11 @@ static void events_job(api_call *c)
     vx_trace_format(&child, traceparent);
     vx_bus_header h[] = {{"traceparent", traceparent}};
     bool duplicate = false;
-    vx_status st = vx_bus_publish(c->ctx->bus, subject, packed, plen, id, h, 1, &duplicate);
+    /* Not connected: publish nothing (nats.c would otherwise wait for its timeout), so the
+     * answer can say for sure that nothing was published. */
+    vx_status st = vx_bus_connected(c->ctx->bus)
+                       ? vx_bus_publish(c->ctx->bus, subject, packed, plen, id, h, 1, &duplicate)
+                       : VX_UNAVAILABLE;
     vx_free(packed);
     if (st != VX_OK) {
         vx_cost_json_batch_cleanup(&b);
@@ -93,10 +97,16 @@ static void events_job(api_call *c)
         if (st == VX_LIMIT)
             api_set_problem(c, 413, "too-large", "Too large",
                             "the events do not fit in one message; send fewer per request");
-        else {
+        else if (st == VX_TIMEOUT) {
+            /* sent, but not confirmed: it may or may not be stored */
             api_set_problem(c, 503, "unavailable", "Service unavailable",
-                            "the event stream did not take the events (%s); nothing was "
-                            "published, send the request again",
+                            "the event stream did not confirm the events in time; send the "
+                            "request again (events are stored once per EventId)");
+            c->retry_after_s = 5;
+        } else {
+            api_set_problem(c, 503, "unavailable", "Service unavailable",
+                            "the event stream is unreachable (%s); nothing was published, send "
+                            "the request again",
                             vx_status_str(st));
             c->retry_after_s = 5;
         }

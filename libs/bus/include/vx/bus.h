@@ -29,7 +29,8 @@ typedef struct {
 } vx_bus_header;
 
 /* Connects; afterwards the connection reconnects by itself forever, logging each disconnect
- * and reconnect. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards. */
+ * and reconnect. While it is disconnected, publishing fails at once (VX_UNAVAILABLE): nothing is
+ * buffered to be sent later. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards. */
 vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
 /* Flushes what is buffered, waits up to timeout_ms for outstanding async publishes (logging
  * any left unacknowledged), closes, frees. Destroy consumers and subscriptions first. NULL is

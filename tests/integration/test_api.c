@@ -1,0 +1,585 @@
+/* Integration tests of valdrix-api with a real HTTP client (libcurl) against the real stack:
+ * authentication, tenant isolation, paging, rate limits and plans, bad input, the path from
+ * POST /v1/cost-events to the ledger, and NATS or Redis going away. Each test runs its own API
+ * (and, where needed, ingest) on its own ports, streams and tenants. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../support/events.h"
+#include "../support/harness.h"
+#include "../support/vx_test_env.h"
+#include "vx/clock.h"
+#include "vx/ledger.h"
+#include "vx/pg.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- a tiny HTTP client ---- */
+
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+} resp;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    r->body = realloc(r->body, r->len + size * n + 1);
+    memcpy(r->body + r->len, p, size * n);
+    r->len += size * n;
+    r->body[r->len] = '\0';
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t k = size * n;
+    if (r->hlen + k < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, p, k);
+        r->hlen += k;
+        r->headers[r->hlen] = '\0';
+    }
+    return k;
+}
+
+/* method, URL path on 127.0.0.1:port, optional bearer key and body; extra header may be NULL */
+static resp http(int port, const char *method, const char *path, const char *key,
+                 const char *body, size_t body_len, const char *extra)
+{
+    resp r = {0};
+    CURL *c = curl_easy_init();
+    char url[2048];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = NULL;
+    char auth[256];
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        h = curl_slist_append(h, auth);
+    }
+    if (extra)
+        h = curl_slist_append(h, extra);
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r.body)
+        r.body = calloc(1, 1);
+    return r;
+}
+
+static const char *header(const resp *r, const char *name)
+{
+    static char v[256];
+    size_t n = strlen(name);
+    for (const char *p = r->headers; (p = strchr(p, '\n')) != NULL;) {
+        p++;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            snprintf(v, sizeof v, "%.*s", (int)strcspn(p + n + 2, "\r\n"), p + n + 2);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* ---- fixture: tenants, keys, an API process ---- */
+
+typedef struct {
+    PGconn *pg;
+    char log[256], id[48];
+    int port;
+    pid_t api;
+    char env[8][300];
+    const char *envp[9];
+    int n_env;
+} fixture;
+
+static void add_env(fixture *f, const char *k, const char *v)
+{
+    char kv[300];
+    snprintf(kv, sizeof kv, "%s=%s", k, v);
+    memcpy(f->env[f->n_env], kv, sizeof kv);
+    f->envp[f->n_env] = f->env[f->n_env];
+    f->envp[++f->n_env] = NULL;
+}
+
+static int setup(void **state)
+{
+    if (!vx_test_env("VX_NATS_URL") || !vx_test_env("VX_PG_DSN") || !vx_test_env("VX_REDIS_URL")) {
+        *state = NULL;
+        return 0;
+    }
+    fixture *f = calloc(1, sizeof *f);
+    f->pg = h_admin();
+    h_unique(f->id, sizeof f->id, "ta");
+    const char *dir = getenv("VX_TEST_LOG_DIR");
+    snprintf(f->log, sizeof f->log, "%s/api-%s.log", dir ? dir : "/tmp", f->id);
+    char v[128];
+    snprintf(v, sizeof v, "T_EV_%s", f->id);
+    add_env(f, "VX_INGEST_STREAM", v);
+    snprintf(v, sizeof v, "%s.events", f->id);
+    add_env(f, "VX_INGEST_SUBJECT", v);
+    snprintf(v, sizeof v, "T_DLQ_%s", f->id);
+    add_env(f, "VX_DLQ_STREAM", v);
+    snprintf(v, sizeof v, "%s.dead", f->id);
+    add_env(f, "VX_DLQ_SUBJECT", v);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    if (f->api > 0)
+        h_stop(f->api, SIGTERM, 10000);
+    char *del[] = {(char *)"valdrix", (char *)"stream", (char *)"delete", f->env[0] + 17, NULL};
+    char out[256];
+    h_run("valdrix", del, NULL, out, sizeof out);
+    PQfinish(f->pg);
+    free(f);
+    return 0;
+}
+
+#define FIXTURE(f)                                                                                 \
+    fixture *f = *state;                                                                           \
+    if (!f)                                                                                        \
+        skip();
+
+/* Starts the API with the fixture's settings plus up to two more. */
+static void start_api(fixture *f, const char *extra1, const char *extra2)
+{
+    f->port = h_free_port();
+    char port_env[32];
+    snprintf(port_env, sizeof port_env, "VX_API_PORT=%d", f->port);
+    const char *env[16];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    env[n++] = port_env;
+    if (extra1)
+        env[n++] = extra1;
+    if (extra2)
+        env[n++] = extra2;
+    env[n] = NULL;
+    f->api = h_spawn("valdrix-api", NULL, env, f->log);
+    for (int i = 0; i < 200; i++) {
+        if (h_http_get(f->port, "/healthz", NULL, 0) == 200)
+            return;
+        vx_sleep_ms(50);
+    }
+    fail_msg("valdrix-api did not start (see %s)", f->log);
+}
+
+static void new_tenant(fixture *f, char *tenant, char *key, char *plan, char *api_per_min)
+{
+    char out[256], name[64];
+    snprintf(name, sizeof name, "api-%s-%d", f->id, rand());
+    char *args[] = {(char *)"valdrix", (char *)"tenant", (char *)"create", (char *)"--name", name,
+                    (char *)"--plan", plan, (char *)"--api-per-min", api_per_min,
+                    NULL};
+    if (!api_per_min)
+        args[7] = NULL;
+    assert_int_equal(h_run("valdrix", args, NULL, out, sizeof out), 0);
+    sscanf(out, "%36s", tenant);
+    char *kargs[] = {(char *)"valdrix", (char *)"key", (char *)"create", (char *)"--tenant", tenant, NULL};
+    assert_int_equal(h_run("valdrix", kargs, NULL, out, sizeof out), 0);
+    sscanf(out, "%120s", key);
+}
+
+/* Writes n events for tenant directly through the ledger (fast seeding for reads). */
+static void seed(const char *tenant, int n, int64_t t0, const char *service)
+{
+    vx_pg_config cfg = vx_pg_defaults();
+    cfg.dsn = getenv("VX_PG_DSN");
+    vx_pg_pool *pool;
+    assert_int_equal(vx_pg_pool_create(&cfg, &pool), VX_OK);
+    vx_ledger *l = vx_ledger_create();
+    vx_test_event *evs = calloc((size_t)n, sizeof *evs);
+    vx_cost_event **ptrs = calloc((size_t)n, sizeof *ptrs);
+    for (int i = 0; i < n; i++) {
+        char id[37];
+        vx_test_uuid(id);
+        vx_test_event_fill(&evs[i], tenant, id, t0 + (i / 2) * 60, 1 + i % 7, 0, 0, service);
+        ptrs[i] = &evs[i].ev;
+    }
+    PGconn *c;
+    assert_int_equal(vx_pg_acquire(pool, &c), VX_OK);
+    vx_ledger_counts k;
+    char err[256];
+    assert_int_equal(vx_ledger_write(l, c, ptrs, (size_t)n, &k, NULL, NULL, err, sizeof err), VX_OK);
+    vx_pg_release(pool, c, false);
+    vx_ledger_destroy(l);
+    vx_pg_pool_destroy(pool);
+    free(ptrs);
+    free(evs);
+}
+
+static void test_api_auth_failures_all_look_alike(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char tenant[40], key[128];
+    new_tenant(f, tenant, key, "starter", NULL);
+    const char *path = "/v1/costs?from=2025-01-01&to=2025-01-02";
+    resp ok = http(f->port, "GET", path, key, NULL, 0, NULL);
+    assert_int_equal(ok.status, 200);
+    char wrong[128];
+    snprintf(wrong, sizeof wrong, "%s", key);
+    wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == 'a' ? 'b' : 'a';
+    const char *bad_keys[] = {NULL, "nonsense", "vxk_zzzzzzzzzzzz.0000000000000000000000000000000000000000000000000000000000000000", wrong};
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        resp r = http(f->port, "GET", path, bad_keys[i], NULL, 0, NULL);
+        assert_int_equal(r.status, 401);
+        assert_string_equal(header(&r, "Content-Type"), "application/problem+json");
+        /* the same detail whatever was wrong */
+        assert_non_null(strstr(r.body, "send Authorization: Bearer <key> with a valid, unrevoked API key"));
+        free(r.body);
+    }
+    char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke", (char *)"--key", key, NULL};
+    char out[256];
+    assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 0);
+    /* the API trusts a cached lookup for VX_API_KEY_CACHE_TTL; this API runs with the default
+     * 10 s, so a revoked key is refused within that */
+    long status = 0;
+    for (int i = 0; i < 130 && status != 401; i++) {
+        resp r = http(f->port, "GET", path, key, NULL, 0, NULL);
+        status = r.status;
+        free(r.body);
+        if (status != 401)
+            vx_sleep_ms(100);
+    }
+    assert_int_equal(status, 401);
+    free(ok.body);
+}
+
+static void test_api_paging_and_isolation(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char a[40], ka[128], b[40], kb[128];
+    new_tenant(f, a, ka, "enterprise", NULL);
+    new_tenant(f, b, kb, "enterprise", NULL);
+    int64_t t0 = vx_civil_to_unix(2025, 4, 1, 0, 0, 0);
+    seed(a, 2100, t0, "Compute");
+    seed(b, 10, t0, "Secret-Of-B");
+    char path[1024];
+    char cursor[400] = "";
+    int rows = 0, pages = 0;
+    do {
+        snprintf(path, sizeof path, "/v1/costs?from=2025-04-01&to=2025-05-01&limit=1000%s%s",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        resp r = http(f->port, "GET", path, ka, NULL, 0, NULL);
+        assert_int_equal(r.status, 200);
+        json_t *j = json_loads(r.body, 0, NULL);
+        assert_non_null(j);
+        rows += (int)json_array_size(json_object_get(j, "data"));
+        json_t *next = json_object_get(j, "next_cursor");
+        cursor[0] = '\0';
+        if (json_is_string(next))
+            snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+        json_decref(j);
+        free(r.body);
+        pages++;
+    } while (cursor[0]);
+    assert_int_equal(rows, 2100);
+    assert_int_equal(pages, 3);
+    /* tenant A asking for B's service, even with SQL in the filter, sees nothing of B */
+    const char *probes[] = {"service=Secret-Of-B", "service=x%27%20OR%20%271%27%3D%271",
+                            "account=%27%3B%20DROP%20TABLE%20cost_records%3B--"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/v1/costs?from=2025-04-01&to=2025-05-01&%s", probes[i]);
+        resp r = http(f->port, "GET", path, ka, NULL, 0, NULL);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"data\":[]"));
+        free(r.body);
+    }
+    resp s = http(f->port, "GET", "/v1/costs/summary?from=2025-04-01&to=2025-05-01&group_by=service",
+                  ka, NULL, 0, NULL);
+    assert_int_equal(s.status, 200);
+    assert_null(strstr(s.body, "Secret-Of-B"));
+    assert_non_null(strstr(s.body, "\"RecordCount\":2100"));
+    free(s.body);
+    /* a cursor of A's query does not work for B */
+    resp r = http(f->port, "GET", "/v1/costs?from=2025-04-01&to=2025-05-01&limit=1", ka, NULL, 0, NULL);
+    json_t *j = json_loads(r.body, 0, NULL);
+    snprintf(path, sizeof path, "/v1/costs?from=2025-04-01&to=2025-05-01&limit=1&cursor=%s",
+             json_string_value(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    free(r.body);
+    r = http(f->port, "GET", path, kb, NULL, 0, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "cursor"));
+    free(r.body);
+}
+
+static void test_api_limits_headers_and_plans(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "starter", "3");
+    const char *path = "/v1/costs?from=2025-01-01&to=2025-01-02";
+    for (int i = 0; i < 3; i++) {
+        resp r = http(f->port, "GET", path, k, NULL, 0, NULL);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "RateLimit-Limit"), "3");
+        char want[8];
+        snprintf(want, sizeof want, "%d", 2 - i);
+        assert_string_equal(header(&r, "RateLimit-Remaining"), want);
+        free(r.body);
+    }
+    resp r = http(f->port, "GET", path, k, NULL, 0, NULL);
+    assert_int_equal(r.status, 429);
+    assert_non_null(header(&r, "Retry-After"));
+    assert_true(atoi(header(&r, "Retry-After")) >= 1);
+    assert_string_equal(header(&r, "RateLimit-Remaining"), "0");
+    assert_non_null(strstr(r.body, "rate-limited"));
+    free(r.body);
+    /* plans scale the base limits: growth 3x, enterprise 10x */
+    static char *const plans[] = {"growth", "enterprise"};
+    for (size_t i = 0; i < 2; i++) {
+        char pt[40], pk[128];
+        new_tenant(f, pt, pk, plans[i], NULL);
+        resp u = http(f->port, "GET", "/v1/usage", pk, NULL, 0, NULL);
+        assert_int_equal(u.status, 200);
+        json_t *j = json_loads(u.body, 0, NULL);
+        json_t *api = json_object_get(json_object_get(j, "limits"), "api");
+        json_t *rem = json_object_get(json_object_get(j, "limits"), "remediation");
+        assert_int_equal(json_integer_value(json_object_get(api, "limit")), i == 0 ? 300 : 1000);
+        assert_int_equal(json_integer_value(json_object_get(api, "period_seconds")), 60);
+        assert_int_equal(json_integer_value(json_object_get(rem, "limit")), i == 0 ? 150 : 500);
+        json_decref(j);
+        free(u.body);
+    }
+}
+
+static void test_api_bad_input_gets_4xx_and_service_keeps_running(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    static const struct {
+        const char *method, *path, *body;
+        long status;
+        const char *mention;
+    } cases[] = {
+        {"GET", "/v1/costs?to=2025-01-02", NULL, 400, "from"},
+        {"GET", "/v1/costs?from=yesterday&to=2025-01-02", NULL, 400, "from"},
+        {"GET", "/v1/costs?from=2024-01-01&to=2025-06-01", NULL, 400, "366 days"},
+        {"GET", "/v1/costs?from=2025-01-01&to=2025-01-02&limit=999999", NULL, 400, "limit"},
+        {"GET", "/v1/costs?from=2025-01-01&to=2025-01-02&service=%ZZ", NULL, 400, "service"},
+        {"GET", "/v1/costs/summary?from=2025-01-01&to=2025-01-02&group_by=tenant_id", NULL, 400, "group_by"},
+        {"POST", "/v1/cost-events", "{not json", 400, "not JSON"},
+        {"POST", "/v1/cost-events", "[{\"EventId\":5}]", 400, "EventId: must be a string"},
+        {"POST", "/v1/cost-events", "", 400, "empty"},
+        {"DELETE", "/v1/costs", NULL, 405, "method"},
+        {"GET", "/v2/nothing", NULL, 404, "not-found"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        resp r = http(f->port, cases[i].method, cases[i].path, k, cases[i].body,
+                      cases[i].body ? strlen(cases[i].body) : 0, NULL);
+        if (r.status != cases[i].status || !strstr(r.body, cases[i].mention))
+            fail_msg("case %zu %s %s: %ld %s", i, cases[i].method, cases[i].path, r.status, r.body);
+        free(r.body);
+    }
+    /* a body over 8 MiB is refused as too large */
+    size_t big = 9 * 1024 * 1024;
+    char *huge = malloc(big);
+    memset(huge, ' ', big);
+    huge[0] = '[';
+    huge[big - 1] = ']';
+    resp r = http(f->port, "POST", "/v1/cost-events", k, huge, big, NULL);
+    assert_int_equal(r.status, 413);
+    free(r.body);
+    free(huge);
+    assert_int_equal(h_http_get(f->port, "/healthz", NULL, 0), 200);
+}
+
+static const char EVENT[] =
+    "{\"EventId\":\"%s\",\"ChargePeriodStart\":\"2025-09-01T00:00:00Z\","
+    "\"ChargePeriodEnd\":\"2025-09-01T01:00:00Z\",\"BilledCost\":\"%s\",\"BillingCurrency\":\"USD\","
+    "\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\",\"ServiceName\":\"AmazonEC2\","
+    "\"ChargeCategory\":\"Usage\"}";
+
+static void test_api_posted_events_reach_the_ledger(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    int ops = h_free_port();
+    char ops_env[32];
+    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
+    const char *env[12];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    env[n++] = ops_env;
+    env[n] = NULL;
+    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
+    assert_true(h_wait_ready(ops, 20000));
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    char id1[37], id2[37], body[2048], e1[600], e2[600];
+    vx_test_uuid(id1);
+    vx_test_uuid(id2);
+    snprintf(e1, sizeof e1, EVENT, id1, "0.000000001");
+    snprintf(e2, sizeof e2, EVENT, id2, "123456789.123456789");
+    snprintf(body, sizeof body, "%s\n%s\n{\"EventId\":\"broken\"}\n", e1, e2);
+    resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), "Idempotency-Key: t-1");
+    assert_int_equal(r.status, 202);
+    assert_non_null(strstr(r.body, "\"accepted\":2"));
+    assert_non_null(strstr(r.body, "\"index\":2"));
+    free(r.body);
+    /* the same request again is a duplicate and stores nothing more */
+    r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), "Idempotency-Key: t-1");
+    assert_int_equal(r.status, 202);
+    assert_non_null(strstr(r.body, "\"duplicate_request\":true"));
+    free(r.body);
+    assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
+                                  t, NULL, 2, 20000),
+                     2);
+    r = http(f->port, "GET", "/v1/costs?from=2025-09-01&to=2025-09-02", k, NULL, 0, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"BilledCost\":\"123456789.123456789\""));
+    assert_non_null(strstr(r.body, "\"BilledCost\":\"0.000000001\""));
+    free(r.body);
+    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+}
+
+static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
+{
+    FIXTURE(f);
+    /* the API reaches NATS through a proxy the test cuts */
+    const char *url = getenv("VX_NATS_URL");
+    int nats_port = atoi(strrchr(url, ':') + 1);
+    h_proxy *proxy = h_proxy_start("127.0.0.1", nats_port);
+    char nats_env[64];
+    snprintf(nats_env, sizeof nats_env, "VX_NATS_URL=nats://127.0.0.1:%d", h_proxy_port(proxy));
+    start_api(f, nats_env, "VX_LOG_LEVEL=warn");
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    /* make sure the stream exists, as it would in production */
+    char *gen[] = {(char *)"valdrix", (char *)"generate", (char *)"--tenant", t, (char *)"--days",
+                   (char *)"1", (char *)"--events-per-day", (char *)"1", (char *)"--end",
+                   (char *)"2020-01-02", NULL};
+    char out[512];
+    assert_int_equal(h_run("valdrix", gen, f->envp, out, sizeof out), 0);
+    h_proxy_cut(proxy);
+    /* once the API knows NATS is gone (its readiness says so), a publish fails at once */
+    for (int i = 0; i < 200 && h_http_get(f->port, "/readyz", NULL, 0) != 503; i++)
+        vx_sleep_ms(50);
+    assert_int_equal(h_http_get(f->port, "/readyz", NULL, 0), 503);
+    char id[37], body[700];
+    vx_test_uuid(id);
+    snprintf(body, sizeof body, "[" "%s" "]", "");
+    char ev[600];
+    snprintf(ev, sizeof ev, EVENT, id, "5");
+    snprintf(body, sizeof body, "[%s]", ev);
+    resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+    if (r.status != 503 || !strstr(r.body, "nothing was published"))
+        fail_msg("%ld %s", r.status, r.body);
+    assert_non_null(header(&r, "Retry-After"));
+    free(r.body);
+    /* reads do not need NATS */
+    r = http(f->port, "GET", "/v1/costs?from=2025-09-01&to=2025-09-02", k, NULL, 0, NULL);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    h_proxy_restore(proxy);
+    /* after NATS returns, the refused event is not in the stream: an ingest finds only the
+     * generated one */
+    int ops = h_free_port();
+    char ops_env[32];
+    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
+    const char *env[12];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    env[n++] = ops_env;
+    env[n] = NULL;
+    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
+    assert_true(h_wait_ready(ops, 20000));
+    assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
+                                  t, NULL, 1, 20000),
+                     1);
+    vx_sleep_ms(1000);
+    assert_int_equal(h_query_int(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
+                                 t, NULL),
+                     1);
+    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+    h_proxy_stop(proxy);
+}
+
+static void test_api_redis_down_still_serves_and_limits(void **state)
+{
+    FIXTURE(f);
+    const char *url = getenv("VX_REDIS_URL");
+    int redis_port = atoi(strrchr(url, ':') + 1);
+    h_proxy *proxy = h_proxy_start("127.0.0.1", redis_port);
+    char redis_env[64];
+    snprintf(redis_env, sizeof redis_env, "VX_REDIS_URL=redis://127.0.0.1:%d/0", h_proxy_port(proxy));
+    start_api(f, redis_env, NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "starter", "4");
+    h_proxy_cut(proxy);
+    const char *path = "/v1/costs?from=2025-01-01&to=2025-01-02";
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 8; i++) {
+        resp r = http(f->port, "GET", path, k, NULL, 0, NULL);
+        ok += r.status == 200;
+        limited += r.status == 429;
+        free(r.body);
+    }
+    /* served while Redis is away, and the limit still holds (per replica) */
+    assert_int_equal(ok, 4);
+    assert_int_equal(limited, 4);
+    char body[256];
+    assert_int_equal(h_http_get(f->port, "/readyz", body, sizeof body), 200);
+    assert_non_null(strstr(body, "local-fallback"));
+    h_proxy_restore(proxy);
+    h_proxy_stop(proxy);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_api_auth_failures_all_look_alike, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_paging_and_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_limits_headers_and_plans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_bad_input_gets_4xx_and_service_keeps_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_posted_events_reach_the_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
