@@ -8,6 +8,7 @@ int cmd_key(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
+int cmd_forecast(int argc, char **argv);
 
 /* Connects with the owner DSN (VX_PG_ADMIN_DSN); NULL after printing why. */
 #endif

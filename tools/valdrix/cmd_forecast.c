@@ -14,9 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Also declared in cli.h once the command is wired in; repeated so this file builds alone. */
-int cmd_forecast(int argc, char **argv);
-
 static const char help_text[] =
     "usage: valdrix forecast --csv FILE --horizon H [--interval 0.8] [--allow-negative]\n"
     "\n"
@@ -82,8 +79,8 @@ static bool parse_line(char *line, size_t lineno, const char *path, int64_t *day
     char *ds = trim(line), *vs = trim(comma + 1);
     int64_t unix_s;
     if (!vx_parse_iso8601(ds, strlen(ds), &unix_s)) {
-        fprintf(stderr, "valdrix forecast: %s:%zu: '%s' is not an ISO date (YYYY-MM-DD)\n",
-                path, lineno, ds);
+        fprintf(stderr, "valdrix forecast: %s:%zu: '%s' is not an ISO date (YYYY-MM-DD)\n", path,
+                lineno, ds);
         return false;
     }
     *day = unix_s >= 0 ? unix_s / 86400 : -((-unix_s + 86399) / 86400);
@@ -95,8 +92,8 @@ static bool parse_line(char *line, size_t lineno, const char *path, int64_t *day
     errno = 0;
     *v = strtod(vs, &end);
     if (errno || end == vs || *end || !isfinite(*v)) {
-        fprintf(stderr, "valdrix forecast: %s:%zu: '%s' is not a finite number\n", path,
-                lineno, vs);
+        fprintf(stderr, "valdrix forecast: %s:%zu: '%s' is not a finite number\n", path, lineno,
+                vs);
         return false;
     }
     return true;
@@ -118,8 +115,7 @@ static bool read_csv(const char *path, rows *r)
         if (!header) {
             header = true;
             if (strcasecmp(t, "date,value") != 0) {
-                fprintf(stderr, "valdrix forecast: %s:1: expected the header `date,value`\n",
-                        path);
+                fprintf(stderr, "valdrix forecast: %s:1: expected the header `date,value`\n", path);
                 ok = false;
             }
             continue;
@@ -142,8 +138,7 @@ static bool read_csv(const char *path, rows *r)
         ok = false;
     }
     if (ok && !header) {
-        fprintf(stderr, "valdrix forecast: %s is empty (expected the header `date,value`)\n",
-                path);
+        fprintf(stderr, "valdrix forecast: %s is empty (expected the header `date,value`)\n", path);
         ok = false;
     }
     free(line);
@@ -210,15 +205,18 @@ static bool infer_spacing(const rows *r, const char *path, calendar *cal)
         else if (min_months == 12)
             cal->spacing = VX_FORECAST_YEARLY;
         else {
-            fprintf(stderr, "valdrix forecast: %s: dates are %lld months apart; expected 1 "
-                    "(monthly), 3 (quarterly) or 12 (yearly)\n", path, (long long)min_months);
+            fprintf(stderr,
+                    "valdrix forecast: %s: dates are %lld months apart; expected 1 "
+                    "(monthly), 3 (quarterly) or 12 (yearly)\n",
+                    path, (long long)min_months);
             return false;
         }
     } else if (min_days == 1 || min_days == 7) {
         cal->step = min_days;
         cal->spacing = min_days == 1 ? VX_FORECAST_DAILY : VX_FORECAST_WEEKLY;
     } else {
-        fprintf(stderr, "valdrix forecast: %s: cannot infer the spacing: the closest dates are "
+        fprintf(stderr,
+                "valdrix forecast: %s: cannot infer the spacing: the closest dates are "
                 "%lld days apart (expected daily, weekly, monthly, quarterly or yearly)\n",
                 path, (long long)min_days);
         return false;
@@ -226,9 +224,9 @@ static bool infer_spacing(const rows *r, const char *path, calendar *cal)
     for (size_t i = 1; i < r->n; i++) {
         int dom;
         bool end;
-        int64_t gap = cal->by_month ? month_of(r->day[i], &dom, &end) -
-                                          month_of(r->day[i - 1], &dom, &end)
-                                    : r->day[i] - r->day[i - 1];
+        int64_t gap = cal->by_month
+                          ? month_of(r->day[i], &dom, &end) - month_of(r->day[i - 1], &dom, &end)
+                          : r->day[i] - r->day[i - 1];
         if (gap % cal->step != 0) {
             fprintf(stderr, "valdrix forecast: %s:%zu: date breaks the %s spacing of the file\n",
                     path, i + 2, vx_forecast_spacing_name(cal->spacing));
@@ -257,8 +255,7 @@ static int run(const char *path, int64_t horizon, double level, bool allow_negat
     if (!read_csv(path, &r))
         goto fail;
     if (r.n < 2) {
-        fprintf(stderr, "valdrix forecast: %s has %zu data line(s); need at least 2\n", path,
-                r.n);
+        fprintf(stderr, "valdrix forecast: %s has %zu data line(s); need at least 2\n", path, r.n);
         goto fail;
     }
     calendar cal;
@@ -266,9 +263,9 @@ static int run(const char *path, int64_t horizon, double level, bool allow_negat
         goto fail;
     int dom;
     bool end;
-    int64_t span = cal.by_month ? month_of(r.day[r.n - 1], &dom, &end) -
-                                      month_of(r.day[0], &dom, &end)
-                                : r.day[r.n - 1] - r.day[0];
+    int64_t span = cal.by_month
+                       ? month_of(r.day[r.n - 1], &dom, &end) - month_of(r.day[0], &dom, &end)
+                       : r.day[r.n - 1] - r.day[0];
     int64_t n = span / cal.step + 1;
     if (n > VX_FORECAST_MAX_POINTS) {
         fprintf(stderr, "valdrix forecast: %s spans %lld periods; the limit is %d\n", path,
@@ -283,8 +280,8 @@ static int run(const char *path, int64_t horizon, double level, bool allow_negat
                                    : r.day[i] - r.day[0];
         series[off / cal.step] = r.val[i];
     }
-    vx_forecast_series s = {.values = series, .n = (size_t)n, .spacing = cal.spacing,
-                            .start_day = r.day[0]};
+    vx_forecast_series s = {
+        .values = series, .n = (size_t)n, .spacing = cal.spacing, .start_day = r.day[0]};
     vx_forecast_opts o;
     vx_forecast_opts_init(&o);
     o.horizon = (size_t)horizon;
@@ -355,8 +352,10 @@ int cmd_forecast(int argc, char **argv)
         errno = 0;
         level = strtod(lv, &end);
         if (errno || end == lv || *end || !(level > 0 && level < 1)) {
-            fprintf(stderr, "valdrix forecast: --interval must be a number strictly between 0 "
-                            "and 1, not '%s'\n", lv);
+            fprintf(stderr,
+                    "valdrix forecast: --interval must be a number strictly between 0 "
+                    "and 1, not '%s'\n",
+                    lv);
             return 2;
         }
     }

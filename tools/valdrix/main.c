@@ -22,6 +22,8 @@ static void usage(FILE *f)
           "  generate --tenant T --days D --events-per-day N [--seed S]\n"
           "                                           publish synthetic cost history\n"
           "  stream delete NAME [--yes]               delete a JetStream stream and its messages\n"
+          "  forecast --csv FILE --horizon H [--interval 0.8] [--allow-negative]\n"
+          "                                           forecast a date,value CSV (offline)\n"
           "\n"
           "Each command has --help. Settings come from the environment: VX_NATS_URL,\n"
           "VX_PG_ADMIN_DSN (owner role, for migrate, tenant and key); `make run` and\n"
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"migrate", cmd_migrate}, {"tenant", cmd_tenant}, {"key", cmd_key},
         {"publish", cmd_publish}, {"generate", cmd_generate}, {"stream", cmd_stream},
+        {"forecast", cmd_forecast},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))
