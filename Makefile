@@ -8,10 +8,10 @@ JOBS        ?= $(shell nproc)
 WERROR      ?= $(if $(filter true,$(CI)),ON,OFF)
 CTEST_ARGS  ?=
 
+comma := ,
 ifneq ($(VX_SANITIZE),)
 BUILD := build-$(subst $(comma),-,$(VX_SANITIZE))
 endif
-comma := ,
 
 .PHONY: all deps configure build test test-unit test-sanitize run stack-up stack-down clean fuzz bench-ingest
 

@@ -9,6 +9,7 @@ RUN=${VX_RUN_DIR:-$ROOT/.run}
 DEMO_DAYS=${VX_DEMO_DAYS:-180}
 DEMO_EVENTS_PER_DAY=${VX_DEMO_EVENTS_PER_DAY:-2000}
 INGEST_OPS_PORT=${VX_INGEST_OPS_PORT:-9101}
+API_PORT=${VX_API_PORT:-8080}
 cd "$ROOT"
 
 say() { echo "valdrix: $*" >&2; }
@@ -48,6 +49,11 @@ pids+=($!)
 wait_ready "$INGEST_OPS_PORT" ingest
 say "ingest ready (metrics on http://127.0.0.1:$INGEST_OPS_PORT/metrics)"
 
+VX_API_PORT=$API_PORT "$BIN/valdrix-api" </dev/null >>"$RUN/logs/api.log" 2>&1 &
+pids+=($!)
+wait_ready "$API_PORT" api
+say "api ready on http://127.0.0.1:$API_PORT"
+
 # The demo tenant is made once and kept with the stack's data.
 if [ -f "$RUN/demo.env" ]; then
     # shellcheck disable=SC1091
@@ -78,7 +84,32 @@ for _ in $(seq 1 600); do
 done
 say "$n cost records stored for the demo tenant"
 
+FROM=$(date -u -d "-30 days" +%F)
+TO=$(date -u -d "+1 day" +%F)
 cat <<EOT
+
+  Valdrix is running. Settings: $RUN/env (source it with: set -a; . $RUN/env; set +a)
+
+  Demo tenant  $DEMO_TENANT
+  API key      $DEMO_KEY
+
+  Try (the key goes in a variable first):
+    K=$DEMO_KEY
+    curl -s -H "Authorization: Bearer \$K" "http://127.0.0.1:$API_PORT/v1/costs/summary?from=$FROM&to=$TO&group_by=service"
+    curl -s -H "Authorization: Bearer \$K" "http://127.0.0.1:$API_PORT/v1/costs/summary?from=$FROM&to=$TO&group_by=day,provider"
+    curl -s -H "Authorization: Bearer \$K" "http://127.0.0.1:$API_PORT/v1/costs?from=$FROM&to=$TO&limit=2&service=Amazon%20Elastic%20Compute%20Cloud"
+    curl -s -H "Authorization: Bearer \$K" "http://127.0.0.1:$API_PORT/v1/usage"
+    curl -s -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/cost-events" -H "Idempotency-Key: try-1" \\
+      --data-binary '[{"EventId":"6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b","ChargePeriodStart":"$FROM","ChargePeriodEnd":"$TO","BilledCost":"12.34","BillingCurrency":"USD","ProviderName":"AWS","SubAccountId":"123456789012","ServiceName":"AmazonEC2","ChargeCategory":"Usage"}]'
+    curl -s -i -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/forecasts" -d '{}'   # 503 until services/forecast runs
+    curl -s "http://127.0.0.1:$API_PORT/readyz"; curl -s "http://127.0.0.1:$API_PORT/metrics" | grep valdrix_api_requests
+    # offline forecast of a date,value CSV, and more history through NATS
+    $BIN/valdrix forecast --csv $ROOT/../shared/data/forecast/retail_sales.csv --horizon 12
+    $BIN/valdrix generate --tenant $DEMO_TENANT --days 30 --events-per-day 500 --seed 2
+
+  Ctrl-C stops everything. Service logs follow.
+
+EOT
 
   Valdrix is running. Settings: $RUN/env (source it with: set -a; . $RUN/env; set +a)
 
@@ -98,7 +129,7 @@ cat <<EOT
   Ctrl-C stops everything. Service logs follow.
 
 EOT
-tail -n 0 -F "$RUN/logs/ingest.log" &
+tail -n 0 -F "$RUN/logs/ingest.log" "$RUN/logs/api.log" &
 pids+=($!)
 # Returns when any of them exits (or a signal arrives, which stop_all handles).
 wait -n "${pids[@]}" || true

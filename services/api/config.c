@@ -13,6 +13,8 @@ void api_config_usage(void)
           "\n"
           "usage: valdrix-api [--help]\n"
           "\n"
+          "/healthz, /readyz and /metrics are served on the API port itself.\n"
+          "\n"
           "Configuration (environment):\n"
           "  VX_API_HOST / VX_API_PORT  where to listen (127.0.0.1:8080)\n"
           "  VX_API_LOOPS             event loops, one thread each (1)\n"
@@ -25,7 +27,6 @@ void api_config_usage(void)
           "  VX_API_KEY_CACHE_TTL     how long a key lookup is trusted (10s)\n"
           "  VX_API_SERVICE_TIMEOUT   deadline of forecast and insight requests (10s)\n"
           "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
-          "  VX_OPS_HOST / VX_OPS_PORT  /metrics /healthz /readyz listener (127.0.0.1:9100)\n"
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);
 }
@@ -52,13 +53,10 @@ void api_config_load(api_config *c)
     c->cursor_secret = (const uint8_t *)secret;
     c->cursor_secret_len = strlen(secret);
     c->key_cache_ttl_ms = vx_env_duration_ms("VX_API_KEY_CACHE_TTL", 10000, 0, 3600000);
-    c->request_timeout_ms = 10000;
     c->service_timeout_ms = vx_env_duration_ms("VX_API_SERVICE_TIMEOUT", 10000, 10, 600000);
     c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
     c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
     c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);
-    c->ops_host = vx_env_str("VX_OPS_HOST", "127.0.0.1");
-    c->ops_port = (int)vx_env_int("VX_OPS_PORT", 9100, 0, 65535);
     const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");
     if (!vx_log_level_parse(lvl, &c->log_level))
         vx_config_fail("VX_LOG_LEVEL", "not one of debug, info, warn, error, off");

@@ -20,12 +20,9 @@ typedef struct {
     const uint8_t *cursor_secret;
     size_t cursor_secret_len;
     int64_t key_cache_ttl_ms;
-    int64_t request_timeout_ms; /* a request's whole life at the edge, queue included */
     int64_t service_timeout_ms; /* deadline of requests to forecast and llm */
     int pool_size, pool_overflow;
     int64_t statement_timeout_ms;
-    const char *ops_host;
-    int ops_port;
     vx_log_level log_level;
 } api_config;
 
