@@ -84,6 +84,7 @@ for _ in $(seq 1 600); do
 done
 say "$n cost records stored for the demo tenant"
 
+psql "$VX_PG_ADMIN_DSN" -Xq -c "\\copy (SELECT day AS date, sum(billed_cost) AS value FROM cost_daily WHERE tenant_id = '$DEMO_TENANT' GROUP BY 1 ORDER BY 1) TO '$RUN/demo-daily.csv' CSV HEADER"
 FROM=$(date -u -d "-30 days" +%F)
 TO=$(date -u -d "+1 day" +%F)
 cat <<EOT
@@ -103,28 +104,9 @@ cat <<EOT
       --data-binary '[{"EventId":"6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b","ChargePeriodStart":"$FROM","ChargePeriodEnd":"$TO","BilledCost":"12.34","BillingCurrency":"USD","ProviderName":"AWS","SubAccountId":"123456789012","ServiceName":"AmazonEC2","ChargeCategory":"Usage"}]'
     curl -s -i -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/forecasts" -d '{}'   # 503 until services/forecast runs
     curl -s "http://127.0.0.1:$API_PORT/readyz"; curl -s "http://127.0.0.1:$API_PORT/metrics" | grep valdrix_api_requests
-    # offline forecast of a date,value CSV, and more history through NATS
-    $BIN/valdrix forecast --csv $ROOT/../shared/data/forecast/retail_sales.csv --horizon 12
+    # offline forecast of the demo's daily spend (written from the rollup), and more history
+    $BIN/valdrix forecast --csv $RUN/demo-daily.csv --horizon 14
     $BIN/valdrix generate --tenant $DEMO_TENANT --days 30 --events-per-day 500 --seed 2
-
-  Ctrl-C stops everything. Service logs follow.
-
-EOT
-
-  Valdrix is running. Settings: $RUN/env (source it with: set -a; . $RUN/env; set +a)
-
-  Demo tenant  $DEMO_TENANT
-  API key      $DEMO_KEY   (the HTTP API arrives with services/api)
-
-  Try:
-    # the last week of spend by service, from the daily rollup
-    psql "\$VX_PG_ADMIN_DSN" -c "SELECT day, service_name, sum(billed_cost) FROM cost_daily
-        WHERE tenant_id = '$DEMO_TENANT' AND day > current_date - 8 GROUP BY 1, 2 ORDER BY 1, 3 DESC"
-    # publish your own FOCUS file, or more history (publishing twice stores nothing twice)
-    $BIN/valdrix publish --tenant $DEMO_TENANT your-focus-export.csv
-    $BIN/valdrix generate --tenant $DEMO_TENANT --days 30 --events-per-day 500 --seed 2
-    # what ingest did
-    curl -s http://127.0.0.1:$INGEST_OPS_PORT/metrics | grep valdrix_ingest_events
 
   Ctrl-C stops everything. Service logs follow.
 

@@ -43,6 +43,19 @@ void api_ctx_init_metrics(api_ctx *ctx)
     ctx->auth_failures = vx_metrics_counter(ctx->metrics, "valdrix_api_auth_failures_total",
                                             "Requests refused for a bad, unknown or revoked key",
                                             NULL);
+    ctx->cache_hits = vx_metrics_counter(ctx->metrics, "valdrix_api_cache_requests_total",
+                                         "Summary answers looked up in the cache", "result=\"hit\"");
+    ctx->cache_misses = vx_metrics_counter(ctx->metrics, "valdrix_api_cache_requests_total",
+                                           "Summary answers looked up in the cache", "result=\"miss\"");
+}
+
+void api_on_changed(void *arg, vx_bus_msg *msg)
+{
+    api_ctx *ctx = arg;
+    const char *subject = vx_bus_msg_subject(msg);
+    const char *dot = strrchr(subject, '.');
+    if (dot && strlen(dot + 1) == 36)
+        api_cache_bump(ctx->cache, dot + 1);
 }
 
 static void count_answer(api_call *c, int status)

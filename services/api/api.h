@@ -4,6 +4,7 @@
 #ifndef VX_API_H
 #define VX_API_H
 
+#include "cache.h"
 #include "config.h"
 #include "handlers/auth.h"
 #include "vx/bus.h"
@@ -41,7 +42,12 @@ typedef struct {
     vx_metrics *metrics;
     vx_histogram *latency[ROUTE_COUNT];
     vx_counter *auth_failures;
+    api_cache *cache;
+    vx_counter *cache_hits, *cache_misses;
 } api_ctx;
+
+/* The subscription to ingest's announcements: bumps the announced tenant's generation. */
+void api_on_changed(void *ctx, vx_bus_msg *msg);
 
 /* One request on its way through the pipeline. */
 typedef struct api_call {

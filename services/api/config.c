@@ -24,6 +24,8 @@ void api_config_usage(void)
           "  VX_CURSOR_SECRET         key that signs paging cursors; the same on every replica\n"
           "                           (required; at least 16 bytes; see .run/env)\n"
           "  VX_INGEST_SUBJECT / VX_INGEST_STREAM  where events are published (cost.events, COST_EVENTS)\n"
+          "  VX_CHANGED_SUBJECT       ingest's announcements, which clear cached summaries\n"
+          "                           (valdrix.changed)\n"
           "  VX_API_KEY_CACHE_TTL     how long a key lookup is trusted (10s)\n"
           "  VX_API_SERVICE_TIMEOUT   deadline of forecast and insight requests (10s)\n"
           "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
@@ -43,6 +45,7 @@ void api_config_load(api_config *c)
     c->redis_url = vx_env_str("VX_REDIS_URL", "redis://127.0.0.1:16379/0");
     c->events_subject = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
     c->events_stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
+    c->changed_subject = vx_env_str("VX_CHANGED_SUBJECT", VX_DEFAULT_CHANGED_SUBJECT);
     c->duplicate_window_ms = vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS,
                                                 1000, 86400000);
     const char *secret = vx_env_str("VX_CURSOR_SECRET", NULL);

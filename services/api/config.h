@@ -16,6 +16,7 @@ typedef struct {
     const char *redis_url;
     const char *events_subject; /* publishes to <subject>.<tenant_id> */
     const char *events_stream;
+    const char *changed_subject; /* ingest announces <subject>.<tenant_id> after commits */
     int64_t duplicate_window_ms;
     const uint8_t *cursor_secret;
     size_t cursor_secret_len;

@@ -58,6 +58,8 @@ int main(int argc, char **argv)
     ctx.metrics = vx_metrics_create();
     api_ctx_init_metrics(&ctx);
     ctx.keys = api_key_cache_create(65536, cfg.key_cache_ttl_ms);
+    ctx.cache = api_cache_create(16384);
+    vx_bus_sub *changed = NULL;
     ctx.limiters = vx_xcalloc(cfg.loops, sizeof *ctx.limiters);
     vx_http_server *http = NULL;
 
@@ -67,6 +69,8 @@ int main(int argc, char **argv)
     pc.size = cfg.pool_size;
     pc.overflow = cfg.pool_overflow;
     pc.statement_timeout_ms = cfg.statement_timeout_ms;
+    /* small per-tenant reads: parallel workers cost more to start than they save */
+    pc.session_options = "-c max_parallel_workers_per_gather=0";
     if (vx_pg_pool_create(&pc, &ctx.pool) != VX_OK) {
         vx_logm(VX_LOG_ERROR, "bad Postgres configuration (VX_PG_DSN)");
         goto shutdown;
@@ -92,6 +96,12 @@ int main(int argc, char **argv)
             goto shutdown;
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
+    char changed_subject[256];
+    snprintf(changed_subject, sizeof changed_subject, "%s.*", cfg.changed_subject);
+    if (vx_bus_serve(ctx.bus, changed_subject, NULL, api_on_changed, &ctx, &changed) != VX_OK) {
+        vx_log(VX_LOG_ERROR, "cannot subscribe to announcements", VX_STR("subject", changed_subject));
+        goto shutdown;
+    }
     vx_http_config hc = {.host = cfg.host, .port = cfg.port, .loops = cfg.loops,
                          .handler = api_handle, .handler_ctx = &ctx,
                          .on_loop_start = api_loop_start, .on_loop_stop = api_loop_stop};
@@ -109,10 +119,12 @@ shutdown:
     if (http && vx_http_server_drain(http, 10000) != VX_OK)
         vx_logm(VX_LOG_WARN, "drain timed out: some requests were cut");
     vx_http_server_destroy(http);
+    vx_bus_sub_destroy(changed);
     vx_bus_destroy(ctx.bus);
     vx_ratelimit_shared_destroy(ctx.rl_shared);
     vx_pg_pool_destroy(ctx.pool);
     api_key_cache_destroy(ctx.keys);
+    api_cache_destroy(ctx.cache);
     vx_free(ctx.limiters);
     vx_metrics_destroy(ctx.metrics);
     vx_logm(VX_LOG_INFO, "stopped");

@@ -474,6 +474,68 @@ static void test_api_posted_events_reach_the_ledger(void **state)
     assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
 }
 
+/* RecordCount of the one-group summary answer, or -1. */
+static long summary_count(fixture *f, const char *key)
+{
+    resp r = http(f->port, "GET", "/v1/costs/summary?from=2025-09-01&to=2025-09-02&group_by=service",
+                  key, NULL, 0, NULL);
+    long n = -1;
+    const char *p = strstr(r.body, "\"RecordCount\":");
+    if (r.status == 200 && p)
+        n = atol(p + 14);
+    else if (r.status == 200 && strstr(r.body, "\"data\":[]"))
+        n = 0;
+    free(r.body);
+    return n;
+}
+
+static void test_api_cached_summary_follows_new_commits(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    int ops = h_free_port();
+    char ops_env[32];
+    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
+    const char *env[12];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    env[n++] = ops_env;
+    env[n] = NULL;
+    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
+    assert_true(h_wait_ready(ops, 20000));
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    for (int round = 1; round <= 3; round++) {
+        char id[37], ev[600], body[700];
+        vx_test_uuid(id);
+        snprintf(ev, sizeof ev, EVENT, id, "1");
+        snprintf(body, sizeof body, "[%s]", ev);
+        resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+        assert_int_equal(r.status, 202);
+        free(r.body);
+        assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
+                                      t, NULL, round, 20000),
+                         round);
+        /* the announcement follows the commit within moments; the cached answer must follow it */
+        long got = -1;
+        for (int i = 0; i < 100 && got != round; i++) {
+            got = summary_count(f, k);
+            if (got != round)
+                vx_sleep_ms(20);
+        }
+        assert_int_equal(got, round);
+        /* and then it is served from the cache, still right */
+        assert_int_equal(summary_count(f, k), round);
+    }
+    char metrics[65536];
+    assert_int_equal(h_http_get(f->port, "/metrics", metrics, sizeof metrics), 200);
+    const char *hits = strstr(metrics, "valdrix_api_cache_requests_total{result=\"hit\"} ");
+    assert_non_null(hits);
+    assert_true(atol(hits + strlen("valdrix_api_cache_requests_total{result=\"hit\"} ")) >= 3);
+    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+}
+
 static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
 {
     FIXTURE(f);
@@ -576,6 +638,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_limits_headers_and_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_bad_input_gets_4xx_and_service_keeps_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_posted_events_reach_the_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_cached_summary_follows_new_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup, teardown),
     };

@@ -96,8 +96,14 @@ static void on_disconnected(natsConnection *nc, void *closure)
 {
     vx_bus *b = closure;
     (void)nc;
+    atomic_fetch_add(&b->disconnects, 1);
     if (!atomic_load(&b->closing))
         vx_log(VX_LOG_WARN, "nats disconnected", VX_STR("client", b->name));
+}
+
+uint64_t vx_bus_disconnects(vx_bus *b)
+{
+    return atomic_load(&b->disconnects);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)

@@ -25,6 +25,7 @@ struct vx_bus {
     int64_t timeout_ms;
     atomic_uint_fast64_t async_failed; /* async publishes that failed since the last complete */
     atomic_bool closing;               /* destroy has begun: a disconnect is expected */
+    atomic_uint_fast64_t disconnects;  /* times the connection was lost */
 
     /* nats.c calls the closed callback last; destroy waits for it before freeing this. */
     pthread_mutex_t mu;

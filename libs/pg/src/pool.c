@@ -55,7 +55,7 @@ vx_pg_config vx_pg_defaults(void)
 
 /* The `options` connection parameter of the DSN followed by our statement_timeout (the last -c
  * of a setting wins, so ours overrides one given in the DSN). NULL if the DSN does not parse. */
-static char *merge_options(const char *dsn, int64_t statement_timeout_ms)
+static char *merge_options(const char *dsn, int64_t statement_timeout_ms, const char *extra)
 {
     char *errmsg = NULL;
     PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
@@ -68,8 +68,9 @@ static char *merge_options(const char *dsn, int64_t statement_timeout_ms)
         if (strcmp(o->keyword, "options") == 0 && o->val && *o->val)
             existing = o->val;
     }
-    char *merged = vx_xasprintf("%s%s-c statement_timeout=%lld", existing ? existing : "",
-                                existing ? " " : "", (long long)statement_timeout_ms);
+    char *merged = vx_xasprintf("%s%s-c statement_timeout=%lld%s%s", existing ? existing : "",
+                                existing ? " " : "", (long long)statement_timeout_ms,
+                                extra ? " " : "", extra ? extra : "");
     PQconninfoFree(opts);
     return merged;
 }
@@ -79,7 +80,7 @@ vx_status vx_pg_pool_create(const vx_pg_config *cfg, vx_pg_pool **out)
     if (!cfg || !cfg->dsn || cfg->size < 0 || cfg->overflow < 0 || cfg->size + cfg->overflow < 1 ||
         cfg->statement_timeout_ms < 0 || cfg->acquire_timeout_ms < 0 || cfg->connect_timeout_ms < 0)
         return VX_INVALID;
-    char *options = merge_options(cfg->dsn, cfg->statement_timeout_ms);
+    char *options = merge_options(cfg->dsn, cfg->statement_timeout_ms, cfg->session_options);
     if (!options)
         return VX_INVALID;
 

@@ -6,11 +6,14 @@
 #include "vx/alloc.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     api_query q;
+    bool cacheable;   /* NATS is up, so announcements arrive */
+    uint64_t gen, epoch; /* taken before the query */
 } costs_state;
 
 static const char *param(void *arg, const char *name)
@@ -183,6 +186,9 @@ static void summary_job(api_call *c)
     json_object_set_new(out, "data", data);
     char *text = json_dumps(out, JSON_COMPACT);
     json_decref(out);
+    if (st->cacheable)
+        api_cache_put(c->ctx->cache, c->key.tenant_id, vx_http_request_query_string(c->req),
+                      st->gen, st->epoch, text, strlen(text));
     api_set_json(c, 200, vx_xstrdup(text));
     free(text);
 }
@@ -197,6 +203,23 @@ void handle_summary(api_call *c)
     if (api_summary_query_parse(param, c->req, &st->q, &why) != VX_OK) {
         refuse(c, &why);
         return;
+    }
+    /* Order matters: the generation and epoch are taken before the query, so a commit
+     * announced while it runs makes its answer stale at once. */
+    st->epoch = vx_bus_disconnects(c->ctx->bus);
+    st->cacheable = vx_bus_connected(c->ctx->bus);
+    st->gen = api_cache_generation(c->ctx->cache, c->key.tenant_id);
+    if (st->cacheable) {
+        size_t len;
+        char *hit = api_cache_get(c->ctx->cache, c->key.tenant_id,
+                                  vx_http_request_query_string(c->req), st->epoch, &len);
+        if (hit) {
+            vx_counter_inc(c->ctx->cache_hits);
+            api_set_json(c, 200, hit);
+            api_finish(c);
+            return;
+        }
+        vx_counter_inc(c->ctx->cache_misses);
     }
     api_run_job(c, summary_job);
 }

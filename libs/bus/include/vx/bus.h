@@ -38,6 +38,9 @@ vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
 void vx_bus_destroy(vx_bus *b);
 /* Whether the connection is up now (for /readyz). */
 bool vx_bus_connected(vx_bus *b);
+/* How many times the connection has been lost since connect: a change means core messages
+ * (announcements) may have been missed meanwhile. Thread-safe. */
+uint64_t vx_bus_disconnects(vx_bus *b);
 
 typedef struct {
     const char *name;            /* e.g. "COST_EVENTS" */

@@ -22,6 +22,8 @@ typedef struct {
     int64_t acquire_timeout_ms;   /* how long vx_pg_acquire waits for a free slot (5 s) */
     int64_t connect_timeout_ms;   /* per connection attempt, rounded up to whole seconds (libpq's
                                      connect_timeout; 0 waits as long as the OS does) (5 s) */
+    const char *session_options;  /* more "-c name=value" settings for every connection; copied
+                                     into the connection options (NULL) */
 } vx_pg_config;
 
 /* The defaults above, with dsn NULL. */
