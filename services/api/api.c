@@ -31,9 +31,18 @@ static const struct {
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
+/* Statuses whose counters are registered up front, so counting an answer takes no lock. */
+static const int common_statuses[12] = {200, 202, 400, 401, 404, 405, 413, 429, 500, 502, 503, 504};
+
 void api_ctx_init_metrics(api_ctx *ctx)
 {
     for (size_t i = 0; i < N_ROUTES; i++) {
+        for (int k = 0; k < 12; k++) {
+            char l[96];
+            snprintf(l, sizeof l, "route=\"%s\",status=\"%d\"", routes[i].name, common_statuses[k]);
+            ctx->answers[routes[i].route][k] = vx_metrics_counter(
+                ctx->metrics, "valdrix_api_requests_total", "Requests answered, by route and status", l);
+        }
         char labels[64];
         snprintf(labels, sizeof labels, "route=\"%s\"", routes[i].name);
         ctx->latency[routes[i].route] = vx_metrics_histogram(
@@ -60,6 +69,14 @@ void api_on_changed(void *arg, vx_bus_msg *msg)
 
 static void count_answer(api_call *c, int status)
 {
+    for (int k = 0; k < 12; k++) {
+        if (common_statuses[k] == status) {
+            vx_counter_inc(c->ctx->answers[c->route][k]);
+            vx_histogram_observe(c->ctx->latency[c->route],
+                                 (double)(vx_mono_ns() - c->t0_ns) / 1e9);
+            return;
+        }
+    }
     char labels[96];
     snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", routes[c->route].name, status);
     vx_counter_inc(vx_metrics_counter(c->ctx->metrics, "valdrix_api_requests_total",

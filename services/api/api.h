@@ -41,6 +41,7 @@ typedef struct {
     api_key_cache *keys;
     vx_metrics *metrics;
     vx_histogram *latency[ROUTE_COUNT];
+    vx_counter *answers[ROUTE_COUNT][12]; /* by route and common status (see api.c) */
     vx_counter *auth_failures;
     api_cache *cache;
     vx_counter *cache_hits, *cache_misses;
