@@ -198,6 +198,23 @@ static void start_api(fixture *f, const char *extra1, const char *extra2)
     fail_msg("valdrix-api did not start (see %s)", f->log);
 }
 
+/* Starts an ingest on the fixture's streams and waits until it is ready. */
+static pid_t start_ingest(fixture *f)
+{
+    int ops = h_free_port();
+    char ops_env[32];
+    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
+    const char *env[12];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    env[n++] = ops_env;
+    env[n] = NULL;
+    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
+    assert_true(h_wait_ready(ops, 20000));
+    return ing;
+}
+
 static void new_tenant(fixture *f, char *tenant, char *key, char *plan, char *api_per_min)
 {
     char out[256], name[64];
@@ -434,17 +451,7 @@ static void test_api_posted_events_reach_the_ledger(void **state)
 {
     FIXTURE(f);
     start_api(f, NULL, NULL);
-    int ops = h_free_port();
-    char ops_env[32];
-    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
-    const char *env[12];
-    int n = 0;
-    for (int i = 0; i < f->n_env; i++)
-        env[n++] = f->envp[i];
-    env[n++] = ops_env;
-    env[n] = NULL;
-    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
-    assert_true(h_wait_ready(ops, 20000));
+    pid_t ing = start_ingest(f);
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
     char id1[37], id2[37], body[2048], e1[600], e2[600];
@@ -493,17 +500,7 @@ static void test_api_cached_summary_follows_new_commits(void **state)
 {
     FIXTURE(f);
     start_api(f, NULL, NULL);
-    int ops = h_free_port();
-    char ops_env[32];
-    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
-    const char *env[12];
-    int n = 0;
-    for (int i = 0; i < f->n_env; i++)
-        env[n++] = f->envp[i];
-    env[n++] = ops_env;
-    env[n] = NULL;
-    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
-    assert_true(h_wait_ready(ops, 20000));
+    pid_t ing = start_ingest(f);
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
     for (int round = 1; round <= 3; round++) {
@@ -577,17 +574,7 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     h_proxy_restore(proxy);
     /* after NATS returns, the refused event is not in the stream: an ingest finds only the
      * generated one */
-    int ops = h_free_port();
-    char ops_env[32];
-    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
-    const char *env[12];
-    int n = 0;
-    for (int i = 0; i < f->n_env; i++)
-        env[n++] = f->envp[i];
-    env[n++] = ops_env;
-    env[n] = NULL;
-    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
-    assert_true(h_wait_ready(ops, 20000));
+    pid_t ing = start_ingest(f);
     assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
                                   t, NULL, 1, 20000),
                      1);
