@@ -11,7 +11,7 @@ build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 cc=${FUZZ_CC:-clang-14}
 # target:corpus folder under fuzz/corpus
-targets=(fuzz_cost_batch:cost_batch fuzz_focus_csv:focus_csv fuzz_cost_json:cost_json fuzz_http_request:http_request)
+targets=(fuzz_cost_batch:cost_batch fuzz_focus_csv:focus_csv fuzz_cost_json:cost_json fuzz_forecast_csv:forecast_csv fuzz_http_request:http_request)
 
 command -v "$cc" >/dev/null || { echo "fuzz.sh: $cc not found" >&2; exit 2; }
 

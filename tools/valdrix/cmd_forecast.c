@@ -38,256 +38,63 @@ static const char help_text[] =
     "\n"
     "Exit status: 0 on success, 1 when the file cannot be read or forecast, 2 on bad usage.\n";
 
-typedef struct {
-    int64_t *day; /* days since 1970-01-01 */
-    double *val;
-    size_t n, cap;
-} rows;
-
-static void rows_push(rows *r, int64_t day, double v)
-{
-    if (r->n == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 1024;
-        r->day = vx_xrealloc(r->day, r->cap * sizeof *r->day);
-        r->val = vx_xrealloc(r->val, r->cap * sizeof *r->val);
-    }
-    r->day[r->n] = day;
-    r->val[r->n] = v;
-    r->n++;
-}
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t len = strlen(s);
-    while (len && isspace((unsigned char)s[len - 1]))
-        s[--len] = '\0';
-    return s;
-}
-
-/* Parses one data line; false after printing what is wrong with it. */
-static bool parse_line(char *line, size_t lineno, const char *path, int64_t *day, double *v)
-{
-    char *comma = strchr(line, ',');
-    if (!comma || strchr(comma + 1, ',')) {
-        fprintf(stderr, "valdrix forecast: %s:%zu: expected two fields `date,value`\n", path,
-                lineno);
-        return false;
-    }
-    *comma = '\0';
-    char *ds = trim(line), *vs = trim(comma + 1);
-    int64_t unix_s;
-    if (!vx_parse_iso8601(ds, strlen(ds), &unix_s)) {
-        fprintf(stderr, "valdrix forecast: %s:%zu: '%s' is not an ISO date (YYYY-MM-DD)\n", path,
-                lineno, ds);
-        return false;
-    }
-    *day = unix_s >= 0 ? unix_s / 86400 : -((-unix_s + 86399) / 86400);
-    if (!*vs || !strcasecmp(vs, "nan") || !strcasecmp(vs, "na")) {
-        *v = NAN;
-        return true;
-    }
-    char *end;
-    errno = 0;
-    *v = strtod(vs, &end);
-    if (errno || end == vs || *end || !isfinite(*v)) {
-        fprintf(stderr, "valdrix forecast: %s:%zu: '%s' is not a finite number\n", path, lineno,
-                vs);
-        return false;
-    }
-    return true;
-}
-
-static bool read_csv(const char *path, rows *r)
+/* The whole file in memory (forecast inputs are small: at most VX_FORECAST_MAX_POINTS lines). */
+static char *slurp(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!f) {
         fprintf(stderr, "valdrix forecast: cannot open %s: %s\n", path, strerror(errno));
-        return false;
+        return NULL;
     }
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    bool ok = true, header = false;
-    while (ok && getline(&line, &cap, f) >= 0) {
-        lineno++;
-        char *t = trim(line);
-        if (!header) {
-            header = true;
-            if (strcasecmp(t, "date,value") != 0) {
-                fprintf(stderr, "valdrix forecast: %s:1: expected the header `date,value`\n", path);
-                ok = false;
+    size_t cap = 65536, n = 0;
+    char *buf = vx_xmalloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            if (cap >= (size_t)64 << 20) {
+                fprintf(stderr, "valdrix forecast: %s is larger than 64 MiB\n", path);
+                vx_free(buf);
+                buf = NULL;
+                break;
             }
-            continue;
+            cap *= 2;
+            buf = vx_xrealloc(buf, cap);
         }
-        if (!*t)
-            continue;
-        int64_t day;
-        double v;
-        ok = parse_line(t, lineno, path, &day, &v);
-        if (ok && r->n > 0 && day <= r->day[r->n - 1]) {
-            fprintf(stderr, "valdrix forecast: %s:%zu: date is not after the previous line's\n",
-                    path, lineno);
-            ok = false;
-        }
-        if (ok)
-            rows_push(r, day, v);
     }
-    if (ok && ferror(f)) {
+    if (buf && ferror(f)) {
         fprintf(stderr, "valdrix forecast: reading %s: %s\n", path, strerror(errno));
-        ok = false;
+        vx_free(buf);
+        buf = NULL;
     }
-    if (ok && !header) {
-        fprintf(stderr, "valdrix forecast: %s is empty (expected the header `date,value`)\n", path);
-        ok = false;
-    }
-    free(line);
     if (f != stdin)
         fclose(f);
-    return ok;
-}
-
-static int64_t month_of(int64_t day, int *dom, bool *month_end)
-{
-    int y, m, d, y2, m2, d2;
-    vx_unix_days_to_civil(day, &y, &m, &d);
-    vx_unix_days_to_civil(day + 1, &y2, &m2, &d2);
-    *dom = d;
-    *month_end = d2 == 1;
-    return (int64_t)y * 12 + (m - 1);
-}
-
-static int64_t month_to_day(int64_t month, int dom, bool month_end)
-{
-    int y = (int)(month / 12), m = (int)(month % 12) + 1;
-    if (month_end) /* the day before the 1st of the next month */
-        return vx_civil_to_unix(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1, 0, 0, 0) / 86400 - 1;
-    return vx_civil_to_unix(y, m, dom, 0, 0, 0) / 86400;
-}
-
-typedef struct {
-    vx_forecast_spacing spacing;
-    bool by_month; /* steps counted in months (monthly and coarser) */
-    int64_t step;  /* days or months per period */
-    int dom;
-    bool month_end;
-} calendar;
-
-/* Infers the spacing; every gap must be a whole number of periods. Returns false after
- * printing the first line (1-based, counting the header) that breaks the pattern. */
-static bool infer_spacing(const rows *r, const char *path, calendar *cal)
-{
-    int dom0;
-    bool end0;
-    month_of(r->day[0], &dom0, &end0);
-    bool same_dom = dom0 <= 28 || end0;
-    int64_t min_days = INT64_MAX, min_months = INT64_MAX;
-    for (size_t i = 1; i < r->n; i++) {
-        int dom;
-        bool end;
-        int64_t mo = month_of(r->day[i], &dom, &end) - month_of(r->day[i - 1], &dom0, &end0);
-        if (!((end && end0) || dom == dom0))
-            same_dom = false;
-        if (r->day[i] - r->day[i - 1] < min_days)
-            min_days = r->day[i] - r->day[i - 1];
-        if (mo < min_months)
-            min_months = mo;
-    }
-    memset(cal, 0, sizeof *cal);
-    month_of(r->day[0], &cal->dom, &cal->month_end);
-    if (same_dom && min_days >= 28) {
-        cal->by_month = true;
-        cal->step = min_months;
-        if (min_months == 1)
-            cal->spacing = VX_FORECAST_MONTHLY;
-        else if (min_months == 3)
-            cal->spacing = VX_FORECAST_QUARTERLY;
-        else if (min_months == 12)
-            cal->spacing = VX_FORECAST_YEARLY;
-        else {
-            fprintf(stderr,
-                    "valdrix forecast: %s: dates are %lld months apart; expected 1 "
-                    "(monthly), 3 (quarterly) or 12 (yearly)\n",
-                    path, (long long)min_months);
-            return false;
-        }
-    } else if (min_days == 1 || min_days == 7) {
-        cal->step = min_days;
-        cal->spacing = min_days == 1 ? VX_FORECAST_DAILY : VX_FORECAST_WEEKLY;
-    } else {
-        fprintf(stderr,
-                "valdrix forecast: %s: cannot infer the spacing: the closest dates are "
-                "%lld days apart (expected daily, weekly, monthly, quarterly or yearly)\n",
-                path, (long long)min_days);
-        return false;
-    }
-    for (size_t i = 1; i < r->n; i++) {
-        int dom;
-        bool end;
-        int64_t gap = cal->by_month
-                          ? month_of(r->day[i], &dom, &end) - month_of(r->day[i - 1], &dom, &end)
-                          : r->day[i] - r->day[i - 1];
-        if (gap % cal->step != 0) {
-            fprintf(stderr, "valdrix forecast: %s:%zu: date breaks the %s spacing of the file\n",
-                    path, i + 2, vx_forecast_spacing_name(cal->spacing));
-            return false;
-        }
-    }
-    return true;
-}
-
-static int64_t period_day(const calendar *cal, int64_t first_day, int64_t k)
-{
-    if (!cal->by_month)
-        return first_day + k * cal->step;
-    int dom;
-    bool end;
-    int64_t m0 = month_of(first_day, &dom, &end);
-    return month_to_day(m0 + k * cal->step, cal->dom, cal->month_end);
+    *len = n;
+    return buf;
 }
 
 static int run(const char *path, int64_t horizon, double level, bool allow_negative)
 {
-    rows r = {0};
     int rc = 1;
-    double *series = NULL;
     vx_forecast_result *res = NULL;
-    if (!read_csv(path, &r))
+    vx_forecast_csv csv = {0};
+    size_t len = 0;
+    char *buf = slurp(path, &len);
+    char err[256];
+    if (!buf)
         goto fail;
-    if (r.n < 2) {
-        fprintf(stderr, "valdrix forecast: %s has %zu data line(s); need at least 2\n", path, r.n);
-        goto fail;
-    }
-    calendar cal;
-    if (!infer_spacing(&r, path, &cal))
-        goto fail;
-    int dom;
-    bool end;
-    int64_t span = cal.by_month
-                       ? month_of(r.day[r.n - 1], &dom, &end) - month_of(r.day[0], &dom, &end)
-                       : r.day[r.n - 1] - r.day[0];
-    int64_t n = span / cal.step + 1;
-    if (n > VX_FORECAST_MAX_POINTS) {
-        fprintf(stderr, "valdrix forecast: %s spans %lld periods; the limit is %d\n", path,
-                (long long)n, VX_FORECAST_MAX_POINTS);
+    if (vx_forecast_csv_parse(buf, len, &csv, err, sizeof err) != VX_OK) {
+        fprintf(stderr, "valdrix forecast: %s: %s\n", path, err);
         goto fail;
     }
-    series = vx_xmalloc((size_t)n * sizeof *series);
-    for (int64_t i = 0; i < n; i++)
-        series[i] = NAN;
-    for (size_t i = 0; i < r.n; i++) {
-        int64_t off = cal.by_month ? month_of(r.day[i], &dom, &end) - month_of(r.day[0], &dom, &end)
-                                   : r.day[i] - r.day[0];
-        series[off / cal.step] = r.val[i];
-    }
+    int64_t n = (int64_t)csv.n;
     vx_forecast_series s = {
-        .values = series, .n = (size_t)n, .spacing = cal.spacing, .start_day = r.day[0]};
+        .values = csv.values, .n = csv.n, .spacing = csv.spacing, .start_day = csv.start_day};
     vx_forecast_opts o;
     vx_forecast_opts_init(&o);
     o.horizon = (size_t)horizon;
     o.level = level;
     o.allow_negative = allow_negative;
-    char err[256];
     vx_status st = vx_forecast_run(&s, &o, &res, err, sizeof err);
     if (st != VX_OK) {
         fprintf(stderr, "valdrix forecast: %s: %s\n", path, err);
@@ -297,14 +104,14 @@ static int run(const char *path, int64_t horizon, double level, bool allow_negat
             res->log_scale ? " (log scale)" : "", res->fallback ? " [fallback]" : "");
     for (const char *p = res->reason; *p;) {
         const char *nl = strchr(p, '\n');
-        int len = nl ? (int)(nl - p) : (int)strlen(p);
-        fprintf(stderr, "valdrix forecast:   %.*s\n", len, p);
-        p += len + (nl != NULL);
+        int line_len = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(stderr, "valdrix forecast:   %.*s\n", line_len, p);
+        p += line_len + (nl != NULL);
     }
     printf("date,yhat,lo,hi\n");
     for (size_t h = 0; h < res->horizon; h++) {
         char date[16];
-        vx_format_date(period_day(&cal, r.day[0], n + (int64_t)h) * 86400, date, sizeof date);
+        vx_format_date(vx_forecast_csv_period_day(&csv, n + (int64_t)h) * 86400, date, sizeof date);
         printf("%s,%.6f,%.6f,%.6f\n", date, res->yhat[h], res->lo[h], res->hi[h]);
     }
     if (fflush(stdout) != 0) {
@@ -314,9 +121,8 @@ static int run(const char *path, int64_t horizon, double level, bool allow_negat
     rc = 0;
 fail:
     vx_forecast_result_destroy(res);
-    vx_free(series);
-    vx_free(r.day);
-    vx_free(r.val);
+    vx_forecast_csv_cleanup(&csv);
+    vx_free(buf);
     return rc;
 }
 

@@ -155,4 +155,28 @@ vx_status vx_forecast_detect(const vx_forecast_series *s, const vx_forecast_anom
 /* Frees the verdicts; NULL is accepted. */
 void vx_forecast_anomalies_destroy(vx_forecast_anomalies *a);
 
+/* ---- `date,value` CSV (valdrix forecast) ---- */
+
+/* A CSV read into a regular series; skipped periods and empty/NA/NaN values are NaN. */
+typedef struct {
+    double *values; /* owned; n of them */
+    size_t n;
+    vx_forecast_spacing spacing;
+    int64_t start_day; /* days since 1970-01-01 of values[0] */
+    bool by_month;     /* steps counted in months (monthly and coarser) */
+    int64_t step;      /* days or months per period */
+    int dom;           /* day of month of the first date */
+    bool month_end;    /* the dates are month ends */
+} vx_forecast_csv;
+
+/* Parses buf[0..len): a header line `date,value`, then `YYYY-MM-DD,number` lines with strictly
+ * increasing dates whose spacing is inferred. VX_INVALID with why = "line 7: ..." (or what is
+ * wrong with the file as a whole); *out is then empty. Thread-compatible. */
+vx_status vx_forecast_csv_parse(const char *buf, size_t len, vx_forecast_csv *out, char *why,
+                                size_t why_cap);
+void vx_forecast_csv_cleanup(vx_forecast_csv *c);
+/* The date (days since 1970-01-01) of period k, counted from the first; k >= n names the
+ * periods forecast after the last. */
+int64_t vx_forecast_csv_period_day(const vx_forecast_csv *c, int64_t k);
+
 #endif
