@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include "vx/alloc.h"
+#include "vx/buf.h"
 #include "vx/clock.h"
 #include "vx/log.h"
 
@@ -127,25 +128,29 @@ void api_finish(api_call *c)
     }
     count_answer(c, c->status);
     if (c->problem_type) {
-        /* problem bodies carry no extra headers of their own; send them through respond */
-        char body[1200];
-        char esc_title[256] = "", esc_detail[1024] = "";
-        size_t l1 = 0, l2 = 0;
-        vx_json_escape(esc_title, sizeof esc_title, &l1, c->problem_title);
-        esc_title[l1] = '\0';
-        vx_json_escape(esc_detail, sizeof esc_detail, &l2, c->detail);
-        esc_detail[l2] = '\0';
-        int len = snprintf(body, sizeof body,
-                           "{\"type\":\"https://valdrix.dev/problems/%s\",\"title\":\"%s\","
-                           "\"status\":%d,\"detail\":\"%s\",\"request_id\":\"%s\"}",
-                           c->problem_type, esc_title, c->status, esc_detail,
-                           vx_http_request_id(c->req));
-        vx_http_respond(c->req, c->status, "application/problem+json", h, n, body,
-                        len > 0 ? (size_t)len : 0);
+        /* every string is escaped: the request id comes from the client */
+        vx_buf b;
+        vx_buf_init(&b);
+        char esc[2048];
+        const char *fields[3] = {c->problem_title, c->detail, vx_http_request_id(c->req)};
+        vx_buf_printf(&b, "{\"type\":\"https://valdrix.dev/problems/%s\",\"status\":%d",
+                      c->problem_type, c->status);
+        static const char *const names[3] = {"title", "detail", "request_id"};
+        for (int i = 0; i < 3; i++) {
+            size_t el = 0;
+            if (!vx_json_escape(esc, sizeof esc, &el, fields[i]))
+                el = 0;
+            esc[el] = '\0';
+            vx_buf_printf(&b, ",\"%s\":\"%s\"", names[i], esc);
+        }
+        vx_buf_putc(&b, '}');
+        vx_http_respond(c->req, c->status, "application/problem+json", h, n, b.data, b.len);
+        vx_buf_cleanup(&b);
     } else {
         vx_http_respond(c->req, c->status, "application/json", h, n, c->body ? c->body : "{}",
                         c->body ? c->body_len : 2);
     }
+    atomic_fetch_sub(&c->ctx->in_flight, 1);
     vx_free(c->body);
     vx_free(c->state);
     vx_free(c);
@@ -201,6 +206,7 @@ static void answer_metrics(api_call *c)
     count_answer(c, 200);
     vx_http_respond(c->req, 200, "text/plain; version=0.0.4", NULL, 0, text, len);
     vx_free(text);
+    atomic_fetch_sub(&c->ctx->in_flight, 1);
     vx_free(c);
 }
 
@@ -393,6 +399,7 @@ void api_handle(void *arg, vx_http_request *req)
             !(strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
             continue;
         api_call *c = vx_xcalloc(1, sizeof *c);
+        atomic_fetch_add(&ctx->in_flight, 1);
         c->ctx = ctx;
         c->req = req;
         c->route = routes[i].route;

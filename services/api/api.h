@@ -44,6 +44,7 @@ typedef struct {
     vx_counter *answers[ROUTE_COUNT][12]; /* by route and common status (see api.c) */
     vx_counter *auth_failures;
     api_cache *cache;
+    atomic_int in_flight; /* api_calls not yet answered */
     vx_counter *cache_hits, *cache_misses;
 } api_ctx;
 

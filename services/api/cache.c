@@ -17,6 +17,7 @@ typedef struct {
     char *key; /* tenant "\x1f" query; NULL = free */
     char tenant[37];
     uint64_t gen, epoch;
+    int64_t stored_ms;
     char *body;
     size_t len;
 } entry;
@@ -27,6 +28,8 @@ struct api_cache {
     pthread_mutex_t mu;
     entry *slots;
     size_t n_slots;
+    size_t bytes, max_bytes, max_answer_bytes;
+    int64_t max_age_ms;
     gen_node *gens[GEN_BUCKETS];
 };
 
@@ -41,9 +44,13 @@ static uint64_t hash(const char *a, const char *b)
     return h;
 }
 
-api_cache *api_cache_create(size_t slots)
+api_cache *api_cache_create(size_t slots, size_t max_bytes, size_t max_answer_bytes,
+                            int64_t max_age_ms)
 {
     api_cache *c = vx_xcalloc(1, sizeof *c);
+    c->max_bytes = max_bytes;
+    c->max_answer_bytes = max_answer_bytes;
+    c->max_age_ms = max_age_ms;
     c->n_slots = slots ? slots : 1;
     c->slots = vx_xcalloc(c->n_slots, sizeof *c->slots);
     pthread_mutex_init(&c->mu, NULL);
@@ -103,7 +110,7 @@ void api_cache_bump(api_cache *c, const char *tenant)
 }
 
 char *api_cache_get(api_cache *c, const char *tenant, const char *key, uint64_t epoch,
-                    size_t *len)
+                    int64_t now_ms, size_t *len)
 {
     char *out = NULL;
     pthread_mutex_lock(&c->mu);
@@ -112,7 +119,8 @@ char *api_cache_get(api_cache *c, const char *tenant, const char *key, uint64_t 
     uint64_t gen = n ? n->gen : 0;
     size_t tl = strlen(tenant);
     if (e->key && strncmp(e->key, tenant, tl) == 0 && e->key[tl] == '\x1f' &&
-        strcmp(e->key + tl + 1, key) == 0 && e->gen == gen && e->epoch == epoch) {
+        strcmp(e->key + tl + 1, key) == 0 && e->gen == gen && e->epoch == epoch &&
+        now_ms - e->stored_ms < c->max_age_ms) {
         out = vx_xmalloc(e->len + 1);
         memcpy(out, e->body, e->len);
         out[e->len] = '\0';
@@ -123,20 +131,30 @@ char *api_cache_get(api_cache *c, const char *tenant, const char *key, uint64_t 
 }
 
 void api_cache_put(api_cache *c, const char *tenant, const char *key, uint64_t gen,
-                   uint64_t epoch, const char *body, size_t len)
+                   uint64_t epoch, int64_t now_ms, const char *body, size_t len)
 {
+    if (len > c->max_answer_bytes)
+        return;
     char *k = vx_xasprintf("%s\x1f%s", tenant, key);
     char *b = vx_xmalloc(len + 1);
     memcpy(b, body, len);
     b[len] = '\0';
     pthread_mutex_lock(&c->mu);
     entry *e = &c->slots[hash(tenant, key) % c->n_slots];
+    if (c->bytes - e->len + len > c->max_bytes) {
+        pthread_mutex_unlock(&c->mu);
+        vx_free(k);
+        vx_free(b);
+        return;
+    }
     char *old_key = e->key, *old_body = e->body;
+    c->bytes = c->bytes - e->len + len;
     e->key = k;
     e->body = b;
     e->len = len;
     e->gen = gen;
     e->epoch = epoch;
+    e->stored_ms = now_ms;
     pthread_mutex_unlock(&c->mu);
     vx_free(old_key);
     vx_free(old_body);

@@ -21,6 +21,7 @@ typedef struct {
     const uint8_t *cursor_secret;
     size_t cursor_secret_len;
     int64_t key_cache_ttl_ms;
+    int64_t cache_max_age_ms; /* summary answers are served at most this long */
     int64_t service_timeout_ms; /* deadline of requests to forecast and llm */
     int pool_size, pool_overflow;
     int64_t statement_timeout_ms;

@@ -58,7 +58,8 @@ int main(int argc, char **argv)
     ctx.metrics = vx_metrics_create();
     api_ctx_init_metrics(&ctx);
     ctx.keys = api_key_cache_create(65536, cfg.key_cache_ttl_ms);
-    ctx.cache = api_cache_create(16384);
+    /* at most 256 MiB of answers, none over 256 KiB */
+    ctx.cache = api_cache_create(16384, 256u << 20, 256u << 10, cfg.cache_max_age_ms);
     vx_bus_sub *changed = NULL;
     ctx.limiters = vx_xcalloc(cfg.loops, sizeof *ctx.limiters);
     vx_http_server *http = NULL;
@@ -116,8 +117,13 @@ int main(int argc, char **argv)
     rc = 0;
 shutdown:
     vx_logm(VX_LOG_INFO, "shutting down");
-    if (http && vx_http_server_drain(http, 10000) != VX_OK)
-        vx_logm(VX_LOG_WARN, "drain timed out: some requests were cut");
+    if (http && vx_http_server_drain(http, 10000) != VX_OK) {
+        /* Jobs still running answer when they end; the server must outlive those answers. */
+        vx_log(VX_LOG_WARN, "drain timed out: waiting for requests in progress",
+               VX_INT("in_flight", atomic_load(&ctx.in_flight)));
+        for (int i = 0; i < 300 && atomic_load(&ctx.in_flight) > 0; i++)
+            vx_sleep_ms(50);
+    }
     vx_http_server_destroy(http);
     vx_bus_sub_destroy(changed);
     vx_bus_destroy(ctx.bus);

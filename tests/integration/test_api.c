@@ -280,6 +280,15 @@ static void test_api_auth_failures_all_look_alike(void **state)
         assert_non_null(strstr(r.body, "send Authorization: Bearer <key> with a valid, unrevoked API key"));
         free(r.body);
     }
+    /* a client's request id with JSON in it stays inside its string in the problem body */
+    resp hostile = http(f->port, "GET", path, NULL, NULL, 0, "x-request-id: a\"},\"status\":200,\"x\":{\"");
+    assert_int_equal(hostile.status, 401);
+    json_t *pj = json_loads(hostile.body, 0, NULL);
+    assert_non_null(pj);
+    assert_int_equal(json_integer_value(json_object_get(pj, "status")), 401);
+    assert_string_equal(json_string_value(json_object_get(pj, "request_id")), "a\"},\"status\":200,\"x\":{\"");
+    json_decref(pj);
+    free(hostile.body);
     char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke", (char *)"--key", key, NULL};
     char out[256];
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 0);

@@ -4,6 +4,7 @@
 #include "query.h"
 
 #include "vx/alloc.h"
+#include "vx/clock.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@ typedef struct {
     api_query q;
     bool cacheable;   /* NATS is up, so announcements arrive */
     uint64_t gen, epoch; /* taken before the query */
+    int64_t taken_ms;
 } costs_state;
 
 static const char *param(void *arg, const char *name)
@@ -188,7 +190,7 @@ static void summary_job(api_call *c)
     json_decref(out);
     if (st->cacheable)
         api_cache_put(c->ctx->cache, c->key.tenant_id, vx_http_request_query_string(c->req),
-                      st->gen, st->epoch, text, strlen(text));
+                      st->gen, st->epoch, st->taken_ms, text, strlen(text));
     api_set_json(c, 200, vx_xstrdup(text));
     free(text);
 }
@@ -209,10 +211,12 @@ void handle_summary(api_call *c)
     st->epoch = vx_bus_disconnects(c->ctx->bus);
     st->cacheable = vx_bus_connected(c->ctx->bus);
     st->gen = api_cache_generation(c->ctx->cache, c->key.tenant_id);
+    st->taken_ms = vx_mono_ms();
     if (st->cacheable) {
         size_t len;
         char *hit = api_cache_get(c->ctx->cache, c->key.tenant_id,
-                                  vx_http_request_query_string(c->req), st->epoch, &len);
+                                  vx_http_request_query_string(c->req), st->epoch, st->taken_ms,
+                                  &len);
         if (hit) {
             vx_counter_inc(c->ctx->cache_hits);
             api_set_json(c, 200, hit);

@@ -24,13 +24,14 @@ static void msg_id(const char *tenant, const char *idem, const uint8_t *bytes, s
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     EVP_DigestUpdate(ctx, tenant, strlen(tenant));
+    /* The key and the events together: a retry (same key, same events) is dropped as a
+     * duplicate; the same key reused for other events is not mistaken for a retry. */
     if (idem) {
         EVP_DigestUpdate(ctx, "|idem|", 6);
         EVP_DigestUpdate(ctx, idem, strlen(idem));
-    } else {
-        EVP_DigestUpdate(ctx, "|body|", 6);
-        EVP_DigestUpdate(ctx, bytes, len);
     }
+    EVP_DigestUpdate(ctx, "|body|", 6);
+    EVP_DigestUpdate(ctx, bytes, len);
     EVP_DigestFinal_ex(ctx, d, &n);
     EVP_MD_CTX_free(ctx);
     for (unsigned i = 0; i < 32; i++)

@@ -54,7 +54,12 @@ static void peek_next(api_call *c)
     vx_rl_plan_parse(c->key.plan, &plan);
     vx_rl_overrides ov = {c->key.api_per_min, c->key.llm_per_day, c->key.remediation_per_hour};
     vx_rl_limit lim;
-    vx_rl_effective_limit(plan, (vx_rl_category)u->next, &ov, &lim);
+    if (vx_rl_effective_limit(plan, (vx_rl_category)u->next, &ov, &lim) != VX_OK) {
+        json_decref(u->limits);
+        api_set_problem(c, 500, "internal", "Internal error", "no limit for this plan");
+        api_finish(c);
+        return;
+    }
     vx_ratelimit *rl = c->ctx->limiters[vx_http_request_loop_index(c->req)];
     if (vx_ratelimit_peek(rl, c->key.tenant_id, (vx_rl_category)u->next, &lim, peeked, c) != VX_OK) {
         json_decref(u->limits);
