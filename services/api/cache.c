@@ -18,6 +18,7 @@ typedef struct {
     char tenant[37];
     uint64_t gen, epoch;
     int64_t stored_ms;
+    int64_t refresh_ms; /* when a caller went to refresh it after its max age; 0 = none */
     char *body;
     size_t len;
 } entry;
@@ -118,9 +119,20 @@ char *api_cache_get(api_cache *c, const char *tenant, const char *key, uint64_t 
     gen_node *n = gen_of(c, tenant, false);
     uint64_t gen = n ? n->gen : 0;
     size_t tl = strlen(tenant);
+    bool fresh = false;
     if (e->key && strncmp(e->key, tenant, tl) == 0 && e->key[tl] == '\x1f' &&
-        strcmp(e->key + tl + 1, key) == 0 && e->gen == gen && e->epoch == epoch &&
-        now_ms - e->stored_ms < c->max_age_ms) {
+        strcmp(e->key + tl + 1, key) == 0 && e->gen == gen && e->epoch == epoch) {
+        if (now_ms - e->stored_ms < c->max_age_ms) {
+            fresh = true;
+        } else if (e->refresh_ms == 0 || now_ms - e->refresh_ms > 10000) {
+            /* past its age: this caller refreshes it; until then the others keep it (no
+             * announcement or disconnect has made it stale, only time) */
+            e->refresh_ms = now_ms;
+        } else {
+            fresh = true;
+        }
+    }
+    if (fresh) {
         out = vx_xmalloc(e->len + 1);
         memcpy(out, e->body, e->len);
         out[e->len] = '\0';
@@ -155,6 +167,7 @@ void api_cache_put(api_cache *c, const char *tenant, const char *key, uint64_t g
     e->gen = gen;
     e->epoch = epoch;
     e->stored_ms = now_ms;
+    e->refresh_ms = 0;
     pthread_mutex_unlock(&c->mu);
     vx_free(old_key);
     vx_free(old_body);

@@ -14,7 +14,9 @@ typedef struct api_cache api_cache;
 /* Room for `slots` answers (direct-mapped: a newer answer replaces an older one in its slot),
  * at most max_bytes of them in all and none larger than max_answer_bytes, none served after
  * max_age_ms: an announcement lost without a disconnect (a crash between commit and announce, a
- * half-open link) leaves an answer stale for at most that long. */
+ * half-open link) leaves an answer stale for at most that long plus one query. Past its age an
+ * answer is refreshed by the first caller while the others keep getting it; an answer made
+ * stale by an announcement or a disconnect is never served. */
 api_cache *api_cache_create(size_t slots, size_t max_bytes, size_t max_answer_bytes,
                             int64_t max_age_ms);
 void api_cache_destroy(api_cache *c);

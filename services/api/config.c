@@ -27,7 +27,7 @@ void api_config_usage(void)
           "  VX_CHANGED_SUBJECT       ingest's announcements, which clear cached summaries\n"
           "                           (valdrix.changed)\n"
           "  VX_API_CACHE_MAX_AGE     longest a cached summary is served, even without an\n"
-          "                           announcement (2s; 0 turns the cache off)\n"
+          "                           announcement (10s; 0 turns the cache off)\n"
           "  VX_API_KEY_CACHE_TTL     how long a key lookup is trusted (10s)\n"
           "  VX_API_SERVICE_TIMEOUT   deadline of forecast and insight requests (10s)\n"
           "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
@@ -58,7 +58,7 @@ void api_config_load(api_config *c)
     c->cursor_secret = (const uint8_t *)secret;
     c->cursor_secret_len = strlen(secret);
     c->key_cache_ttl_ms = vx_env_duration_ms("VX_API_KEY_CACHE_TTL", 10000, 0, 3600000);
-    c->cache_max_age_ms = vx_env_duration_ms("VX_API_CACHE_MAX_AGE", 2000, 0, 3600000);
+    c->cache_max_age_ms = vx_env_duration_ms("VX_API_CACHE_MAX_AGE", 10000, 0, 3600000);
     c->service_timeout_ms = vx_env_duration_ms("VX_API_SERVICE_TIMEOUT", 10000, 10, 600000);
     c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
     c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
