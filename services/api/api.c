@@ -182,6 +182,10 @@ void api_run_job(api_call *c, void (*job)(api_call *c))
 static void readyz_job(api_call *c)
 {
     char why[200] = "";
+    if (atomic_load(&c->ctx->draining)) {
+        api_set_problem(c, 503, "not-ready", "Not ready", "draining: shutting down");
+        return;
+    }
     if (!vx_bus_connected(c->ctx->bus)) {
         api_set_problem(c, 503, "not-ready", "Not ready", "nats: not connected");
         return;
@@ -420,9 +424,21 @@ void api_handle(void *arg, vx_http_request *req)
             return;
         }
     }
-    if (path_known)
-        vx_http_respond_problem(req, 405, "method-not-allowed", "Method not allowed",
-                                "this path does not take that method");
+    if (path_known) {
+        const char *allow = "GET, HEAD";
+        for (size_t i = 0; i < N_ROUTES; i++)
+            if (strlen(routes[i].path) == plen && strncmp(routes[i].path, path, plen) == 0 &&
+                strcmp(routes[i].method, "POST") == 0)
+                allow = "POST";
+        char body[400];
+        int len = snprintf(body, sizeof body,
+                           "{\"type\":\"https://valdrix.dev/problems/method-not-allowed\","
+                           "\"title\":\"Method not allowed\",\"status\":405,\"detail\":"
+                           "\"this path takes %s\"}",
+                           allow);
+        vx_http_header h[] = {{"Allow", allow}};
+        vx_http_respond(req, 405, "application/problem+json", h, 1, body, (size_t)len);
+    }
     else
         vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route");
 }

@@ -41,9 +41,11 @@ int main(int argc, char **argv)
     api_config cfg;
     api_config_load(&cfg);
     vx_log_init("api", cfg.log_level);
-    /* blocking work (Postgres, JetStream acks) runs on libuv's pool: size it to the DB pool */
+    /* Blocking work (Postgres, JetStream acks, forecast and insight requests over NATS) runs on
+     * libuv's pool: the database's share plus as many again, of which requests to other
+     * services may hold at most half, so a slow service cannot stall reads. */
     char pool_threads[16];
-    snprintf(pool_threads, sizeof pool_threads, "%d", cfg.pool_size);
+    snprintf(pool_threads, sizeof pool_threads, "%d", 2 * cfg.pool_size);
     setenv("UV_THREADPOOL_SIZE", pool_threads, 0);
 
     struct sigaction sa;
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
-    api_ctx ctx = {.cfg = &cfg, .n_loops = cfg.loops};
+    api_ctx ctx = {.cfg = &cfg, .n_loops = cfg.loops, .max_service_calls = cfg.pool_size};
     ctx.metrics = vx_metrics_create();
     api_ctx_init_metrics(&ctx);
     ctx.keys = api_key_cache_create(65536, cfg.key_cache_ttl_ms);
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
     rc = 0;
 shutdown:
     vx_logm(VX_LOG_INFO, "shutting down");
+    atomic_store(&ctx.draining, true);
     if (http && vx_http_server_drain(http, 10000) != VX_OK) {
         /* Jobs still running answer when they end; the server must outlive those answers. */
         vx_log(VX_LOG_WARN, "drain timed out: waiting for requests in progress",

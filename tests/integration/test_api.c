@@ -11,12 +11,14 @@
 #include "../support/events.h"
 #include "../support/harness.h"
 #include "../support/vx_test_env.h"
+#include "vx/bus.h"
 #include "vx/clock.h"
 #include "vx/ledger.h"
 #include "vx/pg.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,7 +429,7 @@ static void test_api_bad_input_gets_4xx_and_service_keeps_running(void **state)
         {"POST", "/v1/cost-events", "{not json", 400, "not JSON"},
         {"POST", "/v1/cost-events", "[{\"EventId\":5}]", 400, "EventId: must be a string"},
         {"POST", "/v1/cost-events", "", 400, "empty"},
-        {"DELETE", "/v1/costs", NULL, 405, "method"},
+        {"DELETE", "/v1/costs", NULL, 405, "this path takes GET, HEAD"},
         {"GET", "/v2/nothing", NULL, 404, "not-found"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -595,6 +597,63 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     h_proxy_stop(proxy);
 }
 
+typedef struct {
+    int port;
+    const char *key;
+    long status;
+    char body[512];
+} forecast_call;
+
+static void *call_forecast(void *arg)
+{
+    forecast_call *fc = arg;
+    resp r = http(fc->port, "POST", "/v1/forecasts", fc->key, "{}", 2, NULL);
+    fc->status = r.status;
+    snprintf(fc->body, sizeof fc->body, "%s", r.body);
+    free(r.body);
+    return NULL;
+}
+
+static void slow_forecaster(void *ctx, vx_bus_msg *req)
+{
+    vx_sleep_ms(700);
+    vx_bus_respond(ctx, req, "{\"forecast\":\"ok\"}", 17, NULL, 0);
+}
+
+static void test_api_service_requests_pass_through_and_are_bounded(void **state)
+{
+    FIXTURE(f);
+    /* a stand-in forecast service answering slowly, one request at a time */
+    vx_bus *bus;
+    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-forecaster", .timeout_ms = 5000};
+    assert_int_equal(vx_bus_connect(&bc, &bus), VX_OK);
+    vx_bus_sub *sub;
+    assert_int_equal(vx_bus_serve(bus, "svc.forecast.run", "test-forecasters", slow_forecaster, bus, &sub),
+                     VX_OK);
+    /* a pool of 2: at most 2 requests to other services at once */
+    start_api(f, "VX_PG_POOL_SIZE=2", "VX_API_SERVICE_TIMEOUT=5s");
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    forecast_call calls[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        calls[i] = (forecast_call){.port = f->port, .key = k};
+        pthread_create(&th[i], NULL, call_forecast, &calls[i]);
+    }
+    int ok = 0, busy = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        if (calls[i].status == 200 && strstr(calls[i].body, "\"forecast\":\"ok\""))
+            ok++;
+        if (calls[i].status == 503 && strstr(calls[i].body, "too many forecast and insight"))
+            busy++;
+    }
+    assert_int_equal(ok, 2);
+    assert_int_equal(busy, 1);
+    vx_bus_sub_destroy(sub);
+    vx_bus_destroy(bus);
+}
+
 static void test_api_redis_down_still_serves_and_limits(void **state)
 {
     FIXTURE(f);
@@ -637,6 +696,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_cached_summary_follows_new_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_service_requests_pass_through_and_are_bounded, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -19,6 +19,13 @@ static const char *subject_of(api_route r)
 
 static void service_job(api_call *c)
 {
+    if (atomic_fetch_add(&c->ctx->service_calls, 1) >= c->ctx->max_service_calls) {
+        atomic_fetch_sub(&c->ctx->service_calls, 1);
+        api_set_problem(c, 503, "unavailable", "Service unavailable",
+                        "too many forecast and insight requests in progress; try again shortly");
+        c->retry_after_s = 2;
+        return;
+    }
     size_t len;
     const char *body = vx_http_request_body(c->req, &len);
     char traceparent[VX_TRACEPARENT_LEN + 1];
@@ -32,6 +39,7 @@ static void service_job(api_call *c)
     const char *subject = subject_of(c->route);
     vx_status st = vx_bus_request(c->ctx->bus, subject, body, len, h, 3,
                                   c->ctx->cfg->service_timeout_ms, &reply, &reply_len);
+    atomic_fetch_sub(&c->ctx->service_calls, 1);
     if (st == VX_OK) {
         char *json = vx_xmalloc(reply_len + 1);
         memcpy(json, reply, reply_len);
