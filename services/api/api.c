@@ -3,7 +3,6 @@
 #include "api.h"
 
 #include "vx/alloc.h"
-#include "vx/buf.h"
 #include "vx/clock.h"
 #include "vx/log.h"
 
@@ -128,24 +127,8 @@ void api_finish(api_call *c)
     }
     count_answer(c, c->status);
     if (c->problem_type) {
-        /* every string is escaped: the request id comes from the client */
-        vx_buf b;
-        vx_buf_init(&b);
-        char esc[2048];
-        const char *fields[3] = {c->problem_title, c->detail, vx_http_request_id(c->req)};
-        vx_buf_printf(&b, "{\"type\":\"https://valdrix.dev/problems/%s\",\"status\":%d",
-                      c->problem_type, c->status);
-        static const char *const names[3] = {"title", "detail", "request_id"};
-        for (int i = 0; i < 3; i++) {
-            size_t el = 0;
-            if (!vx_json_escape(esc, sizeof esc, &el, fields[i]))
-                el = 0;
-            esc[el] = '\0';
-            vx_buf_printf(&b, ",\"%s\":\"%s\"", names[i], esc);
-        }
-        vx_buf_putc(&b, '}');
-        vx_http_respond(c->req, c->status, "application/problem+json", h, n, b.data, b.len);
-        vx_buf_cleanup(&b);
+        vx_http_respond_problem_headers(c->req, c->status, c->problem_type, c->problem_title,
+                                        c->detail, h, n);
     } else {
         vx_http_respond(c->req, c->status, "application/json", h, n, c->body ? c->body : "{}",
                         c->body ? c->body_len : 2);
@@ -259,10 +242,7 @@ static void limit(api_call *c)
     vx_rl_plan plan = VX_RL_PLAN_STARTER;
     vx_rl_plan_parse(c->key.plan, &plan);
     vx_rl_overrides ov = {c->key.api_per_min, c->key.llm_per_day, c->key.remediation_per_hour};
-    vx_rl_category cat = routes[0].category;
-    for (size_t i = 0; i < N_ROUTES; i++)
-        if (routes[i].route == c->route)
-            cat = routes[i].category;
+    vx_rl_category cat = c->category;
     vx_rl_limit lim;
     if (vx_rl_effective_limit(plan, cat, &ov, &lim) != VX_OK) {
         api_set_problem(c, 500, "internal", "Internal error", "no limit for this plan");
@@ -407,6 +387,7 @@ void api_handle(void *arg, vx_http_request *req)
         c->ctx = ctx;
         c->req = req;
         c->route = routes[i].route;
+        c->category = routes[i].category;
         c->t0_ns = vx_mono_ns();
         switch (c->route) {
         case ROUTE_HEALTHZ:

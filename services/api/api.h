@@ -59,6 +59,7 @@ typedef struct api_call {
     api_ctx *ctx;
     vx_http_request *req;
     api_route route;
+    vx_rl_category category; /* the limit this route draws on */
     api_key_record key;
     vx_rl_decision rl;
     bool limited; /* rl holds this request's decision */

@@ -21,13 +21,6 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static double pool_in_use(void *arg)
-{
-    vx_pg_stats s;
-    vx_pg_stats_get(arg, &s);
-    return s.in_use;
-}
-
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -79,7 +72,7 @@ int main(int argc, char **argv)
         goto shutdown;
     }
     vx_metrics_gauge_fn(ctx.metrics, "valdrix_api_pool_in_use", "Postgres connections checked out",
-                        NULL, pool_in_use, ctx.pool);
+                        NULL, vx_pg_gauge_in_use, ctx.pool);
     vx_ratelimit_config rc_cfg = vx_ratelimit_defaults();
     rc_cfg.redis_url = cfg.redis_url;
     rc_cfg.metrics_prefix = "valdrix_api";

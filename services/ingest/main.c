@@ -39,13 +39,6 @@ static bool ready(void *arg, char *why, size_t cap)
     return true;
 }
 
-static double pool_in_use(void *arg)
-{
-    vx_pg_stats s;
-    vx_pg_stats_get(arg, &s);
-    return s.in_use;
-}
-
 /* Retries `what` with backoff until it succeeds or SIGTERM; false on SIGTERM. */
 #define RETRY_UNTIL_OK(what, call)                                                                 \
     do {                                                                                           \
@@ -160,7 +153,7 @@ int main(int argc, char **argv)
         goto shutdown;
     }
     vx_metrics_gauge_fn(metrics, "valdrix_ingest_pool_in_use", "Postgres connections checked out",
-                        NULL, pool_in_use, ctx.pool);
+                        NULL, vx_pg_gauge_in_use, ctx.pool);
     ctx.ledger = vx_ledger_create();
     char redacted[256];
     vx_redact_url(cfg.nats_url, redacted, sizeof redacted);

@@ -1,6 +1,9 @@
 /* vx_status names and descriptions, generated from VX_STATUS_MAP. */
 #include "vx/status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *vx_status_str(vx_status s)
 {
     switch (s) {
@@ -23,4 +26,14 @@ const char *vx_status_name(vx_status s)
 #undef VX_STATUS_CASE
     }
     return "UNKNOWN";
+}
+
+void vx_errf(char *err, size_t err_cap, const char *fmt, ...)
+{
+    if (!err || err_cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_cap, fmt, ap);
+    va_end(ap);
 }

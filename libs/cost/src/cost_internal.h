@@ -9,9 +9,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* printf into why[0..cap) when why is not NULL and cap > 0; always NUL-terminated. */
-void vx_cost_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* Whether s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF), as PostgreSQL requires of text. */
 bool vx_cost_utf8_valid(const char *s, size_t len);

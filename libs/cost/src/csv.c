@@ -175,17 +175,17 @@ vx_csv_result vx_csv_next(vx_csv *c, char *why, size_t why_cap)
         if (ferror(c->f))
             return VX_CSV_IO;
         if (st.too_long) {
-            vx_cost_why(why, why_cap, "line %llu: record longer than %u bytes",
+            vx_errf(why, why_cap, "line %llu: record longer than %u bytes",
                         (unsigned long long)c->record_line, VX_CSV_MAX_RECORD_BYTES);
             return VX_CSV_BAD;
         }
         if (st.too_many) {
-            vx_cost_why(why, why_cap, "line %llu: more than %u fields",
+            vx_errf(why, why_cap, "line %llu: more than %u fields",
                         (unsigned long long)c->record_line, VX_CSV_MAX_FIELDS);
             return VX_CSV_BAD;
         }
         if (st.bad) {
-            vx_cost_why(why, why_cap, "line %llu: %s", (unsigned long long)c->record_line,
+            vx_errf(why, why_cap, "line %llu: %s", (unsigned long long)c->record_line,
                         st.bad);
             return VX_CSV_BAD;
         }

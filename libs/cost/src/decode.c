@@ -121,7 +121,7 @@ static bool scan_event(wire ev, size_t index, char *why, size_t why_cap)
         const char *err = NULL;
         size_t at = (size_t)(ev.p - ev.base);
         if (!read_field(&ev, &field, &type, &sub, &err)) {
-            vx_cost_why(why, why_cap, "not a CostEventBatch: event %zu: %s at byte %zu", index,
+            vx_errf(why, why_cap, "not a CostEventBatch: event %zu: %s at byte %zu", index,
                         err, at);
             return false;
         }
@@ -129,7 +129,7 @@ static bool scan_event(wire ev, size_t index, char *why, size_t why_cap)
             continue;
         const char *name = string_field_name(field);
         if (name && has_nul(&sub)) {
-            vx_cost_why(why, why_cap, "event %zu: %s: contains a NUL byte", index, name);
+            vx_errf(why, why_cap, "event %zu: %s: contains a NUL byte", index, name);
             return false;
         }
         if (field != 18)
@@ -141,19 +141,19 @@ static bool scan_event(wire ev, size_t index, char *why, size_t why_cap)
             wire text = {0};
             at = (size_t)(sub.p - sub.base);
             if (!read_field(&sub, &ef, &et, &text, &err)) {
-                vx_cost_why(why, why_cap, "not a CostEventBatch: event %zu: tag: %s at byte %zu",
+                vx_errf(why, why_cap, "not a CostEventBatch: event %zu: tag: %s at byte %zu",
                             index, err, at);
                 return false;
             }
             if (et == WT_LEN && (ef == 1 || ef == 2) && has_nul(&text)) {
-                vx_cost_why(why, why_cap, "event %zu: tags: %s contains a NUL byte", index,
+                vx_errf(why, why_cap, "event %zu: tags: %s contains a NUL byte", index,
                             ef == 1 ? "a key" : "a value");
                 return false;
             }
         }
     }
     if (tags > VX_COST_MAX_TAGS) {
-        vx_cost_why(why, why_cap, "event %zu: tags: %zu tags, more than %u", index, tags,
+        vx_errf(why, why_cap, "event %zu: tags: %zu tags, more than %u", index, tags,
                     VX_COST_MAX_TAGS);
         return false;
     }
@@ -171,13 +171,13 @@ static bool scan_batch(const uint8_t *data, size_t len, char *why, size_t why_ca
         const char *err = NULL;
         size_t at = (size_t)(w.p - w.base);
         if (!read_field(&w, &field, &type, &sub, &err)) {
-            vx_cost_why(why, why_cap, "not a CostEventBatch: %s at byte %zu", err, at);
+            vx_errf(why, why_cap, "not a CostEventBatch: %s at byte %zu", err, at);
             return false;
         }
         if (field != 1)
             continue;
         if (type != WT_LEN) {
-            vx_cost_why(why, why_cap, "not a CostEventBatch: field 1 is not a message");
+            vx_errf(why, why_cap, "not a CostEventBatch: field 1 is not a message");
             return false;
         }
         /* Keep counting past the limit (it costs nothing) so the reason gives the real number;
@@ -186,7 +186,7 @@ static bool scan_batch(const uint8_t *data, size_t len, char *why, size_t why_ca
             return false;
     }
     if (events > VX_COST_MAX_BATCH_EVENTS) {
-        vx_cost_why(why, why_cap, "%zu events, more than %u", events, VX_COST_MAX_BATCH_EVENTS);
+        vx_errf(why, why_cap, "%zu events, more than %u", events, VX_COST_MAX_BATCH_EVENTS);
         return false;
     }
     return true;
@@ -288,12 +288,12 @@ vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out
                                size_t why_cap)
 {
     if (len > VX_COST_MAX_MESSAGE_BYTES) {
-        vx_cost_why(why, why_cap, "message is %zu bytes, more than %u", len,
+        vx_errf(why, why_cap, "message is %zu bytes, more than %u", len,
                     VX_COST_MAX_MESSAGE_BYTES);
         return VX_INVALID;
     }
     if (len > 0 && !data) {
-        vx_cost_why(why, why_cap, "not a CostEventBatch: no data");
+        vx_errf(why, why_cap, "not a CostEventBatch: no data");
         return VX_INVALID;
     }
     static const uint8_t empty[1] = {0};
@@ -311,11 +311,11 @@ vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out
         bool exhausted = a->exhausted;
         arena_destroy(a);
         if (exhausted)
-            vx_cost_why(why, why_cap,
+            vx_errf(why, why_cap,
                         "not a CostEventBatch: decoding would take more than %zu bytes",
                         len * BUDGET_PER_WIRE_BYTE + BUDGET_FIXED_BYTES);
         else
-            vx_cost_why(why, why_cap, "not a CostEventBatch: malformed protobuf");
+            vx_errf(why, why_cap, "not a CostEventBatch: malformed protobuf");
         return VX_INVALID;
     }
     *out = batch;

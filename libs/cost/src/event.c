@@ -8,16 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-void vx_cost_why(char *why, size_t cap, const char *fmt, ...)
-{
-    if (!why || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
 vx_cost_event *vx_cost_event_new(void)
 {
     vx_cost_event *e = vx_xmalloc(sizeof *e);

@@ -136,7 +136,7 @@ vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out, c
 {
     vx_uuid ns;
     if (!tenant_id || !vx_uuid_parse(tenant_id, strlen(tenant_id), &ns)) {
-        vx_cost_why(why, why_cap, "tenant_id: not a UUID");
+        vx_errf(why, why_cap, "tenant_id: not a UUID");
         return VX_INVALID;
     }
     vx_focus_reader *r = vx_xcalloc(1, sizeof *r);
@@ -152,10 +152,10 @@ vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out, c
     case VX_CSV_RECORD:
         break;
     case VX_CSV_END:
-        vx_cost_why(why, why_cap, "empty file: no header line");
+        vx_errf(why, why_cap, "empty file: no header line");
         goto fail;
     case VX_CSV_IO:
-        vx_cost_why(why, why_cap, "reading the header failed");
+        vx_errf(why, why_cap, "reading the header failed");
         st = VX_IO;
         goto fail;
     case VX_CSV_BAD:
@@ -169,7 +169,7 @@ vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out, c
             if (strlen(columns[c].name) != len || memcmp(columns[c].name, name, len) != 0)
                 continue;
             if (r->col[c] >= 0) {
-                vx_cost_why(why, why_cap, "line 1: column %s appears twice", columns[c].name);
+                vx_errf(why, why_cap, "line 1: column %s appears twice", columns[c].name);
                 goto fail;
             }
             r->col[c] = (long)i;
@@ -185,7 +185,7 @@ vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out, c
         strcat(missing, columns[c].name);
     }
     if (n_missing) {
-        vx_cost_why(why, why_cap, "missing required column%s: %s", n_missing > 1 ? "s" : "",
+        vx_errf(why, why_cap, "missing required column%s: %s", n_missing > 1 ? "s" : "",
                     missing);
         goto fail;
     }
@@ -225,7 +225,7 @@ typedef struct {
 
 static bool bad_value(const row_ctx *x, int c, const char *reason)
 {
-    vx_cost_why(x->why, x->why_cap, "line %llu, column %s: %s",
+    vx_errf(x->why, x->why_cap, "line %llu, column %s: %s",
                 (unsigned long long)x->r->last_line, columns[c].name, reason);
     return false;
 }
@@ -406,7 +406,7 @@ vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_
     case VX_CSV_END:
         return VX_NOT_FOUND;
     case VX_CSV_IO:
-        vx_cost_why(why, why_cap, "reading line %llu failed",
+        vx_errf(why, why_cap, "reading line %llu failed",
                     (unsigned long long)r->csv.record_line);
         return VX_IO;
     case VX_CSV_BAD:
@@ -415,7 +415,7 @@ vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_
     }
     r->last_line = r->csv.record_line;
     if (r->csv.n_fields != r->n_columns) {
-        vx_cost_why(why, why_cap, "line %llu: %zu fields, the header has %zu",
+        vx_errf(why, why_cap, "line %llu: %zu fields, the header has %zu",
                     (unsigned long long)r->last_line, r->csv.n_fields, r->n_columns);
         return VX_INVALID;
     }
@@ -425,7 +425,7 @@ vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_
         goto fail;
     char reason[256];
     if (vx_cost_event_validate(e, NULL, reason, sizeof reason) != VX_OK) {
-        vx_cost_why(why, why_cap, "line %llu: %s", (unsigned long long)r->last_line, reason);
+        vx_errf(why, why_cap, "line %llu: %s", (unsigned long long)r->last_line, reason);
         goto fail;
     }
     vx_cost_event_normalize(e);

@@ -150,28 +150,28 @@ vx_status vx_gen_create(const vx_gen_config *cfg, vx_gen **out, char *why, size_
 {
     vx_uuid ns;
     if (!cfg || !cfg->tenant_id || !vx_uuid_parse(cfg->tenant_id, strlen(cfg->tenant_id), &ns)) {
-        vx_cost_why(why, why_cap, "tenant_id: not a UUID");
+        vx_errf(why, why_cap, "tenant_id: not a UUID");
         return VX_INVALID;
     }
     if (cfg->days < 1 || cfg->days > MAX_DAYS) {
-        vx_cost_why(why, why_cap, "days: %d is outside 1..%d", cfg->days, MAX_DAYS);
+        vx_errf(why, why_cap, "days: %d is outside 1..%d", cfg->days, MAX_DAYS);
         return VX_INVALID;
     }
     if (cfg->events_per_day < 1 || cfg->events_per_day > MAX_EVENTS_PER_DAY) {
-        vx_cost_why(why, why_cap, "events_per_day: %d is outside 1..%d", cfg->events_per_day,
+        vx_errf(why, why_cap, "events_per_day: %d is outside 1..%d", cfg->events_per_day,
                     MAX_EVENTS_PER_DAY);
         return VX_INVALID;
     }
     int64_t end_s = cfg->end_unix_s ? cfg->end_unix_s : vx_wall_ms() / 1000;
     if (end_s < VX_COST_MIN_PERIOD_S || end_s > VX_COST_MAX_PERIOD_S) {
-        vx_cost_why(why, why_cap, "end_unix_s: %lld is outside 2000-01-01..2100-01-01",
+        vx_errf(why, why_cap, "end_unix_s: %lld is outside 2000-01-01..2100-01-01",
                     (long long)end_s);
         return VX_INVALID;
     }
     end_s -= end_s % DAY_S;
     int64_t start_s = end_s - (int64_t)cfg->days * DAY_S;
     if (start_s < VX_COST_MIN_PERIOD_S) {
-        vx_cost_why(why, why_cap, "days: %d days before the end starts before 2000-01-01",
+        vx_errf(why, why_cap, "days: %d days before the end starts before 2000-01-01",
                     cfg->days);
         return VX_INVALID;
     }

@@ -65,7 +65,7 @@ static bool get_text(json_t *obj, const char *key, char **field, char *why, size
     if (!v || json_is_null(v))
         return true;
     if (!json_is_string(v)) {
-        vx_cost_why(why, cap, "%s: must be a string", key);
+        vx_errf(why, cap, "%s: must be a string", key);
         return false;
     }
     vx_cost_event_set_str(field, json_string_value(v), json_string_length(v));
@@ -83,15 +83,15 @@ static bool get_money(json_t *obj, const char *key, Valdrix__V1__Money **field, 
         m = (vx_money){json_integer_value(v), 0};
     } else if (json_is_string(v)) {
         if (!vx_money_parse(json_string_value(v), json_string_length(v), &m)) {
-            vx_cost_why(why, cap, "%s: not a decimal number", key);
+            vx_errf(why, cap, "%s: not a decimal number", key);
             return false;
         }
     } else if (json_is_real(v)) {
-        vx_cost_why(why, cap, "%s: give amounts with a fraction as decimal strings (\"12.34\") "
+        vx_errf(why, cap, "%s: give amounts with a fraction as decimal strings (\"12.34\") "
                               "so they stay exact", key);
         return false;
     } else {
-        vx_cost_why(why, cap, "%s: must be a decimal string", key);
+        vx_errf(why, cap, "%s: must be a decimal string", key);
         return false;
     }
     *field = vx_cost_money_new(m);
@@ -102,12 +102,12 @@ static bool get_time(json_t *obj, const char *key, int64_t *field, char *why, si
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
-        vx_cost_why(why, cap, "%s: required", key);
+        vx_errf(why, cap, "%s: required", key);
         return false;
     }
     if (!json_is_string(v) ||
         !vx_parse_iso8601(json_string_value(v), json_string_length(v), field)) {
-        vx_cost_why(why, cap, "%s: not an ISO-8601 date or time", key);
+        vx_errf(why, cap, "%s: not an ISO-8601 date or time", key);
         return false;
     }
     return true;
@@ -119,11 +119,11 @@ static bool get_tags(json_t *obj, vx_cost_event *e, char *why, size_t cap)
     if (!tags || json_is_null(tags))
         return true;
     if (!json_is_object(tags)) {
-        vx_cost_why(why, cap, "Tags: must be an object of strings");
+        vx_errf(why, cap, "Tags: must be an object of strings");
         return false;
     }
     if (json_object_size(tags) > VX_COST_MAX_TAGS) {
-        vx_cost_why(why, cap, "Tags: %zu tags, more than %u", json_object_size(tags),
+        vx_errf(why, cap, "Tags: %zu tags, more than %u", json_object_size(tags),
                     VX_COST_MAX_TAGS);
         return false;
     }
@@ -131,7 +131,7 @@ static bool get_tags(json_t *obj, vx_cost_event *e, char *why, size_t cap)
     json_t *v;
     json_object_foreach(tags, k, v) {
         if (!json_is_string(v)) {
-            vx_cost_why(why, cap, "Tags.%.100s: must be a string", k);
+            vx_errf(why, cap, "Tags.%.100s: must be a string", k);
             return false;
         }
         vx_cost_event_add_tag(e, k, strlen(k), json_string_value(v), json_string_length(v));
@@ -143,7 +143,7 @@ static bool get_tags(json_t *obj, vx_cost_event *e, char *why, size_t cap)
 static vx_cost_event *event_from_object(json_t *obj, const char *tenant_id, char *why, size_t cap)
 {
     if (!json_is_object(obj)) {
-        vx_cost_why(why, cap, "not a JSON object");
+        vx_errf(why, cap, "not a JSON object");
         return NULL;
     }
     vx_cost_event *e = vx_cost_event_new();
@@ -169,7 +169,7 @@ static vx_cost_event *event_from_object(json_t *obj, const char *tenant_id, char
     if (ok && rev && !json_is_null(rev)) {
         if (!json_is_integer(rev) || json_integer_value(rev) < 0 ||
             json_integer_value(rev) > UINT32_MAX) {
-            vx_cost_why(why, cap, "Revision: must be a whole number from 0 to 4294967295");
+            vx_errf(why, cap, "Revision: must be a whole number from 0 to 4294967295");
             ok = false;
         } else {
             e->revision = (uint32_t)json_integer_value(rev);
@@ -190,7 +190,7 @@ static vx_cost_event *event_from_object(json_t *obj, const char *tenant_id, char
     return e;
 }
 
-static void add_event(vx_cost_json_batch *b, size_t cap_events, json_t *obj, const char *tenant)
+static void add_event(vx_cost_json_batch *b, json_t *obj, const char *tenant)
 {
     char why[240];
     vx_cost_event *e = event_from_object(obj, tenant, why, sizeof why);
@@ -202,10 +202,9 @@ static void add_event(vx_cost_json_batch *b, size_t cap_events, json_t *obj, con
     } else {
         b->errors = vx_xrealloc(b->errors, (b->n_errors + 1) * sizeof *b->errors);
         b->errors[b->n_errors].index = index;
-        vx_cost_why(b->errors[b->n_errors].reason, sizeof b->errors[0].reason, "%s", why);
+        vx_errf(b->errors[b->n_errors].reason, sizeof b->errors[0].reason, "%s", why);
         b->n_errors++;
     }
-    (void)cap_events;
 }
 
 vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_id,
@@ -217,32 +216,32 @@ vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_i
     while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
     if (i == len) {
-        vx_cost_why(why, why_cap, "the body is empty: send a JSON array of events or NDJSON");
+        vx_errf(why, why_cap, "the body is empty: send a JSON array of events or NDJSON");
         return VX_INVALID;
     }
     json_error_t jerr;
     if (body[i] == '[') {
         json_t *arr = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!arr) {
-            vx_cost_why(why, why_cap, "not JSON: %s at line %d, column %d", jerr.text, jerr.line,
+            vx_errf(why, why_cap, "not JSON: %s at line %d, column %d", jerr.text, jerr.line,
                         jerr.column);
             return VX_INVALID;
         }
         size_t n = json_array_size(arr);
         if (n > max_events) {
-            vx_cost_why(why, why_cap, "%zu events, more than %zu in one request", n, max_events);
+            vx_errf(why, why_cap, "%zu events, more than %zu in one request", n, max_events);
             json_decref(arr);
             return VX_INVALID;
         }
         out->events = vx_xcalloc(n ? n : 1, sizeof *out->events);
         out->index = vx_xcalloc(n ? n : 1, sizeof *out->index);
         for (size_t k = 0; k < n; k++)
-            add_event(out, n, json_array_get(arr, k), tenant_id);
+            add_event(out, json_array_get(arr, k), tenant_id);
         json_decref(arr);
         return VX_OK;
     }
     if (body[i] != '{') {
-        vx_cost_why(why, why_cap, "send a JSON array of events or NDJSON (one object per line)");
+        vx_errf(why, why_cap, "send a JSON array of events or NDJSON (one object per line)");
         return VX_INVALID;
     }
     /* NDJSON: count the lines first, so the limit is checked before decoding anything */
@@ -259,7 +258,7 @@ vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_i
         k = end + 1;
     }
     if (lines > max_events) {
-        vx_cost_why(why, why_cap, "%zu events, more than %zu in one request", lines, max_events);
+        vx_errf(why, why_cap, "%zu events, more than %zu in one request", lines, max_events);
         return VX_INVALID;
     }
     out->events = vx_xcalloc(lines ? lines : 1, sizeof *out->events);
@@ -276,11 +275,11 @@ vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_i
                 size_t index = out->total++;
                 out->errors = vx_xrealloc(out->errors, (out->n_errors + 1) * sizeof *out->errors);
                 out->errors[out->n_errors].index = index;
-                vx_cost_why(out->errors[out->n_errors].reason, sizeof out->errors[0].reason,
+                vx_errf(out->errors[out->n_errors].reason, sizeof out->errors[0].reason,
                             "not JSON: %s", jerr.text);
                 out->n_errors++;
             } else {
-                add_event(out, lines, obj, tenant_id);
+                add_event(out, obj, tenant_id);
                 json_decref(obj);
             }
         }

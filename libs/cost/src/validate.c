@@ -56,11 +56,11 @@ static bool check_text(const char *field, const char *s, size_t max_bytes, char 
     s = vx_cost_str(s);
     size_t len = strlen(s);
     if (len > max_bytes) {
-        vx_cost_why(why, why_cap, "%s: %zu bytes, more than %zu", field, len, max_bytes);
+        vx_errf(why, why_cap, "%s: %zu bytes, more than %zu", field, len, max_bytes);
         return false;
     }
     if (!vx_cost_utf8_valid(s, len)) {
-        vx_cost_why(why, why_cap, "%s: not valid UTF-8", field);
+        vx_errf(why, why_cap, "%s: not valid UTF-8", field);
         return false;
     }
     return true;
@@ -71,16 +71,16 @@ static bool check_money(const char *field, const Valdrix__V1__Money *m, bool req
 {
     if (!m) {
         if (required)
-            vx_cost_why(why, why_cap, "%s: missing", field);
+            vx_errf(why, why_cap, "%s: missing", field);
         return !required;
     }
     if (m->nanos <= -VX_NANOS_PER_UNIT || m->nanos >= VX_NANOS_PER_UNIT) {
-        vx_cost_why(why, why_cap, "%s: nanos %d out of range -999999999..999999999", field,
+        vx_errf(why, why_cap, "%s: nanos %d out of range -999999999..999999999", field,
                     (int)m->nanos);
         return false;
     }
     if (!vx_money_valid((vx_money){m->units, m->nanos})) {
-        vx_cost_why(why, why_cap, "%s: units and nanos have different signs", field);
+        vx_errf(why, why_cap, "%s: units and nanos have different signs", field);
         return false;
     }
     return true;
@@ -98,7 +98,7 @@ vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_ten
                                  size_t why_cap)
 {
     if (!e) {
-        vx_cost_why(why, why_cap, "event: missing");
+        vx_errf(why, why_cap, "event: missing");
         return VX_INVALID;
     }
     const struct {
@@ -120,7 +120,7 @@ vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_ten
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         if (texts[i].required && vx_cost_str(texts[i].value)[0] == '\0') {
-            vx_cost_why(why, why_cap, "%s: missing", texts[i].name);
+            vx_errf(why, why_cap, "%s: missing", texts[i].name);
             return VX_INVALID;
         }
         if (!check_text(texts[i].name, texts[i].value, VX_COST_MAX_TEXT_BYTES, why, why_cap))
@@ -129,39 +129,39 @@ vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_ten
 
     vx_uuid event_id, tenant;
     if (!vx_uuid_parse(e->event_id, strlen(e->event_id), &event_id)) {
-        vx_cost_why(why, why_cap, "event_id: not a UUID");
+        vx_errf(why, why_cap, "event_id: not a UUID");
         return VX_INVALID;
     }
     if (!vx_uuid_parse(e->tenant_id, strlen(e->tenant_id), &tenant)) {
-        vx_cost_why(why, why_cap, "tenant_id: not a UUID");
+        vx_errf(why, why_cap, "tenant_id: not a UUID");
         return VX_INVALID;
     }
     if (subject_tenant) {
         vx_uuid subject;
         if (!vx_uuid_parse(subject_tenant, strlen(subject_tenant), &subject) ||
             memcmp(subject.b, tenant.b, sizeof tenant.b) != 0) {
-            vx_cost_why(why, why_cap, "tenant_id: differs from the subject's tenant");
+            vx_errf(why, why_cap, "tenant_id: differs from the subject's tenant");
             return VX_INVALID;
         }
     }
     if (!is_currency(e->billing_currency)) {
-        vx_cost_why(why, why_cap,
+        vx_errf(why, why_cap,
                     "billing_currency: not an ISO 4217 code (three upper-case letters)");
         return VX_INVALID;
     }
 
     if (e->charge_period_start < VX_COST_MIN_PERIOD_S ||
         e->charge_period_start >= VX_COST_MAX_PERIOD_S) {
-        vx_cost_why(why, why_cap, "charge_period_start: %lld is outside 2000-01-01..2100-01-01",
+        vx_errf(why, why_cap, "charge_period_start: %lld is outside 2000-01-01..2100-01-01",
                     (long long)e->charge_period_start);
         return VX_INVALID;
     }
     if (e->charge_period_end <= e->charge_period_start) {
-        vx_cost_why(why, why_cap, "charge_period_end: not after charge_period_start");
+        vx_errf(why, why_cap, "charge_period_end: not after charge_period_start");
         return VX_INVALID;
     }
     if (e->charge_period_end > VX_COST_MAX_PERIOD_S) {
-        vx_cost_why(why, why_cap, "charge_period_end: %lld is after 2100-01-01",
+        vx_errf(why, why_cap, "charge_period_end: %lld is after 2100-01-01",
                     (long long)e->charge_period_end);
         return VX_INVALID;
     }
@@ -173,17 +173,17 @@ vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_ten
         return VX_INVALID;
 
     if (e->n_tags > VX_COST_MAX_TAGS) {
-        vx_cost_why(why, why_cap, "tags: %zu tags, more than %u", e->n_tags, VX_COST_MAX_TAGS);
+        vx_errf(why, why_cap, "tags: %zu tags, more than %u", e->n_tags, VX_COST_MAX_TAGS);
         return VX_INVALID;
     }
     if (e->n_tags && !e->tags) {
-        vx_cost_why(why, why_cap, "tags: missing");
+        vx_errf(why, why_cap, "tags: missing");
         return VX_INVALID;
     }
     for (size_t i = 0; i < e->n_tags; i++) {
         const Valdrix__V1__CostEvent__TagsEntry *t = e->tags[i];
         if (!t) {
-            vx_cost_why(why, why_cap, "tags: entry %zu missing", i);
+            vx_errf(why, why_cap, "tags: entry %zu missing", i);
             return VX_INVALID;
         }
         char name[48];

@@ -21,18 +21,8 @@ typedef struct {
     size_t n, cap;
 } rows;
 
-static bool why(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static bool why(char *out, size_t cap, const char *fmt, ...)
-{
-    if (out && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(out, cap, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
+/* vx_errf that reads as a refusal: `return why(...)` */
+#define why(...) (vx_errf(__VA_ARGS__), false)
 
 static void rows_push(rows *r, int64_t day, double v)
 {
@@ -201,7 +191,7 @@ vx_status vx_forecast_csv_parse(const char *buf, size_t len, vx_forecast_csv *ou
     if (!read_rows(buf, len, &r, err, err_cap))
         goto done;
     if (r.n < 2) {
-        why(err, err_cap, "%zu data line(s); need at least 2", r.n);
+        vx_errf(err, err_cap, "%zu data line(s); need at least 2", r.n);
         goto done;
     }
     if (!infer_spacing(&r, out, err, err_cap))
@@ -213,7 +203,7 @@ vx_status vx_forecast_csv_parse(const char *buf, size_t len, vx_forecast_csv *ou
                        : r.day[r.n - 1] - r.day[0];
     int64_t n = span / out->step + 1;
     if (n > VX_FORECAST_MAX_POINTS) {
-        why(err, err_cap, "the dates span %lld periods; the limit is %d", (long long)n,
+        vx_errf(err, err_cap, "the dates span %lld periods; the limit is %d", (long long)n,
             VX_FORECAST_MAX_POINTS);
         goto done;
     }

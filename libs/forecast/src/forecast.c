@@ -19,17 +19,6 @@ void vx_forecast_opts_init(vx_forecast_opts *o)
     o->max_origins = 8;
 }
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* Forecasts h steps after z[0..n) with one model; false if the model cannot run on it. */
 static bool model_forecast(vx_forecast_model model, const vx_forecast_series *s, const double *z,
@@ -307,39 +296,39 @@ static vx_status validate(const vx_forecast_series *s, const vx_forecast_opts *o
                           size_t cap, size_t *n_obs)
 {
     if (!s || (!s->values && s->n > 0) || s->n == 0) {
-        set_err(err, cap, "empty series: nothing to forecast");
+        vx_errf(err, cap, "empty series: nothing to forecast");
         return VX_INVALID;
     }
     if (s->n > VX_FORECAST_MAX_POINTS) {
-        set_err(err, cap, "series of %zu points exceeds the limit of %d", s->n,
+        vx_errf(err, cap, "series of %zu points exceeds the limit of %d", s->n,
                 VX_FORECAST_MAX_POINTS);
         return VX_LIMIT;
     }
     if ((unsigned)s->spacing > VX_FORECAST_YEARLY) {
-        set_err(err, cap, "unknown spacing %d", (int)s->spacing);
+        vx_errf(err, cap, "unknown spacing %d", (int)s->spacing);
         return VX_INVALID;
     }
     if (o->horizon == 0 || o->horizon > VX_FORECAST_MAX_HORIZON) {
-        set_err(err, cap, "horizon must be from 1 to %d, not %zu", VX_FORECAST_MAX_HORIZON,
+        vx_errf(err, cap, "horizon must be from 1 to %d, not %zu", VX_FORECAST_MAX_HORIZON,
                 o->horizon);
         return o->horizon == 0 ? VX_INVALID : VX_LIMIT;
     }
     if (!(o->level > 0 && o->level < 1)) {
-        set_err(err, cap, "interval level must be strictly between 0 and 1, not %g", o->level);
+        vx_errf(err, cap, "interval level must be strictly between 0 and 1, not %g", o->level);
         return VX_INVALID;
     }
     if (o->max_origins < 2 || o->max_origins > 20) {
-        set_err(err, cap, "max_origins must be from 2 to 20, not %d", o->max_origins);
+        vx_errf(err, cap, "max_origins must be from 2 to 20, not %d", o->max_origins);
         return VX_INVALID;
     }
     for (size_t i = 0; i < s->n; i++)
         if (isinf(s->values[i])) {
-            set_err(err, cap, "value %zu is infinite (use NaN for a missing period)", i);
+            vx_errf(err, cap, "value %zu is infinite (use NaN for a missing period)", i);
             return VX_INVALID;
         }
     *n_obs = fc_count_finite(s->values, s->n);
     if (*n_obs < 2) {
-        set_err(err, cap, "need at least 2 observed values to forecast, got %zu%s", *n_obs,
+        vx_errf(err, cap, "need at least 2 observed values to forecast, got %zu%s", *n_obs,
                 *n_obs == 0 && s->n > 0 ? " (all missing)" : "");
         return VX_INVALID;
     }

@@ -272,15 +272,25 @@ vx_status vx_http_respond(vx_http_request *req, int status, const char *content_
 vx_status vx_http_respond_problem(vx_http_request *req, int status, const char *type_suffix,
                                   const char *title, const char *detail)
 {
+    return vx_http_respond_problem_headers(req, status, type_suffix, title, detail, NULL, 0);
+}
+
+vx_status vx_http_respond_problem_headers(vx_http_request *req, int status,
+                                          const char *type_suffix, const char *title,
+                                          const char *detail, const vx_http_header *headers,
+                                          size_t n_headers)
+{
     claim(req);
-    if (status < 200 || status > 599) {
+    if (status < 200 || status > 599 || (n_headers && !headers) ||
+        !headers_ok(headers, n_headers)) {
         respond_internal_error(req);
         return VX_INVALID;
     }
     vx_buf body;
     vx_buf_init(&body);
     problem_body(&body, status, type_suffix, title, detail, req->id);
-    respond_built(req, status, "application/problem+json", NULL, 0, body.data, body.len);
+    respond_built(req, status, "application/problem+json", headers, n_headers, body.data,
+                  body.len);
     vx_buf_cleanup(&body);
     return VX_OK;
 }

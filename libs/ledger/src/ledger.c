@@ -106,22 +106,6 @@ static vx_status ensure_month(vx_ledger *l, PGconn *c, int key, char *err, size_
     return st;
 }
 
-vx_status vx_ledger_ensure_partitions(vx_ledger *l, PGconn *c, vx_cost_event *const *events,
-                                      size_t n, char *err, size_t err_cap)
-{
-    int last = -1;
-    for (size_t i = 0; i < n; i++) {
-        int key = month_key(events[i]->charge_period_start);
-        if (key == last)
-            continue;
-        vx_status st = ensure_month(l, c, key, err, err_cap);
-        if (st != VX_OK)
-            return st;
-        last = key;
-    }
-    return VX_OK;
-}
-
 vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s, int months_ahead,
                                         char *err, size_t err_cap)
 {

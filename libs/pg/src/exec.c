@@ -9,16 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-void pg_set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 void pg_copy_msg(char *err, size_t cap, const char *msg)
 {
     if (!err || cap == 0)

@@ -70,7 +70,7 @@ static vx_status list_migrations(const char *dir, mig_list *out, char *err, size
         char why[128];
         if (strerror_r(e, why, sizeof why) != 0)
             snprintf(why, sizeof why, "errno %d", e);
-        pg_set_err(err, cap, "migrations directory %s: %s", dir, why);
+        vx_errf(err, cap, "migrations directory %s: %s", dir, why);
         return e == ENOENT ? VX_NOT_FOUND : VX_IO;
     }
     struct dirent *ent;
@@ -89,7 +89,7 @@ static vx_status list_migrations(const char *dir, mig_list *out, char *err, size
         qsort(out->v, out->n, sizeof *out->v, by_name);
     for (size_t i = 1; i < out->n; i++) {
         if (out->v[i].version == out->v[i - 1].version) {
-            pg_set_err(err, cap, "migrations %s and %s share version %d", out->v[i - 1].name,
+            vx_errf(err, cap, "migrations %s and %s share version %d", out->v[i - 1].name,
                        out->v[i].name, out->v[i].version);
             return VX_INVALID;
         }
@@ -105,7 +105,7 @@ static vx_status read_migration(const char *dir, const char *name, vx_buf *sql, 
     FILE *f = fopen(path, "rb");
     vx_free(path);
     if (!f) {
-        pg_set_err(err, cap, "%s: cannot open: errno %d", name, errno);
+        vx_errf(err, cap, "%s: cannot open: errno %d", name, errno);
         return VX_IO;
     }
     vx_buf_reset(sql);
@@ -117,17 +117,17 @@ static vx_status read_migration(const char *dir, const char *name, vx_buf *sql, 
     bool failed = ferror(f) != 0;
     fclose(f);
     if (failed) {
-        pg_set_err(err, cap, "%s: read error", name);
+        vx_errf(err, cap, "%s: read error", name);
         return VX_IO;
     }
     if (memchr(sql->data, '\0', sql->len)) {
-        pg_set_err(err, cap, "%s: contains a NUL byte", name);
+        vx_errf(err, cap, "%s: contains a NUL byte", name);
         return VX_INVALID;
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     if (!EVP_Digest(sql->data, sql->len, md, &md_len, EVP_sha256(), NULL) || md_len != 32) {
-        pg_set_err(err, cap, "%s: SHA-256 failed", name);
+        vx_errf(err, cap, "%s: SHA-256 failed", name);
         return VX_INTERNAL;
     }
     static const char digits[] = "0123456789abcdef";
@@ -145,7 +145,7 @@ static vx_status run(PGconn *c, const char *what, const char *sql, char *err, si
     char msg[512];
     vx_status st = vx_pg_exec(c, sql, msg, sizeof msg);
     if (st != VX_OK)
-        pg_set_err(err, cap, "%s: %s", what, msg);
+        vx_errf(err, cap, "%s: %s", what, msg);
     return st;
 }
 
@@ -161,7 +161,7 @@ static vx_status apply(PGconn *c, const mig_file *m, const char *sql, const char
     if (st != VX_OK)
         goto fail;
     if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
-        pg_set_err(err, cap,
+        vx_errf(err, cap,
                    "%s: ends the runner's transaction (no COMMIT or ROLLBACK inside a "
                    "migration)",
                    m->name);
@@ -179,7 +179,7 @@ static vx_status apply(PGconn *c, const mig_file *m, const char *sql, const char
     st = vx_pg_result_status(c, r, msg, sizeof msg);
     PQclear(r);
     if (st != VX_OK) {
-        pg_set_err(err, cap, "%s: recording it: %s", m->name, msg);
+        vx_errf(err, cap, "%s: recording it: %s", m->name, msg);
         goto fail;
     }
     st = run(c, m->name, "COMMIT", err, cap);
@@ -216,7 +216,7 @@ vx_status vx_pg_migrate(const char *dsn, const char *dir, int *applied, char *er
     int count = 0;
 
     if (!dsn || !dir) {
-        pg_set_err(err, err_cap, "migrate: dsn and dir are required");
+        vx_errf(err, err_cap, "migrate: dsn and dir are required");
         return VX_INVALID;
     }
     vx_status st = list_migrations(dir, &files, err, err_cap);
@@ -230,7 +230,7 @@ vx_status vx_pg_migrate(const char *dsn, const char *dir, int *applied, char *er
     if (!c || PQstatus(c) != CONNECTION_OK) {
         char msg[512];
         pg_copy_msg(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory");
-        pg_set_err(err, err_cap, "migrate: connecting: %s", msg);
+        vx_errf(err, err_cap, "migrate: connecting: %s", msg);
         st = VX_UNAVAILABLE;
         goto fail;
     }
@@ -252,7 +252,7 @@ vx_status vx_pg_migrate(const char *dsn, const char *dir, int *applied, char *er
     char msg[512];
     st = vx_pg_result_status(c, rows, msg, sizeof msg);
     if (st != VX_OK) {
-        pg_set_err(err, err_cap, "migrate: reading schema_migrations: %s", msg);
+        vx_errf(err, err_cap, "migrate: reading schema_migrations: %s", msg);
         goto fail;
     }
 
@@ -265,13 +265,13 @@ vx_status vx_pg_migrate(const char *dsn, const char *dir, int *applied, char *er
         if (st != VX_OK)
             goto fail;
         if (strcmp(PQgetvalue(rows, row, 1), files.v[i].name) != 0) {
-            pg_set_err(err, err_cap, "%s: version %d was applied as %s", files.v[i].name,
+            vx_errf(err, err_cap, "%s: version %d was applied as %s", files.v[i].name,
                        files.v[i].version, PQgetvalue(rows, row, 1));
             st = VX_CONFLICT;
             goto fail;
         }
         if (strcmp(PQgetvalue(rows, row, 2), checksum) != 0) {
-            pg_set_err(err, err_cap, "%s: changed after it was applied (checksum %s, recorded %s)",
+            vx_errf(err, err_cap, "%s: changed after it was applied (checksum %s, recorded %s)",
                        files.v[i].name, checksum, PQgetvalue(rows, row, 2));
             st = VX_CONFLICT;
             goto fail;

@@ -5,8 +5,6 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-/* printf into err[0..cap) when cap > 0 (truncating); does nothing otherwise. */
-void pg_set_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Copies libpq's message into err without its trailing newlines. */
 void pg_copy_msg(char *err, size_t cap, const char *msg);

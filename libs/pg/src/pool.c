@@ -325,3 +325,10 @@ bool vx_pg_pool_ping(vx_pg_pool *p, char *why, size_t why_cap)
     vx_pg_pool_last_error(p, why, why_cap);
     return false;
 }
+
+double vx_pg_gauge_in_use(void *pool)
+{
+    vx_pg_stats s;
+    vx_pg_stats_get(pool, &s);
+    return s.in_use;
+}

@@ -80,11 +80,6 @@ static PGresult *query(api_call *c, const api_sql *s)
     return NULL;
 }
 
-static json_t *money(const char *text)
-{
-    return json_string(text);
-}
-
 static void costs_job(api_call *c)
 {
     costs_state *st = c->state;
@@ -107,11 +102,11 @@ static void costs_job(api_call *c)
                                                 "ChargeCategory"};
         for (int k = 0; k < 7; k++)
             json_object_set_new(o, text_cols[k], json_string(PQgetvalue(r, i, 5 + k)));
-        json_object_set_new(o, "BilledCost", money(PQgetvalue(r, i, 12)));
-        json_object_set_new(o, "EffectiveCost", money(PQgetvalue(r, i, 13)));
-        json_object_set_new(o, "ListCost", money(PQgetvalue(r, i, 14)));
+        json_object_set_new(o, "BilledCost", json_string(PQgetvalue(r, i, 12)));
+        json_object_set_new(o, "EffectiveCost", json_string(PQgetvalue(r, i, 13)));
+        json_object_set_new(o, "ListCost", json_string(PQgetvalue(r, i, 14)));
         json_object_set_new(o, "BillingCurrency", json_string(PQgetvalue(r, i, 15)));
-        json_object_set_new(o, "ConsumedQuantity", money(PQgetvalue(r, i, 16)));
+        json_object_set_new(o, "ConsumedQuantity", json_string(PQgetvalue(r, i, 16)));
         json_object_set_new(o, "ConsumedUnit", json_string(PQgetvalue(r, i, 17)));
         json_t *tags = json_loads(PQgetvalue(r, i, 18), 0, NULL);
         json_object_set_new(o, "Tags", tags ? tags : json_object());
@@ -173,9 +168,9 @@ static void summary_job(api_call *c)
         for (int k = 0; k < g; k++)
             json_object_set_new(o, api_group_name(st->q.group_by[k]), json_string(PQgetvalue(r, i, k)));
         json_object_set_new(o, "BillingCurrency", json_string(PQgetvalue(r, i, g)));
-        json_object_set_new(o, "BilledCost", money(PQgetvalue(r, i, g + 1)));
-        json_object_set_new(o, "EffectiveCost", money(PQgetvalue(r, i, g + 2)));
-        json_object_set_new(o, "ListCost", money(PQgetvalue(r, i, g + 3)));
+        json_object_set_new(o, "BilledCost", json_string(PQgetvalue(r, i, g + 1)));
+        json_object_set_new(o, "EffectiveCost", json_string(PQgetvalue(r, i, g + 2)));
+        json_object_set_new(o, "ListCost", json_string(PQgetvalue(r, i, g + 3)));
         json_object_set_new(o, "RecordCount", json_integer(strtoll(PQgetvalue(r, i, g + 4), NULL, 10)));
         json_array_append_new(data, o);
     }

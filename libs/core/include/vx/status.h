@@ -2,6 +2,8 @@
 #ifndef VX_STATUS_H
 #define VX_STATUS_H
 
+#include <stddef.h>
+
 /* X(NAME, description): one list makes both the enum and vx_status_str(). */
 #define VX_STATUS_MAP(X)                                                                           \
     X(OK, "ok")                                                                                    \
@@ -27,5 +29,9 @@ const char *vx_status_str(vx_status s);
 
 /* The enumerator's name without prefix, e.g. "NOT_FOUND". Thread-safe. */
 const char *vx_status_name(vx_status s);
+
+/* printf into err[0..err_cap) when err is not NULL and err_cap > 0 (always NUL-terminated):
+ * how fallible functions say why into an optional caller buffer. Thread-safe. */
+void vx_errf(char *err, size_t err_cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

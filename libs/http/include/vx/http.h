@@ -138,6 +138,11 @@ vx_status vx_http_respond(vx_http_request *req, int status, const char *content_
  * detail may be NULL (then omitted). Same rules and threads as vx_http_respond. */
 vx_status vx_http_respond_problem(vx_http_request *req, int status, const char *type_suffix,
                                   const char *title, const char *detail);
+/* The same with extra headers (e.g. Retry-After), under vx_http_respond's rules for them. */
+vx_status vx_http_respond_problem_headers(vx_http_request *req, int status,
+                                          const char *type_suffix, const char *title,
+                                          const char *detail, const vx_http_header *headers,
+                                          size_t n_headers);
 
 /* Percent-decodes s[0..len) into out (room for len + 1 bytes; NUL-terminated), with '+' as a
  * space when plus_as_space. The decoded length goes to *out_len. false on a '%' not followed by

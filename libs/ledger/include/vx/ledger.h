@@ -31,11 +31,6 @@ void vx_ledger_destroy(vx_ledger *l);
 /* Whether the tenant exists (tenants table). Positive answers are cached. */
 vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists);
 
-/* Makes sure the partitions for every charge month in events exist (creating missing ones in
- * their own short transactions, safe with concurrent replicas). */
-vx_status vx_ledger_ensure_partitions(vx_ledger *l, PGconn *c, vx_cost_event *const *events,
-                                      size_t n, char *err, size_t err_cap);
-
 /* Creates the partitions of the month holding `unix_s` and the next `months_ahead` months. */
 vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s, int months_ahead,
                                         char *err, size_t err_cap);

@@ -57,6 +57,8 @@ vx_status vx_pg_acquire(vx_pg_pool *p, PGconn **out);
  * closed). A connection inside a transaction is rolled back first. Thread-safe. */
 void vx_pg_release(vx_pg_pool *p, PGconn *conn, bool broken);
 void vx_pg_stats_get(vx_pg_pool *p, vx_pg_stats *out);
+/* Connections checked out now, for a metrics gauge callback (`pool` is a vx_pg_pool *). */
+double vx_pg_gauge_in_use(void *pool);
 /* Whether a connection can be made and answers now (for /readyz); writes the reason if not.
  * Does not wait for a slot: with every connection checked out the pool counts as ready. */
 bool vx_pg_pool_ping(vx_pg_pool *p, char *why, size_t why_cap);
