@@ -10,8 +10,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 cc=${FUZZ_CC:-clang-14}
-# target:corpus folder under fuzz/corpus
-targets=(fuzz_cost_batch:cost_batch fuzz_focus_csv:focus_csv fuzz_cost_json:cost_json fuzz_forecast_csv:forecast_csv fuzz_http_request:http_request)
+# Every fuzz/fuzz_<name>.c is a target (registered with vx_fuzz in fuzz/CMakeLists.txt), with
+# its seeds in fuzz/corpus/<name>/.
+targets=()
+for f in "$root"/fuzz/fuzz_*.c; do
+    n=$(basename "$f" .c)
+    targets+=("$n:${n#fuzz_}")
+done
 
 command -v "$cc" >/dev/null || { echo "fuzz.sh: $cc not found" >&2; exit 2; }
 
@@ -29,7 +34,7 @@ for t in "${targets[@]}"; do
     corpus=$root/fuzz/corpus/${t#*:}
     artifacts=$build/fuzz-artifacts/$name
     learned=$root/fuzz/corpus-out/$name
-    mkdir -p "$artifacts" "$learned"
+    mkdir -p "$artifacts" "$learned" "$corpus"
     echo "fuzz.sh: $name for ${seconds}s"
     # The first folder receives new inputs; the seed folder is only read.
     if ! "$build/bin/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

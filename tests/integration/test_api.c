@@ -11,6 +11,8 @@
 #include "../support/events.h"
 #include "../support/harness.h"
 #include "../support/vx_test_env.h"
+#include "valdrix/v1/forecast.pb-c.h"
+#include "valdrix/v1/insight.pb-c.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
 #include "vx/ledger.h"
@@ -607,17 +609,52 @@ typedef struct {
 static void *call_forecast(void *arg)
 {
     forecast_call *fc = arg;
-    resp r = http(fc->port, "POST", "/v1/forecasts", fc->key, "{}", 2, NULL);
+    resp r = http(fc->port, "POST", "/v1/forecasts", fc->key, "{\"horizon_days\":7}", 18, NULL);
     fc->status = r.status;
     snprintf(fc->body, sizeof fc->body, "%s", r.body);
     free(r.body);
     return NULL;
 }
 
+/* A stand-in forecast service: answers, after 700 ms, a forecast for the tenant the request
+ * carried. */
 static void slow_forecaster(void *ctx, vx_bus_msg *req)
 {
     vx_sleep_ms(700);
-    vx_bus_respond(ctx, req, "{\"forecast\":\"ok\"}", 17, NULL, 0);
+    Valdrix__V1__ForecastRequest *in = valdrix__v1__forecast_request__unpack(
+        NULL, vx_bus_msg_len(req), vx_bus_msg_data(req));
+    char tenant[64] = "(undecodable)";
+    if (in && in->scope)
+        snprintf(tenant, sizeof tenant, "%s", in->scope->tenant_id);
+    valdrix__v1__forecast_request__free_unpacked(in, NULL);
+    Valdrix__V1__SeriesForecast total = VALDRIX__V1__SERIES_FORECAST__INIT;
+    char model[] = "sum";
+    total.model = model;
+    Valdrix__V1__ForecastResult res = VALDRIX__V1__FORECAST_RESULT__INIT;
+    res.total = &total;
+    res.records = 42;
+    res.tenant_id = tenant;
+    Valdrix__V1__ForecastReply r = VALDRIX__V1__FORECAST_REPLY__INIT;
+    r.outcome_case = VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT;
+    r.result = &res;
+    uint8_t buf[256];
+    size_t n = valdrix__v1__forecast_reply__pack(&r, buf);
+    vx_bus_respond(ctx, req, buf, n, NULL, 0);
+}
+
+/* A stand-in llm service that is out of budget. */
+static void broke_llm(void *ctx, vx_bus_msg *req)
+{
+    Valdrix__V1__Error e = VALDRIX__V1__ERROR__INIT;
+    e.code = VALDRIX__V1__ERROR__CODE__CODE_BUDGET;
+    char msg[] = "monthly LLM budget of 5.00 USD used up";
+    e.message = msg;
+    Valdrix__V1__InsightReply r = VALDRIX__V1__INSIGHT_REPLY__INIT;
+    r.outcome_case = VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR;
+    r.error = &e;
+    uint8_t buf[256];
+    size_t n = valdrix__v1__insight_reply__pack(&r, buf);
+    vx_bus_respond(ctx, req, buf, n, NULL, 0);
 }
 
 static void test_api_service_requests_pass_through_and_are_bounded(void **state)
@@ -640,16 +677,35 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
         calls[i] = (forecast_call){.port = f->port, .key = k};
         pthread_create(&th[i], NULL, call_forecast, &calls[i]);
     }
+    char own[80];
+    snprintf(own, sizeof own, "\"tenant_id\":\"%s\"", t);
     int ok = 0, busy = 0;
     for (int i = 0; i < 3; i++) {
         pthread_join(th[i], NULL);
-        if (calls[i].status == 200 && strstr(calls[i].body, "\"forecast\":\"ok\""))
+        /* the reply rendered as JSON; the request carried the key's tenant */
+        if (calls[i].status == 200 && strstr(calls[i].body, "\"records\":42") &&
+            strstr(calls[i].body, own) &&
+            strstr(calls[i].body, "\"model\":\"sum\""))
             ok++;
         if (calls[i].status == 503 && strstr(calls[i].body, "too many forecast and insight"))
             busy++;
     }
     assert_int_equal(ok, 2);
     assert_int_equal(busy, 1);
+    /* bad bodies never reach the service */
+    resp bad = http(f->port, "POST", "/v1/forecasts", k, "{\"horizon\":7}", 13, NULL);
+    assert_int_equal(bad.status, 400);
+    assert_non_null(strstr(bad.body, "unknown field \\\"horizon\\\""));
+    free(bad.body);
+    /* a service's Error reply becomes the status its code maps to */
+    vx_bus_sub *llm;
+    assert_int_equal(vx_bus_serve(bus, "svc.llm.insight", "test-llm", broke_llm, bus, &llm), VX_OK);
+    resp r = http(f->port, "POST", "/v1/insights", k, "{\"kind\":\"summary\"}", 18, NULL);
+    assert_int_equal(r.status, 402);
+    assert_non_null(strstr(r.body, "budget-exceeded"));
+    assert_non_null(strstr(r.body, "used up"));
+    free(r.body);
+    vx_bus_sub_destroy(llm);
     vx_bus_sub_destroy(sub);
     vx_bus_destroy(bus);
 }

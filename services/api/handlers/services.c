@@ -1,7 +1,10 @@
-/* POST /v1/forecasts, GET /v1/costs/anomalies and POST /v1/insights: requests to the forecast
- * and llm services over NATS with a deadline. Until a service runs, nothing answers its subject
- * and the edge says 503; a service's Error reply maps to its HTTP status. */
+/* POST /v1/forecasts, GET /v1/costs/anomalies and POST /v1/insights: the request becomes a
+ * protobuf message (svc_codec.h; the tenant from the API key) sent to the forecast or llm
+ * service over NATS with a deadline, and the protobuf reply becomes the JSON answer or, for an
+ * Error reply, the problem its code maps to. Until a service runs, nothing answers its subject
+ * and the edge says 503. */
 #include "../api.h"
+#include "svc_codec.h"
 
 #include "vx/alloc.h"
 
@@ -17,35 +20,91 @@ static const char *subject_of(api_route r)
     }
 }
 
+static const char *param(void *arg, const char *name)
+{
+    const char *v = NULL;
+    return vx_http_request_query(arg, name, &v) == VX_OK ? v : NULL;
+}
+
+static vx_status encode(api_call *c, uint8_t **out, size_t *out_len, api_refusal *why)
+{
+    static const char *const names[] = {"from", "to", "service", "region", "account", "provider",
+                                        "currency", "cost", "min_abs", "min_rel", "top_services"};
+    for (size_t i = 0; c->route == ROUTE_ANOMALIES && i < sizeof names / sizeof names[0]; i++) {
+        const char *v;
+        if (vx_http_request_query(c->req, names[i], &v) == VX_INVALID) {
+            snprintf(why->param, sizeof why->param, "%s", names[i]);
+            snprintf(why->detail, sizeof why->detail, "bad percent-encoding");
+            return VX_INVALID;
+        }
+    }
+    size_t len;
+    const char *body = vx_http_request_body(c->req, &len);
+    switch (c->route) {
+    case ROUTE_FORECASTS:
+        return api_forecast_request_encode(body, len, c->key.tenant_id, out, out_len, why);
+    case ROUTE_ANOMALIES:
+        return api_anomalies_request_encode(param, c->req, c->key.tenant_id, out, out_len, why);
+    default: return api_insight_request_encode(body, len, c->key.tenant_id, out, out_len, why);
+    }
+}
+
+static void decode(api_call *c, const void *reply, size_t len, api_svc_answer *a)
+{
+    switch (c->route) {
+    case ROUTE_FORECASTS: api_forecast_reply_decode(reply, len, a); break;
+    case ROUTE_ANOMALIES: api_anomalies_reply_decode(reply, len, a); break;
+    default: api_insight_reply_decode(reply, len, a); break;
+    }
+}
+
 static void service_job(api_call *c)
 {
+    uint8_t *msg = NULL;
+    size_t msg_len = 0;
+    api_refusal why;
+    if (encode(c, &msg, &msg_len, &why) != VX_OK) {
+        if (c->route == ROUTE_ANOMALIES)
+            api_set_problem(c, 400, "invalid-parameter", "Invalid parameter", "%s: %s",
+                            why.param, why.detail);
+        else
+            api_set_problem(c, 400, "invalid-body", "Invalid body", "%s: %s", why.param,
+                            why.detail);
+        return;
+    }
     if (atomic_fetch_add(&c->ctx->service_calls, 1) >= c->ctx->max_service_calls) {
         atomic_fetch_sub(&c->ctx->service_calls, 1);
+        vx_free(msg);
         api_set_problem(c, 503, "unavailable", "Service unavailable",
                         "too many forecast and insight requests in progress; try again shortly");
         c->retry_after_s = 2;
         return;
     }
-    size_t len;
-    const char *body = vx_http_request_body(c->req, &len);
     char traceparent[VX_TRACEPARENT_LEN + 1];
     vx_trace child;
     vx_trace_child(vx_http_request_trace(c->req), &child);
     vx_trace_format(&child, traceparent);
-    vx_bus_header h[] = {{"traceparent", traceparent}, {"Vx-Tenant", c->key.tenant_id},
-                         {"Vx-Query", vx_http_request_query_string(c->req)}};
+    char deadline[24];
+    snprintf(deadline, sizeof deadline, "%lld", (long long)c->ctx->cfg->service_timeout_ms);
+    vx_bus_header h[] = {{"traceparent", traceparent}, {"Vx-Deadline-Ms", deadline}};
     void *reply = NULL;
     size_t reply_len = 0;
     const char *subject = subject_of(c->route);
-    vx_status st = vx_bus_request(c->ctx->bus, subject, body, len, h, 3,
+    vx_status st = vx_bus_request(c->ctx->bus, subject, msg, msg_len, h, 2,
                                   c->ctx->cfg->service_timeout_ms, &reply, &reply_len);
     atomic_fetch_sub(&c->ctx->service_calls, 1);
+    vx_free(msg);
     if (st == VX_OK) {
-        char *json = vx_xmalloc(reply_len + 1);
-        memcpy(json, reply, reply_len);
-        json[reply_len] = '\0';
+        api_svc_answer a;
+        decode(c, reply, reply_len, &a);
         vx_free(reply);
-        api_set_json(c, 200, json);
+        if (a.status == 200) {
+            api_set_json(c, 200, a.json);
+        } else {
+            api_set_problem(c, a.status, a.problem_type, a.problem_title, "%s", a.detail);
+            if (a.status == 503)
+                c->retry_after_s = 5;
+        }
         return;
     }
     const char *service = c->route == ROUTE_INSIGHTS ? "llm" : "forecast";

@@ -1,0 +1,606 @@
+/* JSON <-> protobuf for the forecast and llm services; see svc_codec.h. */
+#include "svc_codec.h"
+
+#include "valdrix/v1/forecast.pb-c.h"
+#include "valdrix/v1/insight.pb-c.h"
+#include "vx/alloc.h"
+#include "vx/clock.h"
+#include "vx/money.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
+{
+    snprintf(why->param, sizeof why->param, "%s", param);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why->detail, sizeof why->detail, fmt, ap);
+    va_end(ap);
+    return VX_INVALID;
+}
+
+/* protobuf-c's string fields are `char *` even when only packed: borrowed strings go in as
+ * they are, never written through. */
+static char *borrow(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u = {.c = s};
+    return u.m;
+}
+
+static char **borrow_list(const char *const *v)
+{
+    union {
+        const char *const *c;
+        char **m;
+    } u = {.c = v};
+    return u.m;
+}
+
+/* ---- the scope: filters, window, currency, cost kind ---- */
+
+typedef struct {
+    const char *values[API_SVC_MAX_LIST];
+    size_t n;
+} str_list;
+
+typedef struct {
+    const char *from, *to, *currency, *cost;
+    str_list filter[API_FILTER_COUNT]; /* service, region, account, provider */
+} scope_in;
+
+static const char *const filter_keys[API_FILTER_COUNT] = {"service", "region", "account",
+                                                          "provider"};
+
+static bool text_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > API_MAX_FILTER_BYTES)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static vx_status check_date(const char *key, const char *v, api_refusal *why)
+{
+    int64_t t;
+    if (strlen(v) != 10 || !vx_parse_iso8601(v, 10, &t))
+        return refuse(why, key, "%s must be a date, YYYY-MM-DD", key);
+    return VX_OK;
+}
+
+static vx_status check_currency(const char *v, api_refusal *why)
+{
+    if (strlen(v) != 3 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z' || v[2] < 'A' ||
+        v[2] > 'Z')
+        return refuse(why, "currency", "currency must be an ISO 4217 code such as USD");
+    return VX_OK;
+}
+
+static vx_status check_cost(const char *v, api_refusal *why)
+{
+    if (strcmp(v, "effective") != 0 && strcmp(v, "billed") != 0 && strcmp(v, "list") != 0)
+        return refuse(why, "cost", "cost must be effective, billed or list");
+    return VX_OK;
+}
+
+static void scope_fill(const scope_in *in, const char *tenant, Valdrix__V1__CostScope *s)
+{
+    valdrix__v1__cost_scope__init(s);
+    s->tenant_id = borrow(tenant);
+    s->from = borrow(in->from ? in->from : "");
+    s->to = borrow(in->to ? in->to : "");
+    s->currency = borrow(in->currency ? in->currency : "");
+    s->cost = borrow(in->cost ? in->cost : "");
+    s->n_service_names = in->filter[API_FILTER_SERVICE].n;
+    s->service_names = borrow_list(in->filter[API_FILTER_SERVICE].values);
+    s->n_region_ids = in->filter[API_FILTER_REGION].n;
+    s->region_ids = borrow_list(in->filter[API_FILTER_REGION].values);
+    s->n_sub_account_ids = in->filter[API_FILTER_ACCOUNT].n;
+    s->sub_account_ids = borrow_list(in->filter[API_FILTER_ACCOUNT].values);
+    s->n_providers = in->filter[API_FILTER_PROVIDER].n;
+    s->providers = borrow_list(in->filter[API_FILTER_PROVIDER].values);
+}
+
+/* ---- JSON bodies ---- */
+
+static vx_status json_text(json_t *v, const char *key, const char **out, api_refusal *why)
+{
+    if (!json_is_string(v))
+        return refuse(why, key, "%s must be a string", key);
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v) || !text_ok(s))
+        return refuse(why, key, "%s must be 1 to %d printable bytes", key, API_MAX_FILTER_BYTES);
+    *out = s;
+    return VX_OK;
+}
+
+static vx_status json_list(json_t *v, const char *key, str_list *out, api_refusal *why)
+{
+    if (json_is_string(v)) {
+        out->n = 1;
+        return json_text(v, key, &out->values[0], why);
+    }
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > API_SVC_MAX_LIST)
+        return refuse(why, key, "%s must be a string or an array of 1 to %d strings", key,
+                      API_SVC_MAX_LIST);
+    out->n = json_array_size(v);
+    for (size_t i = 0; i < out->n; i++)
+        if (json_text(json_array_get(v, i), key, &out->values[i], why) != VX_OK)
+            return VX_INVALID;
+    return VX_OK;
+}
+
+/* A key of the scope; *handled false if `key` is not one. */
+static vx_status json_scope_key(const char *key, json_t *v, scope_in *in, bool *handled,
+                                api_refusal *why)
+{
+    *handled = true;
+    for (int f = 0; f < API_FILTER_COUNT; f++)
+        if (strcmp(key, filter_keys[f]) == 0)
+            return json_list(v, key, &in->filter[f], why);
+    vx_status st;
+    if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
+        const char **dst = key[0] == 'f' ? &in->from : &in->to;
+        if ((st = json_text(v, key, dst, why)) != VX_OK)
+            return st;
+        return check_date(key, *dst, why);
+    }
+    if (strcmp(key, "currency") == 0) {
+        if ((st = json_text(v, key, &in->currency, why)) != VX_OK)
+            return st;
+        return check_currency(in->currency, why);
+    }
+    if (strcmp(key, "cost") == 0) {
+        if ((st = json_text(v, key, &in->cost, why)) != VX_OK)
+            return st;
+        return check_cost(in->cost, why);
+    }
+    *handled = false;
+    return VX_OK;
+}
+
+static vx_status json_uint(json_t *v, const char *key, uint32_t max, uint32_t *out,
+                           api_refusal *why)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max)
+        return refuse(why, key, "%s must be an integer from 1 to %u", key, max);
+    *out = (uint32_t)json_integer_value(v);
+    return VX_OK;
+}
+
+static vx_status json_open(const char *body, size_t len, json_t **root, api_refusal *why)
+{
+    *root = NULL;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (i == len)
+        return VX_OK; /* no body: every default */
+    json_error_t e;
+    *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    if (*root == NULL)
+        return refuse(why, "body", "not JSON: %s (line %d, column %d)", e.text, e.line, e.column);
+    if (!json_is_object(*root)) {
+        json_decref(*root);
+        *root = NULL;
+        return refuse(why, "body", "the body must be a JSON object");
+    }
+    return VX_OK;
+}
+
+static vx_status pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+    *out_len = protobuf_c_message_get_packed_size(m);
+    *out = vx_xmalloc(*out_len ? *out_len : 1);
+    protobuf_c_message_pack(m, *out);
+    return VX_OK;
+}
+
+vx_status api_forecast_request_encode(const char *body, size_t len, const char *tenant,
+                                      uint8_t **out, size_t *out_len, api_refusal *why)
+{
+    json_t *root;
+    if (json_open(body, len, &root, why) != VX_OK)
+        return VX_INVALID;
+    scope_in in = {0};
+    Valdrix__V1__ForecastRequest r = VALDRIX__V1__FORECAST_REQUEST__INIT;
+    vx_status st = VX_OK;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        bool handled;
+        if ((st = json_scope_key(key, v, &in, &handled, why)) != VX_OK)
+            goto done;
+        if (handled)
+            continue;
+        if (strcmp(key, "horizon_days") == 0) {
+            st = json_uint(v, key, 366, &r.horizon_days, why);
+        } else if (strcmp(key, "top_services") == 0) {
+            st = json_uint(v, key, 20, &r.top_services, why);
+        } else if (strcmp(key, "level") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) < 1))
+                st = refuse(why, key, "level must be a number between 0 and 1, e.g. 0.8");
+            else
+                r.level = json_number_value(v);
+        } else {
+            st = refuse(why, key[0] ? key : "\"\"", "unknown field \"%s\"", key);
+        }
+        if (st != VX_OK)
+            goto done;
+    }
+    Valdrix__V1__CostScope scope;
+    scope_fill(&in, tenant, &scope);
+    r.scope = &scope;
+    st = pack(&r.base, out, out_len);
+done:
+    json_decref(root);
+    return st;
+}
+
+vx_status api_insight_request_encode(const char *body, size_t len, const char *tenant,
+                                     uint8_t **out, size_t *out_len, api_refusal *why)
+{
+    json_t *root;
+    if (json_open(body, len, &root, why) != VX_OK)
+        return VX_INVALID;
+    scope_in in = {0};
+    Valdrix__V1__InsightRequest r;
+    valdrix__v1__insight_request__init(&r);
+    vx_status st = VX_OK;
+    const char *key, *s;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        bool handled;
+        if ((st = json_scope_key(key, v, &in, &handled, why)) != VX_OK)
+            goto done;
+        if (handled)
+            continue;
+        if (strcmp(key, "kind") == 0) {
+            if ((st = json_text(v, key, &s, why)) != VX_OK)
+                goto done;
+            if (strcmp(s, "summary") == 0)
+                r.kind = VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_SUMMARY;
+            else if (strcmp(s, "anomaly") == 0)
+                r.kind = VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_ANOMALY;
+            else if (strcmp(s, "forecast") == 0)
+                r.kind = VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_FORECAST;
+            else
+                st = refuse(why, key, "kind must be summary, anomaly or forecast");
+        } else if (strcmp(key, "focus_service") == 0) {
+            st = json_text(v, key, &s, why);
+            r.focus_service = borrow(s);
+        } else if (strcmp(key, "focus_account") == 0) {
+            st = json_text(v, key, &s, why);
+            r.focus_account = borrow(s);
+        } else {
+            st = refuse(why, key[0] ? key : "\"\"", "unknown field \"%s\"", key);
+        }
+        if (st != VX_OK)
+            goto done;
+    }
+    Valdrix__V1__CostScope scope;
+    scope_fill(&in, tenant, &scope);
+    r.scope = &scope;
+    st = pack(&r.base, out, out_len);
+done:
+    json_decref(root);
+    return st;
+}
+
+/* ---- query parameters ---- */
+
+static vx_status param_number(api_param_fn get, void *ctx, const char *key, double lo, double hi,
+                              double *out, api_refusal *why)
+{
+    const char *v = get(ctx, key);
+    if (v == NULL)
+        return VX_OK;
+    char *end;
+    double d = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi))
+        return refuse(why, key, "%s must be a number from %g to %g", key, lo, hi);
+    *out = d;
+    return VX_OK;
+}
+
+vx_status api_anomalies_request_encode(api_param_fn get, void *ctx, const char *tenant,
+                                       uint8_t **out, size_t *out_len, api_refusal *why)
+{
+    scope_in in = {0};
+    for (int f = 0; f < API_FILTER_COUNT; f++) {
+        const char *v = get(ctx, filter_keys[f]);
+        if (v == NULL)
+            continue;
+        if (!text_ok(v))
+            return refuse(why, filter_keys[f], "%s must be 1 to %d printable bytes",
+                          filter_keys[f], API_MAX_FILTER_BYTES);
+        in.filter[f].values[0] = v;
+        in.filter[f].n = 1;
+    }
+    in.from = get(ctx, "from");
+    in.to = get(ctx, "to");
+    in.currency = get(ctx, "currency");
+    in.cost = get(ctx, "cost");
+    if ((in.from && check_date("from", in.from, why) != VX_OK) ||
+        (in.to && check_date("to", in.to, why) != VX_OK) ||
+        (in.currency && check_currency(in.currency, why) != VX_OK) ||
+        (in.cost && check_cost(in.cost, why) != VX_OK))
+        return VX_INVALID;
+    Valdrix__V1__AnomaliesRequest r = VALDRIX__V1__ANOMALIES_REQUEST__INIT;
+    double top = 0;
+    if (param_number(get, ctx, "min_abs", 0, 1e12, &r.min_abs, why) != VX_OK ||
+        param_number(get, ctx, "min_rel", 0, 100, &r.min_rel, why) != VX_OK ||
+        param_number(get, ctx, "top_services", 1, 20, &top, why) != VX_OK)
+        return VX_INVALID;
+    if (top != floor(top))
+        return refuse(why, "top_services", "top_services must be an integer from 1 to 20");
+    r.top_services = (uint32_t)top;
+    Valdrix__V1__CostScope scope;
+    scope_fill(&in, tenant, &scope);
+    r.scope = &scope;
+    return pack(&r.base, out, out_len);
+}
+
+/* ---- replies ---- */
+
+static void answer_problem(api_svc_answer *a, int status, const char *type, const char *title,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void answer_problem(api_svc_answer *a, int status, const char *type, const char *title,
+                           const char *fmt, ...)
+{
+    a->status = status;
+    a->json = NULL;
+    a->problem_type = type;
+    a->problem_title = title;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->detail, sizeof a->detail, fmt, ap);
+    va_end(ap);
+}
+
+static void answer_error(api_svc_answer *a, const char *service, const Valdrix__V1__Error *e)
+{
+    const char *msg = e->message && e->message[0] ? e->message : "(no message)";
+    switch (e->code) {
+    case VALDRIX__V1__ERROR__CODE__CODE_INVALID:
+        answer_problem(a, 400, "invalid-request", "Invalid request", "%s", msg);
+        break;
+    case VALDRIX__V1__ERROR__CODE__CODE_BUDGET:
+        answer_problem(a, 402, "budget-exceeded", "Budget exceeded", "%s", msg);
+        break;
+    case VALDRIX__V1__ERROR__CODE__CODE_TOO_LARGE:
+        answer_problem(a, 413, "too-large", "Too large", "%s", msg);
+        break;
+    case VALDRIX__V1__ERROR__CODE__CODE_LIMITED:
+        answer_problem(a, 429, "rate-limited", "Too many requests", "%s", msg);
+        break;
+    case VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE:
+        answer_problem(a, 503, "unavailable", "Service unavailable", "the %s service: %s", service,
+                       msg);
+        break;
+    case VALDRIX__V1__ERROR__CODE__CODE_DEADLINE:
+        answer_problem(a, 504, "deadline", "Deadline exceeded", "the %s service: %s", service, msg);
+        break;
+    default:
+        answer_problem(a, 500, "internal", "Internal error", "the %s service failed: %s", service,
+                       msg);
+        break;
+    }
+}
+
+/* A double as JSON: null unless finite. */
+static json_t *num(double d)
+{
+    return isfinite(d) ? json_real(d) : json_null();
+}
+
+static json_t *str(const char *s)
+{
+    /* protobuf-c guarantees NUL-terminated strings but not UTF-8 validity; jansson refuses
+     * invalid UTF-8 (NULL), so replace such a value rather than fail the answer */
+    json_t *j = json_string(s ? s : "");
+    return j ? j : json_string("\xef\xbf\xbd");
+}
+
+static json_t *str_array(char **v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, str(v[i]));
+    return a;
+}
+
+static void answer_json(api_svc_answer *a, json_t *root)
+{
+    a->status = 200;
+    a->json = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(root);
+    if (a->json == NULL) {
+        answer_problem(a, 500, "internal", "Internal error", "could not render the reply");
+        return;
+    }
+    /* jansson's memory to ours, so that callers free with vx_free */
+    char *copy = vx_xstrdup(a->json);
+    free(a->json);
+    a->json = copy;
+}
+
+static json_t *series_json(const Valdrix__V1__SeriesForecast *s, bool total)
+{
+    json_t *o = json_object();
+    if (!total)
+        json_object_set_new(o, "service", str(s->service_name));
+    json_object_set_new(o, "model", str(s->model));
+    json_object_set_new(o, "backtest_mase", num(s->backtest_mase));
+    json_object_set_new(o, "fallback", json_boolean(s->fallback));
+    json_object_set_new(o, "note", str(s->note));
+    json_object_set_new(o, "history_total", num(s->history_total));
+    json_t *pts = json_array();
+    for (size_t i = 0; i < s->n_points; i++) {
+        const Valdrix__V1__ForecastPoint *p = s->points[i];
+        json_t *po = json_object();
+        json_object_set_new(po, "date", str(p->date));
+        json_object_set_new(po, "yhat", num(p->yhat));
+        json_object_set_new(po, "lo", num(p->lo));
+        json_object_set_new(po, "hi", num(p->hi));
+        json_array_append_new(pts, po);
+    }
+    json_object_set_new(o, "points", pts);
+    return o;
+}
+
+static void bad_reply(api_svc_answer *a, const char *service, const char *what)
+{
+    answer_problem(a, 502, "bad-reply", "Bad reply", "the %s service sent %s", service, what);
+}
+
+void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
+{
+    Valdrix__V1__ForecastReply *r = valdrix__v1__forecast_reply__unpack(NULL, len, data);
+    if (r == NULL) {
+        bad_reply(a, "forecast", "a reply that is not a ForecastReply");
+        return;
+    }
+    if (r->outcome_case == VALDRIX__V1__FORECAST_REPLY__OUTCOME_ERROR && r->error) {
+        answer_error(a, "forecast", r->error);
+    } else if (r->outcome_case != VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT || !r->result ||
+               !r->result->total) {
+        bad_reply(a, "forecast", "neither a result nor an error");
+    } else {
+        const Valdrix__V1__ForecastResult *f = r->result;
+        json_t *o = json_object();
+        json_object_set_new(o, "tenant_id", str(f->tenant_id));
+        json_object_set_new(o, "from", str(f->from));
+        json_object_set_new(o, "to", str(f->to));
+        json_object_set_new(o, "horizon_days", json_integer(f->horizon_days));
+        json_object_set_new(o, "level", num(f->level));
+        json_object_set_new(o, "currency", str(f->currency));
+        json_object_set_new(o, "cost", str(f->cost));
+        json_object_set_new(o, "records", json_integer((json_int_t)f->records));
+        json_object_set_new(o, "data_version", json_integer((json_int_t)f->data_version));
+        json_object_set_new(o, "cached", json_boolean(f->cached));
+        json_object_set_new(o, "total", series_json(f->total, true));
+        json_t *svcs = json_array();
+        for (size_t i = 0; i < f->n_services; i++)
+            json_array_append_new(svcs, series_json(f->services[i], false));
+        json_object_set_new(o, "services", svcs);
+        answer_json(a, o);
+    }
+    valdrix__v1__forecast_reply__free_unpacked(r, NULL);
+}
+
+void api_anomalies_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
+{
+    Valdrix__V1__AnomaliesReply *r = valdrix__v1__anomalies_reply__unpack(NULL, len, data);
+    if (r == NULL) {
+        bad_reply(a, "forecast", "a reply that is not an AnomaliesReply");
+        return;
+    }
+    if (r->outcome_case == VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR && r->error) {
+        answer_error(a, "forecast", r->error);
+    } else if (r->outcome_case != VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT || !r->result) {
+        bad_reply(a, "forecast", "neither a result nor an error");
+    } else {
+        const Valdrix__V1__AnomaliesResult *f = r->result;
+        json_t *o = json_object();
+        json_object_set_new(o, "tenant_id", str(f->tenant_id));
+        json_object_set_new(o, "from", str(f->from));
+        json_object_set_new(o, "to", str(f->to));
+        json_object_set_new(o, "currency", str(f->currency));
+        json_object_set_new(o, "cost", str(f->cost));
+        json_object_set_new(o, "records", json_integer((json_int_t)f->records));
+        json_object_set_new(o, "data_version", json_integer((json_int_t)f->data_version));
+        json_object_set_new(o, "cached", json_boolean(f->cached));
+        json_t *list = json_array();
+        for (size_t i = 0; i < f->n_anomalies; i++) {
+            const Valdrix__V1__Anomaly *x = f->anomalies[i];
+            json_t *e = json_object();
+            json_object_set_new(e, "date", str(x->date));
+            if (x->service_name && x->service_name[0])
+                json_object_set_new(e, "service", str(x->service_name));
+            json_object_set_new(e, "kind", str(x->kind));
+            json_object_set_new(e, "severity", str(x->severity));
+            json_object_set_new(e, "actual", num(x->actual));
+            json_object_set_new(e, "expected", num(x->expected));
+            json_object_set_new(e, "lo", num(x->lo));
+            json_object_set_new(e, "hi", num(x->hi));
+            json_object_set_new(e, "score", num(x->score));
+            json_array_append_new(list, e);
+        }
+        json_object_set_new(o, "anomalies", list);
+        answer_json(a, o);
+    }
+    valdrix__v1__anomalies_reply__free_unpacked(r, NULL);
+}
+
+void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
+{
+    Valdrix__V1__InsightReply *r = valdrix__v1__insight_reply__unpack(NULL, len, data);
+    if (r == NULL) {
+        bad_reply(a, "llm", "a reply that is not an InsightReply");
+        return;
+    }
+    if (r->outcome_case == VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR && r->error) {
+        answer_error(a, "llm", r->error);
+    } else if (r->outcome_case != VALDRIX__V1__INSIGHT_REPLY__OUTCOME_RESULT || !r->result ||
+               !r->result->insight) {
+        bad_reply(a, "llm", "neither a result nor an error");
+    } else {
+        const Valdrix__V1__InsightResult *f = r->result;
+        const Valdrix__V1__Insight *in = f->insight;
+        json_t *o = json_object();
+        json_object_set_new(o, "tenant_id", str(f->tenant_id));
+        json_object_set_new(o, "from", str(f->from));
+        json_object_set_new(o, "to", str(f->to));
+        json_object_set_new(o, "kind", str(f->kind));
+        json_object_set_new(o, "currency", str(f->currency));
+        json_object_set_new(o, "summary", str(in->summary));
+        json_object_set_new(o, "findings", str_array(in->findings, in->n_findings));
+        json_t *recs = json_array();
+        for (size_t i = 0; i < in->n_recommendations; i++) {
+            const Valdrix__V1__Recommendation *x = in->recommendations[i];
+            json_t *e = json_object();
+            json_object_set_new(e, "action", str(x->action));
+            json_object_set_new(e, "target", str(x->target));
+            json_object_set_new(e, "estimated_monthly_savings", num(x->estimated_monthly_savings));
+            json_object_set_new(e, "priority", str(x->priority));
+            json_object_set_new(e, "confidence", num(x->confidence));
+            json_array_append_new(recs, e);
+        }
+        json_object_set_new(o, "recommendations", recs);
+        json_object_set_new(o, "provider", str(f->provider));
+        json_object_set_new(o, "model", str(f->model));
+        json_object_set_new(o, "cached", json_boolean(f->cached));
+        json_object_set_new(o, "data_version", json_integer((json_int_t)f->data_version));
+        json_object_set_new(o, "prompt_version", str(f->prompt_version));
+        json_t *usage = json_object();
+        json_object_set_new(usage, "input_tokens", json_integer((json_int_t)f->input_tokens));
+        json_object_set_new(usage, "output_tokens", json_integer((json_int_t)f->output_tokens));
+        char cost[64] = "0";
+        if (f->cost_usd) {
+            vx_money m = {.units = f->cost_usd->units, .nanos = f->cost_usd->nanos};
+            if (vx_money_valid(m))
+                vx_money_format(m, cost, sizeof cost);
+        }
+        json_object_set_new(usage, "cost_usd", json_string(cost));
+        json_object_set_new(o, "usage", usage);
+        json_object_set_new(o, "notes", str_array(f->notes, f->n_notes));
+        answer_json(a, o);
+    }
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+}
