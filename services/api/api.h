@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "config.h"
 #include "handlers/auth.h"
+#include "vx/breaker.h"
 #include "vx/bus.h"
 #include "vx/http.h"
 #include "vx/metrics.h"
@@ -49,7 +50,10 @@ typedef struct {
     atomic_int service_calls; /* forecast/insight requests waiting on NATS */
     int max_service_calls;    /* their share of the thread pool */
     vx_counter *cache_hits, *cache_misses;
+    vx_breaker *svc_breaker[2]; /* [API_SVC_FORECAST], [API_SVC_LLM] */
 } api_ctx;
+
+enum { API_SVC_FORECAST, API_SVC_LLM };
 
 /* The subscription to ingest's announcements: bumps the announced tenant's generation. */
 void api_on_changed(void *ctx, vx_bus_msg *msg);
@@ -99,5 +103,9 @@ void handle_summary(api_call *c);
 void handle_events(api_call *c);
 void handle_usage(api_call *c);
 void handle_service(api_call *c); /* forecasts, anomalies, insights: over NATS */
+/* The services' circuit breakers (opened by timeouts, no responder and bad replies) and their
+ * gauges, valdrix_api_service_breaker_open{service}. */
+void api_services_init(api_ctx *ctx);
+void api_services_cleanup(api_ctx *ctx);
 
 #endif

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
     api_ctx ctx = {.cfg = &cfg, .n_loops = cfg.loops, .max_service_calls = cfg.pool_size};
     ctx.metrics = vx_metrics_create();
     api_ctx_init_metrics(&ctx);
+    api_services_init(&ctx);
     ctx.keys = api_key_cache_create(65536, cfg.key_cache_ttl_ms);
     /* at most 256 MiB of answers, none over 256 KiB */
     ctx.cache = api_cache_create(16384, 256u << 20, 256u << 10, cfg.cache_max_age_ms);
@@ -127,6 +128,7 @@ shutdown:
     vx_pg_pool_destroy(ctx.pool);
     api_key_cache_destroy(ctx.keys);
     api_cache_destroy(ctx.cache);
+    api_services_cleanup(&ctx);
     vx_free(ctx.limiters);
     vx_metrics_destroy(ctx.metrics);
     vx_logm(VX_LOG_INFO, "stopped");

@@ -710,6 +710,56 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
     vx_bus_destroy(bus);
 }
 
+static void quiet_anomalies(void *ctx, vx_bus_msg *req)
+{
+    Valdrix__V1__AnomaliesResult res = VALDRIX__V1__ANOMALIES_RESULT__INIT;
+    Valdrix__V1__AnomaliesReply r = VALDRIX__V1__ANOMALIES_REPLY__INIT;
+    r.outcome_case = VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT;
+    r.result = &res;
+    uint8_t buf[64];
+    size_t n = valdrix__v1__anomalies_reply__pack(&r, buf);
+    vx_bus_respond(ctx, req, buf, n, NULL, 0);
+}
+
+static void test_api_service_breaker_opens_and_recovers(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    const char *path = "/v1/costs/anomalies?min_rel=0.5";
+    /* nobody answers: each request is a failure, and after five the edge stops asking */
+    for (int i = 0; i < 5; i++) {
+        resp r = http(f->port, "GET", path, k, NULL, 0, NULL);
+        assert_int_equal(r.status, 503);
+        assert_non_null(strstr(r.body, "is not running"));
+        free(r.body);
+    }
+    resp r = http(f->port, "GET", path, k, NULL, 0, NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "failed repeatedly"));
+    free(r.body);
+    assert_true(h_metric(f->port, "valdrix_api_service_breaker_open{service=\"forecast\"}") == 1);
+    assert_true(h_metric(f->port, "valdrix_api_service_breaker_open{service=\"llm\"}") == 0);
+    /* the service comes; after the open period, probes reach it and the breaker closes */
+    vx_bus *bus;
+    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-anomalies", .timeout_ms = 5000};
+    assert_int_equal(vx_bus_connect(&bc, &bus), VX_OK);
+    vx_bus_sub *sub;
+    assert_int_equal(vx_bus_serve(bus, "svc.forecast.anomalies", "test-anomalies", quiet_anomalies,
+                                  bus, &sub), VX_OK);
+    vx_sleep_ms(5300);
+    for (int i = 0; i < 3; i++) {
+        r = http(f->port, "GET", path, k, NULL, 0, NULL);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"anomalies\":[]"));
+        free(r.body);
+    }
+    assert_true(h_metric(f->port, "valdrix_api_service_breaker_open{service=\"forecast\"}") == 0);
+    vx_bus_sub_destroy(sub);
+    vx_bus_destroy(bus);
+}
+
 static void test_api_redis_down_still_serves_and_limits(void **state)
 {
     FIXTURE(f);
@@ -753,6 +803,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_service_requests_pass_through_and_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_service_breaker_opens_and_recovers, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -7,6 +7,7 @@
 #include "svc_codec.h"
 
 #include "vx/alloc.h"
+#include "vx/clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,35 @@ static void decode(api_call *c, const void *reply, size_t len, api_svc_answer *a
     }
 }
 
+static const char *const svc_names[2] = {"forecast", "llm"};
+
+static double breaker_open(void *arg)
+{
+    return vx_breaker_state_at(arg, vx_mono_ms()) == VX_BREAKER_OPEN ? 1 : 0;
+}
+
+void api_services_init(api_ctx *ctx)
+{
+    for (int i = 0; i < 2; i++) {
+        ctx->svc_breaker[i] = vx_breaker_create(svc_names[i], NULL);
+        char l[48];
+        snprintf(l, sizeof l, "service=\"%s\"", svc_names[i]);
+        vx_metrics_gauge_fn(ctx->metrics, "valdrix_api_service_breaker_open",
+                            "1 while the edge stops asking a service that timed out or failed", l,
+                            breaker_open, ctx->svc_breaker[i]);
+    }
+}
+
+void api_services_cleanup(api_ctx *ctx)
+{
+    for (int i = 0; i < 2; i++)
+        vx_breaker_destroy(ctx->svc_breaker[i]);
+}
+
 static void service_job(api_call *c)
 {
+    int svc = c->route == ROUTE_INSIGHTS ? API_SVC_LLM : API_SVC_FORECAST;
+    vx_breaker *br = c->ctx->svc_breaker[svc];
     uint8_t *msg = NULL;
     size_t msg_len = 0;
     api_refusal why;
@@ -80,6 +108,16 @@ static void service_job(api_call *c)
         c->retry_after_s = 2;
         return;
     }
+    /* from here on the service is asked, and the breaker is told how that went */
+    if (!vx_breaker_allow(br, vx_mono_ms())) {
+        atomic_fetch_sub(&c->ctx->service_calls, 1);
+        vx_free(msg);
+        api_set_problem(c, 503, "unavailable", "Service unavailable",
+                        "the %s service timed out or failed repeatedly; not asking it for a few "
+                        "seconds", svc_names[svc]);
+        c->retry_after_s = 5;
+        return;
+    }
     char traceparent[VX_TRACEPARENT_LEN + 1];
     vx_trace child;
     vx_trace_child(vx_http_request_trace(c->req), &child);
@@ -98,6 +136,7 @@ static void service_job(api_call *c)
         api_svc_answer a;
         decode(c, reply, reply_len, &a);
         vx_free(reply);
+        vx_breaker_record(br, a.status != 502, vx_mono_ms());
         if (a.status == 200) {
             api_set_json(c, 200, a.json);
         } else {
@@ -107,7 +146,8 @@ static void service_job(api_call *c)
         }
         return;
     }
-    const char *service = c->route == ROUTE_INSIGHTS ? "llm" : "forecast";
+    const char *service = svc_names[svc];
+    vx_breaker_record(br, false, vx_mono_ms());
     if (st == VX_TIMEOUT) {
         api_set_problem(c, 504, "deadline", "Deadline exceeded",
                         "the %s service did not answer within %lld ms", service,
