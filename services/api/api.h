@@ -13,6 +13,7 @@
 #include "vx/metrics.h"
 #include "vx/pg.h"
 #include "vx/ratelimit.h"
+#include "vx/redis.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,6 +52,8 @@ typedef struct {
     int max_service_calls;    /* their share of the thread pool */
     vx_counter *cache_hits, *cache_misses;
     vx_breaker *svc_breaker[2]; /* [API_SVC_FORECAST], [API_SVC_LLM] */
+    vx_redis *redis;            /* blocking client for jobs: Idempotency-Key bindings */
+    vx_redis_script *idem_script;
 } api_ctx;
 
 enum { API_SVC_FORECAST, API_SVC_LLM };
@@ -101,6 +104,8 @@ void api_set_json(api_call *c, int status, char *json);
 void handle_costs(api_call *c);
 void handle_summary(api_call *c);
 void handle_events(api_call *c);
+/* The script binding an Idempotency-Key to its events (handlers/events.c). */
+vx_redis_script *api_idem_script_create(void);
 void handle_usage(api_call *c);
 void handle_service(api_call *c); /* forecasts, anomalies, insights: over NATS */
 /* The services' circuit breakers (opened by timeouts, no responder and bad replies) and their

@@ -20,7 +20,8 @@ void api_config_usage(void)
           "  VX_API_LOOPS             event loops, one thread each (1)\n"
           "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"
           "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-          "  VX_REDIS_URL             Redis for rate limits (redis://127.0.0.1:16379/0)\n"
+          "  VX_REDIS_URL             Redis for rate limits and Idempotency-Keys\n"
+          "                           (redis://127.0.0.1:16379/0)\n"
           "  VX_CURSOR_SECRET         key that signs paging cursors; the same on every replica\n"
           "                           (required; at least 16 bytes; see .run/env)\n"
           "  VX_INGEST_SUBJECT / VX_INGEST_STREAM  where events are published (cost.events, COST_EVENTS)\n"
@@ -30,6 +31,8 @@ void api_config_usage(void)
           "                           announcement (10s; 0 turns the cache off)\n"
           "  VX_API_KEY_CACHE_TTL     how long a key lookup is trusted (10s)\n"
           "  VX_API_SERVICE_TIMEOUT   deadline of forecast and insight requests (10s)\n"
+          "  VX_API_IDEMPOTENCY_TTL   how long an Idempotency-Key stays bound to the events it\n"
+          "                           was first sent with; reusing it for others is 422 (24h)\n"
           "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);
@@ -60,6 +63,8 @@ void api_config_load(api_config *c)
     c->key_cache_ttl_ms = vx_env_duration_ms("VX_API_KEY_CACHE_TTL", 10000, 0, 3600000);
     c->cache_max_age_ms = vx_env_duration_ms("VX_API_CACHE_MAX_AGE", 10000, 0, 3600000);
     c->service_timeout_ms = vx_env_duration_ms("VX_API_SERVICE_TIMEOUT", 10000, 10, 600000);
+    c->idempotency_ttl_ms = vx_env_duration_ms("VX_API_IDEMPOTENCY_TTL", 86400000, 1000,
+                                               30LL * 86400000);
     c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
     c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
     c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);

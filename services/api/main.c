@@ -81,6 +81,17 @@ int main(int argc, char **argv)
         vx_logm(VX_LOG_ERROR, "bad rate limiter configuration (VX_REDIS_URL)");
         goto shutdown;
     }
+    vx_redis_config redis_cfg;
+    vx_redis_config_init(&redis_cfg);
+    redis_cfg.url = cfg.redis_url;
+    redis_cfg.metrics = ctx.metrics;
+    redis_cfg.metrics_prefix = "valdrix_api";
+    char why[256];
+    if (vx_redis_create(&redis_cfg, &ctx.redis, why, sizeof why) != VX_OK) {
+        vx_log(VX_LOG_ERROR, "bad Redis configuration (VX_REDIS_URL)", VX_STR("error", why));
+        goto shutdown;
+    }
+    ctx.idem_script = api_idem_script_create();
     vx_bus_config bc = {.url = cfg.nats_url, .name = "valdrix-api", .timeout_ms = 5000};
     for (int64_t delay = 200; vx_bus_connect(&bc, &ctx.bus) != VX_OK;) {
         char red[256];
@@ -125,6 +136,8 @@ shutdown:
     vx_bus_sub_destroy(changed);
     vx_bus_destroy(ctx.bus);
     vx_ratelimit_shared_destroy(ctx.rl_shared);
+    vx_redis_script_destroy(ctx.idem_script);
+    vx_redis_destroy(ctx.redis);
     vx_pg_pool_destroy(ctx.pool);
     api_key_cache_destroy(ctx.keys);
     api_cache_destroy(ctx.cache);

@@ -483,6 +483,15 @@ static void test_api_posted_events_reach_the_ledger(void **state)
     assert_int_equal(r.status, 202);
     assert_non_null(strstr(r.body, "\"duplicate_request\":true"));
     free(r.body);
+    /* the key reused for other events is refused, and publishes nothing */
+    char id3[37], other[700];
+    vx_test_uuid(id3);
+    snprintf(e1, sizeof e1, EVENT, id3, "5");
+    snprintf(other, sizeof other, "[%s]", e1);
+    r = http(f->port, "POST", "/v1/cost-events", k, other, strlen(other), "Idempotency-Key: t-1");
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "idempotency-key-reused"));
+    free(r.body);
     assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
                                   t, NULL, 2, 20000),
                      2);

@@ -1,6 +1,9 @@
 /* One limiter per libuv loop: an async hiredis connection that reconnects with backoff, the GCRA
  * script by EVALSHA (EVAL on NOSCRIPT) under one deadline timer for all checks in flight, and
- * the breaker-guarded switch to the process's fallback table. */
+ * the breaker-guarded switch to the process's fallback table. Checks started during one turn
+ * of the loop are sent together, as one script call over all their keys (in order, so checks
+ * of one tenant see each other), right after the loop's poll phase: still one atomic round
+ * trip per request, but one script run per batch instead of per request. */
 #include "ratelimit_internal.h"
 
 #include "vx/alloc.h"
@@ -15,6 +18,9 @@
 #include <string.h>
 
 typedef struct pending pending;
+typedef struct batch batch;
+
+#define RL_BATCH_MAX 128 /* checks per script call */
 
 /* A check waiting for Redis. hiredis owns it as a command's privdata: every command sent gets
  * exactly one reply callback (a reply, or NULL when the connection is freed), which ends it. */
@@ -27,7 +33,6 @@ struct pending {
     vx_rl_limit lim;
     int64_t cost;
     uint64_t deadline_ms; /* loop time */
-    bool retried;         /* already re-sent as EVAL after NOSCRIPT */
     size_t key_len;
     char key[RL_KEY_MAX];
 };
@@ -43,10 +48,24 @@ struct vx_ratelimit {
     int64_t backoff_ms;
     int open_handles;
     uv_timer_t cmd_timer, connect_timer, reconnect_timer;
-    pending *head, *tail;
+    uv_check_t flush; /* sends the queued checks after each poll phase */
+    uv_idle_t wake;   /* active while checks are queued, so that poll does not block */
+    pending *head, *tail; /* sent, waiting for Redis, oldest first */
+    pending *queue[RL_BATCH_MAX]; /* started this turn, not sent yet */
+    int n_queued;
+};
+
+/* Checks sent in one script call. hiredis owns it as the command's privdata: every command
+ * sent gets exactly one reply callback (a reply, or NULL when the connection is freed). */
+struct batch {
+    vx_ratelimit *rl;
+    bool retried; /* already re-sent as EVAL after NOSCRIPT */
+    int n;
+    pending *items[];
 };
 
 static void connect_redis(vx_ratelimit *rl);
+static void on_cmd_timer(uv_timer_t *t);
 
 static void on_reconnect_timer(uv_timer_t *t)
 {
@@ -229,26 +248,27 @@ static void fail(pending *p, int reason)
     finish(p, &d);
 }
 
-static bool send_script(redisAsyncContext *ac, pending *p, bool full);
+static bool send_batch(redisAsyncContext *ac, batch *b, bool full);
 
-/* Turns the script's {allowed, stored, now, tat_after} into a decision. The pure GCRA re-derives
- * it from stored and now; a disagreement would mean the two copies of the arithmetic differ. */
-static bool parse_reply(vx_ratelimit *rl, const redisReply *r, pending *p, vx_rl_decision *d)
+/* Turns element i of the script's reply, {allowed, stored, now, tat_after} per check, into a
+ * decision. The pure GCRA re-derives it from stored and now; a disagreement would mean the two
+ * copies of the arithmetic differ. */
+static bool parse_reply(vx_ratelimit *rl, const redisReply *r, int i, pending *p,
+                        vx_rl_decision *d)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
-        return false;
-    for (size_t i = 0; i < 4; i++)
-        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+    const redisReply *const *e = (const redisReply *const *)r->element + 4 * i;
+    for (size_t k = 0; k < 4; k++)
+        if (e[k]->type != REDIS_REPLY_INTEGER)
             return false;
-    bool allowed = r->element[0]->integer == 1;
+    bool allowed = e[0]->integer == 1;
     vx_rl_gcra_result g;
-    if (vx_rl_gcra(r->element[1]->integer, r->element[2]->integer, &p->lim, p->cost, &g) != VX_OK)
+    if (vx_rl_gcra(e[1]->integer, e[2]->integer, &p->lim, p->cost, &g) != VX_OK)
         return false;
-    if (g.allowed != allowed || g.tat_us != r->element[3]->integer) {
+    if (g.allowed != allowed || g.tat_us != e[3]->integer) {
         vx_rl_count_error(rl->s, RL_ERR_MISMATCH);
         vx_log(VX_LOG_ERROR, "rate limiter: redis script and local arithmetic disagree",
-               VX_INT("stored_tat_us", r->element[1]->integer),
-               VX_INT("now_us", r->element[2]->integer), VX_BOOL("redis_allowed", allowed));
+               VX_INT("stored_tat_us", e[1]->integer), VX_INT("now_us", e[2]->integer),
+               VX_BOOL("redis_allowed", allowed));
         g.allowed = allowed; /* Redis stored what it decided */
     }
     *d = (vx_rl_decision){
@@ -266,59 +286,113 @@ static bool parse_reply(vx_ratelimit *rl, const redisReply *r, pending *p, vx_rl
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pending *p = priv;
-    vx_ratelimit *rl = p->rl;
+    batch *b = priv;
+    vx_ratelimit *rl = b->rl;
     const redisReply *r = reply;
     if (r == NULL) {
         connection_lost(rl, ac);
-        list_remove(rl, p);
-        fail(p, rl->drop_reason);
+        for (int i = 0; i < b->n; i++) {
+            list_remove(rl, b->items[i]);
+            fail(b->items[i], rl->drop_reason);
+        }
+        vx_free(b);
         return;
     }
     /* The script cache was flushed (or this is a new server): send the text, which loads it. */
-    if (r->type == REDIS_REPLY_ERROR && !p->retried && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
+    if (r->type == REDIS_REPLY_ERROR && !b->retried && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
         rl->ac == ac) {
-        p->retried = true;
-        if (send_script(ac, p, true))
+        b->retried = true;
+        if (send_batch(ac, b, true))
             return;
     }
-    list_remove(rl, p);
-    vx_rl_decision d;
-    if (!parse_reply(rl, r, p, &d)) {
-        if (!rl->error_logged) {
-            rl->error_logged = true;
-            vx_log(VX_LOG_WARN, "rate limiter: unexpected redis reply",
-                   VX_STR("error", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply shape"));
-        }
-        fail(p, RL_ERR_ERROR);
-        return;
-    }
+    bool shape_ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4 * (size_t)b->n;
     vx_ratelimit_shared *s = rl->s;
-    int64_t now = vx_mono_ms();
-    vx_breaker_record(s->breaker, true, now);
-    if (atomic_load_explicit(&s->fallback_logged, memory_order_relaxed))
-        vx_rl_note_breaker(s, now);
-    vx_rl_count_decision(s, &d);
-    finish(p, &d);
+    for (int i = 0; i < b->n; i++) {
+        pending *p = b->items[i];
+        list_remove(rl, p);
+        vx_rl_decision d;
+        if (!shape_ok || !parse_reply(rl, r, i, p, &d)) {
+            if (!rl->error_logged) {
+                rl->error_logged = true;
+                vx_log(VX_LOG_WARN, "rate limiter: unexpected redis reply",
+                       VX_STR("error", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply shape"));
+            }
+            fail(p, RL_ERR_ERROR);
+            continue;
+        }
+        int64_t now = vx_mono_ms();
+        vx_breaker_record(s->breaker, true, now);
+        if (atomic_load_explicit(&s->fallback_logged, memory_order_relaxed))
+            vx_rl_note_breaker(s, now);
+        vx_rl_count_decision(s, &d);
+        finish(p, &d);
+    }
+    vx_free(b);
 }
 
-static bool send_script(redisAsyncContext *ac, pending *p, bool full)
+/* EVALSHA sha|EVAL script, n keys, then interval, limit, cost per check. */
+static bool send_batch(redisAsyncContext *ac, batch *b, bool full)
 {
-    char interval[24], limit[24], cost[24];
-    snprintf(interval, sizeof interval, "%" PRId64, vx_rl_interval_us(&p->lim));
-    snprintf(limit, sizeof limit, "%" PRId64, p->lim.limit);
-    snprintf(cost, sizeof cost, "%" PRId64, p->cost);
-    const char *argv[7] = {full ? "EVAL" : "EVALSHA",
-                           full ? vx_rl_script : p->rl->s->script_sha,
-                           "1",
-                           p->key,
-                           interval,
-                           limit,
-                           cost};
-    size_t lens[7];
-    for (int i = 0; i < 7; i++)
+    int argc = 3 + 4 * b->n;
+    const char *argv[3 + 4 * RL_BATCH_MAX];
+    size_t lens[3 + 4 * RL_BATCH_MAX];
+    char nums[3 * RL_BATCH_MAX][24], nkeys[16];
+    snprintf(nkeys, sizeof nkeys, "%d", b->n);
+    argv[0] = full ? "EVAL" : "EVALSHA";
+    argv[1] = full ? vx_rl_script : b->rl->s->script_sha;
+    argv[2] = nkeys;
+    for (int i = 0; i < b->n; i++) {
+        const pending *p = b->items[i];
+        argv[3 + i] = p->key;
+        snprintf(nums[3 * i], sizeof nums[0], "%" PRId64, vx_rl_interval_us(&p->lim));
+        snprintf(nums[3 * i + 1], sizeof nums[0], "%" PRId64, p->lim.limit);
+        snprintf(nums[3 * i + 2], sizeof nums[0], "%" PRId64, p->cost);
+        for (int k = 0; k < 3; k++)
+            argv[3 + b->n + 3 * i + k] = nums[3 * i + k];
+    }
+    for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    return redisAsyncCommandArgv(ac, on_reply, p, 7, argv, lens) == REDIS_OK;
+    return redisAsyncCommandArgv(ac, on_reply, b, argc, argv, lens) == REDIS_OK;
+}
+
+/* Sends the queued checks as one batch; if there is no connection, or sending fails, the
+ * fallback table decides them now. */
+static void flush_queue(vx_ratelimit *rl)
+{
+    int n = rl->n_queued;
+    if (n == 0)
+        return;
+    rl->n_queued = 0;
+    uv_idle_stop(&rl->wake);
+    batch *b = vx_xmalloc(sizeof *b + (size_t)n * sizeof b->items[0]);
+    b->rl = rl;
+    b->retried = false;
+    b->n = n;
+    memcpy(b->items, rl->queue, (size_t)n * sizeof b->items[0]);
+    if (rl->ac == NULL || !send_batch(rl->ac, b, false)) {
+        int reason = rl->ac == NULL ? RL_ERR_DISCONNECTED : RL_ERR_ERROR;
+        for (int i = 0; i < n; i++)
+            fail(b->items[i], reason);
+        vx_free(b);
+        return;
+    }
+    uint64_t deadline = uv_now(rl->loop) + (uint64_t)rl->s->cfg.command_timeout_ms;
+    for (int i = 0; i < n; i++) {
+        b->items[i]->deadline_ms = deadline;
+        list_append(rl, b->items[i]);
+    }
+    if (!uv_is_active((uv_handle_t *)&rl->cmd_timer))
+        uv_timer_start(&rl->cmd_timer, on_cmd_timer, (uint64_t)rl->s->cfg.command_timeout_ms, 0);
+}
+
+static void on_flush(uv_check_t *h)
+{
+    flush_queue(h->data);
+}
+
+static void on_wake(uv_idle_t *h)
+{
+    (void)h; /* its being active is what matters: poll does not wait */
 }
 
 /* The oldest check in flight decides when this fires; past its deadline, the connection is
@@ -368,17 +442,11 @@ static vx_status start_check(vx_ratelimit *rl, const char *tenant, vx_rl_categor
     *p = (pending){
         .rl = rl, .cb = cb, .ctx = ctx, .cat = cat, .lim = *lim, .cost = cost, .key_len = key_len};
     memcpy(p->key, key, key_len + 1);
-    if (!send_script(rl->ac, p, false)) {
-        vx_free(p);
-        note_failure(s, RL_ERR_ERROR);
-        vx_rl_decide_local(s, key, key_len, cat, lim, cost, &d);
-        cb(ctx, &d);
-        return VX_OK;
-    }
-    p->deadline_ms = uv_now(rl->loop) + (uint64_t)s->cfg.command_timeout_ms;
-    list_append(rl, p);
-    if (!uv_is_active((uv_handle_t *)&rl->cmd_timer))
-        uv_timer_start(&rl->cmd_timer, on_cmd_timer, (uint64_t)s->cfg.command_timeout_ms, 0);
+    if (rl->n_queued == 0)
+        uv_idle_start(&rl->wake, on_wake);
+    rl->queue[rl->n_queued++] = p;
+    if (rl->n_queued == RL_BATCH_MAX)
+        flush_queue(rl);
     return VX_OK;
 }
 
@@ -408,7 +476,14 @@ vx_status vx_ratelimit_create(uv_loop_t *loop, vx_ratelimit_shared *shared, vx_r
         uv_timer_init(loop, timers[i]);
         timers[i]->data = rl;
     }
-    rl->open_handles = 3;
+    uv_check_init(loop, &rl->flush);
+    rl->flush.data = rl;
+    uv_check_start(&rl->flush, on_flush);
+    /* the check handle alone must not keep the loop running */
+    uv_unref((uv_handle_t *)&rl->flush);
+    uv_idle_init(loop, &rl->wake);
+    rl->wake.data = rl;
+    rl->open_handles = 5;
     connect_redis(rl);
     *out = rl;
     return VX_OK;
@@ -426,6 +501,10 @@ void vx_ratelimit_destroy(vx_ratelimit *rl)
     if (rl == NULL)
         return;
     rl->closing = true;
+    /* checks not sent yet end now, with VX_CLOSED, like those waiting for Redis */
+    for (int i = 0; i < rl->n_queued; i++)
+        fail(rl->queue[i], RL_ERR_DISCONNECTED);
+    rl->n_queued = 0;
     redisAsyncContext *ac = rl->ac;
     rl->ac = NULL;
     if (ac != NULL)
@@ -433,4 +512,6 @@ void vx_ratelimit_destroy(vx_ratelimit *rl)
     uv_close((uv_handle_t *)&rl->cmd_timer, on_handle_closed);
     uv_close((uv_handle_t *)&rl->connect_timer, on_handle_closed);
     uv_close((uv_handle_t *)&rl->reconnect_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&rl->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&rl->wake, on_handle_closed);
 }

@@ -49,9 +49,10 @@ struct vx_ratelimit_shared {
     vx_gauge *breaker_gauge;
 };
 
-/* The GCRA script: KEYS[1] the key; ARGV interval_us, limit, cost. Returns {allowed, stored
- * TAT as read (0 if none), server time in us, TAT after}. Uses Redis TIME, so every replica
- * decides on the server's clock. */
+/* The GCRA script over a batch of checks: KEYS[i] the key of check i; ARGV[3i-2..3i] its
+ * interval_us, limit, cost. Returns, for each check in order, {allowed, stored TAT as read (0 if
+ * none), server time in us, TAT after}: 4 integers per check. Checks of one key see each other
+ * in order. Uses Redis TIME (once per batch), so every replica decides on the server's clock. */
 extern const char vx_rl_script[];
 
 /* Writes "<prefix><category>:<tenant>" into key (RL_KEY_MAX bytes); returns its length, or 0

@@ -6,6 +6,7 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
+#include "vx/redis.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -17,20 +18,28 @@
 const char vx_rl_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local interval = tonumber(ARGV[1])\n"
-    "local tolerance = interval * tonumber(ARGV[2])\n"
-    "local cost = tonumber(ARGV[3])\n"
-    "local stored = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
-    "local tat = stored\n"
-    "if tat < now then tat = now end\n"
-    "if tat > now + tolerance then tat = now + tolerance end\n"
-    "local new_tat = tat + interval * cost\n"
-    "if new_tat - tolerance > now then return {0, stored, now, tat} end\n"
-    "if cost > 0 then\n"
-    "  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',\n"
-    "             string.format('%d', math.floor((new_tat - now) / 1000) + 1))\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local interval = tonumber(ARGV[3 * i - 2])\n"
+    "  local tolerance = interval * tonumber(ARGV[3 * i - 1])\n"
+    "  local cost = tonumber(ARGV[3 * i])\n"
+    "  local stored = tonumber(redis.call('GET', KEYS[i]) or '0') or 0\n"
+    "  local tat = stored\n"
+    "  if tat < now then tat = now end\n"
+    "  if tat > now + tolerance then tat = now + tolerance end\n"
+    "  local new_tat = tat + interval * cost\n"
+    "  local n = #out\n"
+    "  if new_tat - tolerance > now then\n"
+    "    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 0, stored, now, tat\n"
+    "  else\n"
+    "    if cost > 0 then\n"
+    "      redis.call('SET', KEYS[i], string.format('%d', new_tat), 'PX',\n"
+    "                 string.format('%d', math.floor((new_tat - now) / 1000) + 1))\n"
+    "    end\n"
+    "    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 1, stored, now, new_tat\n"
+    "  end\n"
     "end\n"
-    "return {1, stored, now, new_tat}\n";
+    "return out\n";
 
 vx_ratelimit_config vx_ratelimit_defaults(void)
 {
@@ -45,66 +54,6 @@ vx_ratelimit_config vx_ratelimit_defaults(void)
         .breaker = vx_breaker_defaults(),
         .local_capacity = 100000,
     };
-}
-
-static char *dup_range(const char *a, const char *b)
-{
-    return vx_xstrndup(a, (size_t)(b - a));
-}
-
-/* Parses a decimal in [min, max] spanning exactly [a, b). */
-static bool parse_int_range(const char *a, const char *b, long min, long max, int *out)
-{
-    if (a == b || b - a > 9)
-        return false;
-    long v = 0;
-    for (const char *p = a; p < b; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        v = v * 10 + (*p - '0');
-    }
-    if (v < min || v > max)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-/* redis://[[user]:password@]host[:port][/db] */
-static bool parse_url(vx_ratelimit_shared *s, const char *url)
-{
-    static const char scheme[] = "redis://";
-    if (strncmp(url, scheme, sizeof scheme - 1) != 0)
-        return false;
-    const char *p = url + sizeof scheme - 1;
-    const char *end = p + strcspn(p, "/");
-    const char *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL) {
-            if (colon > p)
-                s->user = dup_range(p, colon);
-            s->password = dup_range(colon + 1, at);
-        } else {
-            s->password = dup_range(p, at);
-        }
-        p = at + 1;
-    }
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    const char *host_end = colon ? colon : end;
-    if (host_end == p || memchr(p, '[', (size_t)(host_end - p)) != NULL)
-        return false;
-    s->host = dup_range(p, host_end);
-    s->port = 6379;
-    if (colon && !parse_int_range(colon + 1, end, 1, 65535, &s->port))
-        return false;
-    s->db = 0;
-    if (*end == '/' && end[1] != '\0' &&
-        !parse_int_range(end + 1, end + strlen(end), 0, 1 << 20, &s->db))
-        return false;
-    return true;
 }
 
 static bool name_ok(const char *s)
@@ -166,9 +115,16 @@ vx_status vx_ratelimit_shared_create(const vx_ratelimit_config *cfg, vx_metrics 
         cfg->command_timeout_ms <= 0 || cfg->connect_timeout_ms <= 0 ||
         cfg->reconnect_min_ms <= 0 || cfg->reconnect_max_ms < cfg->reconnect_min_ms)
         return VX_INVALID;
+    vx_redis_url u;
+    if (vx_redis_url_parse(cfg->redis_url, &u, NULL, 0) != VX_OK)
+        return VX_INVALID;
     vx_ratelimit_shared *s = vx_xcalloc(1, sizeof *s);
-    if (!parse_url(s, cfg->redis_url))
-        goto fail;
+    /* the parsed strings move into s (both are vx_free'd) */
+    s->host = u.host;
+    s->port = u.port;
+    s->user = u.user;
+    s->password = u.password;
+    s->db = u.db;
     s->url = vx_xstrdup(cfg->redis_url);
     s->key_prefix = vx_xstrdup(cfg->key_prefix);
     s->metrics_prefix = vx_xstrdup(cfg->metrics_prefix);
@@ -184,9 +140,6 @@ vx_status vx_ratelimit_shared_create(const vx_ratelimit_config *cfg, vx_metrics 
         register_metrics(s, m);
     *out = s;
     return VX_OK;
-fail:
-    vx_ratelimit_shared_destroy(s);
-    return VX_INVALID;
 }
 
 void vx_ratelimit_shared_destroy(vx_ratelimit_shared *s)

@@ -360,6 +360,46 @@ static bool script_case(fixture *f, const char *key, const char *value, const vx
     return want.allowed;
 }
 
+typedef struct {
+    int done, allowed, redis;
+} tally;
+
+static void tally_cb(void *ctx, const vx_rl_decision *d)
+{
+    tally *t = ctx;
+    t->done++;
+    t->allowed += d->status == VX_OK && d->allowed;
+    t->redis += d->status == VX_OK && d->source == VX_RL_SOURCE_REDIS;
+}
+
+/* Checks started in one loop turn go to Redis in batches (more than one batch here, after the
+ * script cache was flushed, so the batch is re-sent as EVAL): each tenant's checks are decided
+ * in order against its own limit, exactly as one by one. */
+static void test_ratelimit_burst_in_one_turn_is_exact(void **state)
+{
+    fixture *f = *state;
+    vx_ratelimit_config cfg = test_config(f, g.url);
+    cfg.command_timeout_ms = 2000;
+    start_limiter(f, &cfg);
+    wait_for_redis(f);
+    freeReplyObject(redisCommand(f->redis, "SCRIPT FLUSH"));
+    const vx_rl_limit lim = {.limit = 200, .period_ms = 3600000};
+    tally burst = {0}, other = {0};
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(vx_ratelimit_check(f->rl, "burst", VX_RL_API, &lim, tally_cb, &burst), VX_OK);
+        if (i % 60 == 0)
+            assert_int_equal(vx_ratelimit_check(f->rl, "other", VX_RL_API, &lim, tally_cb, &other),
+                             VX_OK);
+    }
+    while (burst.done < 300 || other.done < 5)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(burst.redis, 300);
+    assert_int_equal(burst.allowed, 200);
+    assert_int_equal(other.redis, 5);
+    assert_int_equal(other.allowed, 5);
+    assert_int_equal(decisions(f, false, VX_RL_SOURCE_REDIS), 100);
+}
+
 static void test_ratelimit_script_matches_pure_gcra(void **state)
 {
     fixture *f = *state;
@@ -609,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ratelimit_two_loops_share_the_redis_limit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_script_matches_pure_gcra, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratelimit_burst_in_one_turn_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_keys_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_unreachable_redis_decides_locally, setup,
                                         teardown),

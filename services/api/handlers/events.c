@@ -7,6 +7,7 @@
 
 #include "vx/alloc.h"
 #include "vx/cost.h"
+#include "vx/log.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -36,6 +37,61 @@ static void msg_id(const char *tenant, const char *idem, const uint8_t *bytes, s
     EVP_MD_CTX_free(ctx);
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void hex_sha256(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, a, alen);
+    if (b)
+        EVP_DigestUpdate(ctx, b, blen);
+    EVP_DigestFinal_ex(ctx, d, &n);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Binds an Idempotency-Key to the events it came with, atomically: the first use stores the
+ * events' digest (0), a retry finds the same digest (1), a reuse for other events finds another
+ * (2). KEYS[1] the binding, ARGV[1] the digest, ARGV[2] its lifetime in ms. */
+static const char api_idem_lua[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 0 end\n"
+    "if v == ARGV[1] then return 1 end\n"
+    "return 2\n";
+
+vx_redis_script *api_idem_script_create(void)
+{
+    return vx_redis_script_create(api_idem_lua);
+}
+
+typedef enum { IDEM_NEW, IDEM_RETRY, IDEM_REUSED, IDEM_UNKNOWN } idem_verdict;
+
+static idem_verdict idem_check(api_call *c, const char *idem, const uint8_t *packed, size_t plen)
+{
+    char key_digest[65], body_digest[65], ttl[24], key[128];
+    hex_sha256(c->key.tenant_id, strlen(c->key.tenant_id), idem, strlen(idem), key_digest);
+    hex_sha256(packed, plen, NULL, 0, body_digest);
+    snprintf(key, sizeof key, "vx:idem:%s", key_digest);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)c->ctx->cfg->idempotency_ttl_ms);
+    const char *keys[] = {key};
+    const char *args[] = {body_digest, ttl};
+    int64_t v = -1;
+    size_t n = 0;
+    char why[128];
+    vx_status st = vx_redis_eval_ints(c->ctx->redis, c->ctx->idem_script, keys, 1, args, 2, &v, 1,
+                                      &n, why, sizeof why);
+    if (st != VX_OK || n != 1 || v < 0 || v > 2) {
+        /* Without Redis a reused key is not caught here; the events still get their own message
+         * id, so nothing is lost or stored twice (rows are keyed by EventId). */
+        vx_log(VX_LOG_WARN, "idempotency key not checked", VX_STR("status", vx_status_str(st)),
+               VX_STR("tenant_id", c->key.tenant_id));
+        return IDEM_UNKNOWN;
+    }
+    return (idem_verdict)v;
 }
 
 static json_t *error_list(const vx_cost_json_batch *b)
@@ -77,6 +133,15 @@ static void events_job(api_call *c)
     uint8_t *packed = vx_xmalloc(plen ? plen : 1);
     valdrix__v1__cost_event_batch__pack(&batch, packed);
     const char *idem = vx_http_request_header(c->req, "idempotency-key");
+    if (idem && *idem && idem_check(c, idem, packed, plen) == IDEM_REUSED) {
+        vx_free(packed);
+        vx_cost_json_batch_cleanup(&b);
+        json_decref(out);
+        api_set_problem(c, 422, "idempotency-key-reused", "Idempotency-Key reused",
+                        "this Idempotency-Key was first sent with other events; use a new key for "
+                        "new events");
+        return;
+    }
     char id[65];
     msg_id(c->key.tenant_id, idem && *idem ? idem : NULL, packed, plen, id);
     char subject[256], traceparent[VX_TRACEPARENT_LEN + 1];
