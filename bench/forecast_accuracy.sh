@@ -19,7 +19,7 @@ trap 'rm -rf "$WORK"' EXIT
 log() { echo "bench: $*" >&2; }
 
 CFLAGS_BENCH="-std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Ilibs/core/include -Ilibs/forecast/include -Ilibs/forecast/src"
-LIB_SRC="libs/forecast/src/*.c libs/core/src/alloc.c libs/core/src/clock.c"
+LIB_SRC="libs/forecast/src/*.c libs/core/src/alloc.c libs/core/src/clock.c libs/core/src/status.c"
 
 if [ "${1:-}" = "--fit" ]; then
     # shellcheck disable=SC2086

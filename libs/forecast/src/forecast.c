@@ -51,6 +51,7 @@ static bool model_forecast(vx_forecast_model model, const vx_forecast_series *s,
         return ok;
     }
     case VX_FORECAST_MODEL_CONSTANT:
+    case VX_FORECAST_MODEL_SUM:
     case VX_FORECAST_MODEL_COUNT:
         break;
     }
@@ -127,6 +128,7 @@ typedef struct {
     size_t n_origins, hbt;
     size_t origin[20];
     double *ez[VX_FORECAST_MODEL_COUNT]; /* [n_origins * hbt] working-scale errors */
+    double *eo[VX_FORECAST_MODEL_COUNT]; /* the same on the original scale (after clipping) */
     bool ok[VX_FORECAST_MODEL_COUNT];
     double mase[VX_FORECAST_MODEL_COUNT];
 } backtest;
@@ -145,6 +147,7 @@ static void run_backtests(backtest *bt, const vx_forecast_series *s, const doubl
     for (int c = 0; c <= VX_FORECAST_MODEL_COMBO; c++) {
         bt->ok[c] = true;
         bt->ez[c] = vx_xmalloc(bt->n_origins * hbt * sizeof(double));
+        bt->eo[c] = vx_xmalloc(bt->n_origins * hbt * sizeof(double));
         fz[c] = vx_xcalloc(hbt, sizeof(double));
         abs_scaled[c] = vx_xmalloc(bt->n_origins * hbt * sizeof(double));
     }
@@ -164,13 +167,14 @@ static void run_backtests(backtest *bt, const vx_forecast_series *s, const doubl
                 double actual = s->values[o + h];
                 size_t idx = k * hbt + h;
                 if (!isfinite(actual) || !bt->ok[c]) {
-                    bt->ez[c][idx] = abs_scaled[c][idx] = NAN;
+                    bt->ez[c][idx] = bt->eo[c][idx] = abs_scaled[c][idx] = NAN;
                     continue;
                 }
                 double f = back(fz[c][h], log_scale);
                 if (clip && f < 0)
                     f = 0;
                 bt->ez[c][idx] = z[o + h] - fz[c][h];
+                bt->eo[c][idx] = actual - f;
                 abs_scaled[c][idx] = fabs(actual - f) / scale;
             }
         }
@@ -196,16 +200,15 @@ static void run_backtests(backtest *bt, const vx_forecast_series *s, const doubl
 /* Interval half-widths: sigma_h = exp(a) * h^b fitted to the mean absolute backtest error at
  * each step (b in [0, 1], so widths never shrink with the horizon), times a quantile of the
  * absolute errors standardized by sigma_h, pooled over steps and origins. */
-static void calibrate(const backtest *bt, const double *ez, double level, size_t horizon,
-                      double *sigma, double *q_lo, double *q_hi, char *why, size_t why_cap)
+void fc_calibrate(const double *ez, size_t n_origins, size_t hbt, double level, size_t horizon,
+                  double *sigma, double *q_lo, double *q_hi, char *why, size_t why_cap)
 {
-    size_t hbt = bt->hbt;
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
     size_t k = 0;
     for (size_t h = 0; h < hbt; h++) {
         double sum = 0;
         size_t c = 0;
-        for (size_t o = 0; o < bt->n_origins; o++) {
+        for (size_t o = 0; o < n_origins; o++) {
             double e = ez[o * hbt + h];
             if (isfinite(e)) {
                 sum += fabs(e);
@@ -231,10 +234,10 @@ static void calibrate(const backtest *bt, const double *ez, double level, size_t
     for (size_t h = 0; h < horizon; h++)
         sigma[h] = k > 0 ? exp(a + b * log((double)(h + 1))) : 0;
 
-    size_t total = bt->n_origins * hbt, nu = 0;
+    size_t total = n_origins * hbt, nu = 0;
     double *u = vx_xmalloc(total * sizeof *u);
     double ss = 0;
-    for (size_t o = 0; o < bt->n_origins; o++)
+    for (size_t o = 0; o < n_origins; o++)
         for (size_t h = 0; h < hbt; h++) {
             double e = ez[o * hbt + h];
             if (isfinite(e) && sigma[h] > 0) {
@@ -247,7 +250,7 @@ static void calibrate(const backtest *bt, const double *ez, double level, size_t
      * independent draws: raise the quantile level as split conformal prediction does for
      * K calibration samples, level * (K + 1) / K. Intervals are symmetric: with few origins
      * a signed quantile mostly learns the bias of the last few windows. */
-    double kk = (double)bt->n_origins;
+    double kk = (double)n_origins;
     double p = fmin(0.995, level * (kk + 1) / kk);
     for (size_t i = 0; i < nu; i++)
         u[i] = fabs(u[i]);
@@ -256,7 +259,7 @@ static void calibrate(const backtest *bt, const double *ez, double level, size_t
         snprintf(why, why_cap,
                  "%.3f quantile of %zu scaled backtest errors from %zu origins, "
                  "width ~ h^%.2f",
-                 p, nu, bt->n_origins, b);
+                 p, nu, n_origins, b);
     } else {
         double rms = nu ? sqrt(ss / (double)nu) : 0;
         *q_hi = fc_norm_ppf(0.5 + p / 2) * rms;
@@ -289,6 +292,8 @@ void vx_forecast_result_destroy(vx_forecast_result *r)
     vx_free(r->yhat);
     vx_free(r->lo);
     vx_free(r->hi);
+    vx_free(r->backtest_errors);
+    vx_free(r->backtest_origin);
     vx_free(r);
 }
 
@@ -486,12 +491,19 @@ vx_status vx_forecast_run(const vx_forecast_series *s, const vx_forecast_opts *o
 
     double q_lo, q_hi;
     char cw[160];
-    calibrate(&bt, bt.ez[best], o->level, H, sigma, &q_lo, &q_hi, cw, sizeof cw);
+    fc_calibrate(bt.ez[best], bt.n_origins, bt.hbt, o->level, H, sigma, &q_lo, &q_hi, cw,
+                 sizeof cw);
     fc_appendf(why, wcap, "intervals: %s\n", cw);
     for (size_t h = 0; h < H; h++) {
         r->yhat[h] = back(fz[h], r->log_scale);
         r->lo[h] = back(fz[h] + q_lo * sigma[h], r->log_scale);
         r->hi[h] = back(fz[h] + q_hi * sigma[h], r->log_scale);
+    }
+    if (bt.ok[best]) {
+        r->backtest_errors = bt.eo[best];
+        bt.eo[best] = NULL;
+        r->backtest_origin = vx_xmalloc(bt.n_origins * sizeof *r->backtest_origin);
+        memcpy(r->backtest_origin, bt.origin, bt.n_origins * sizeof *r->backtest_origin);
     }
 
 finish:;
@@ -512,8 +524,10 @@ finish:;
     }
     if (clipped)
         fc_appendf(why, wcap, "clipped: %zu point forecasts were below 0\n", clipped);
-    for (int c = 0; c <= VX_FORECAST_MODEL_COMBO; c++)
+    for (int c = 0; c <= VX_FORECAST_MODEL_COMBO; c++) {
         vx_free(bt.ez[c]);
+        vx_free(bt.eo[c]);
+    }
     vx_free(sigma);
     vx_free(fz);
     vx_free(z);

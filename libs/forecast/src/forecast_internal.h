@@ -31,6 +31,13 @@ void fc_ctx_init(fc_ctx *ctx, vx_forecast_spacing spacing, int64_t start_day, si
  * period-to-period movement grows in proportion to the level; why gets a one-line account. */
 bool fc_wants_log(const double *y, size_t n, size_t m, char *why, size_t why_cap);
 
+/* Interval calibration from backtest errors ez[n_origins * hbt] (origin-major, NaN skipped):
+ * sigma[0..horizon) gets the width scale per step, fitted as exp(a) * h^b to the mean absolute
+ * error per step (b in [0, 1]) and extrapolated beyond hbt; q_lo/q_hi the quantiles of the
+ * errors standardized by it for `level`. why gets a one-line account. (forecast.c) */
+void fc_calibrate(const double *ez, size_t n_origins, size_t hbt, double level, size_t horizon,
+                  double *sigma, double *q_lo, double *q_hi, char *why, size_t why_cap);
+
 /* ---- statistics (stats.c) ---- */
 
 /* p-quantile (linear interpolation) of the finite values among x[0..n); sorts a copy.

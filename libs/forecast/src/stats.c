@@ -28,7 +28,7 @@ const char *vx_forecast_spacing_name(vx_forecast_spacing s)
 
 const char *vx_forecast_model_name(vx_forecast_model m)
 {
-    static const char *const names[] = {"trend", "ets", "snaive", "combo", "constant"};
+    static const char *const names[] = {"trend", "ets", "snaive", "combo", "constant", "sum"};
     return (unsigned)m < VX_FORECAST_MODEL_COUNT ? names[m] : "unknown";
 }
 

@@ -8,7 +8,13 @@
 #include <string.h>
 
 #define MAX_CP 25
-#define CP_RANGE 0.9    /* changepoints are placed in the first 90 % of the history */
+/* Candidate changepoints are spread evenly over the whole history, the last one n_cp/(n_cp+1)
+ * of the way (96 % with 25): a slope change in the last tenth is what a spend forecast most
+ * needs to follow. Late candidates carry the same lasso penalty as the others on a column of
+ * unit norm, so noise in a short tail does not switch them on. On the dev set (12 series,
+ * bench/forecast_accuracy.sh) the first 90 % gave mean MASE 1.029 and 80 % coverage 0.787;
+ * the whole history 1.010 and 0.800 (with 4 origins: 0.948 / 0.870 against 0.934 / 0.878). */
+#define CP_RANGE 1.0
 #define LASSO_KAPPA 1.0 /* multiple of the universal threshold sigma*sqrt(2 ln C / n) */
 #define FOURIER_RIDGE 1e-3
 #define WINSOR_K 3.0

@@ -105,6 +105,30 @@ static void test_forecast_step_change_followed(void **state)
     vx_forecast_result_destroy(r);
 }
 
+/* A slope change in the last tenth of the history (day 370 of 400) is followed: changepoints
+ * are candidates up to the end, not only in the first 90 % (which gave a mean error of ~60
+ * here, the level left behind). */
+static void test_forecast_late_slope_change_followed(void **state)
+{
+    (void)state;
+    enum { N = 400, BREAK = 370, H = 28, SEEDS = 10 };
+    double y[N + H], mean_mae = 0;
+    for (int seed = 1; seed <= SEEDS; seed++) {
+        rng g = {(uint64_t)seed * 7919};
+        for (size_t i = 0; i < N + H; i++)
+            y[i] = 500 + (i > BREAK ? 4.0 * (double)(i - BREAK) : 0) + weekly[i % 7] +
+                   5 * normal(&g);
+        vx_forecast_result *r = forecast(y, N, VX_FORECAST_DAILY, H, 0.8);
+        double mae = 0;
+        for (size_t h = 0; h < H; h++)
+            mae += fabs(r->yhat[h] - y[N + h]) / H;
+        mean_mae += mae / SEEDS;
+        vx_forecast_result_destroy(r);
+    }
+    fprintf(stderr, "late slope change: mean absolute error %.1f\n", mean_mae);
+    assert_true(mean_mae < 25);
+}
+
 static void test_forecast_anomalies_at_spikes_only(void **state)
 {
     (void)state;
@@ -442,6 +466,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forecast_trend_and_weekly_recovered),
         cmocka_unit_test(test_forecast_step_change_followed),
+        cmocka_unit_test(test_forecast_late_slope_change_followed),
         cmocka_unit_test(test_forecast_anomalies_at_spikes_only),
         cmocka_unit_test(test_forecast_anomaly_thresholds_and_new_spend),
         cmocka_unit_test(test_forecast_outlier_block_does_not_bend_the_fit),

@@ -73,20 +73,24 @@ static void readyz_reply(vx_ops_server *s, ops_reply *r)
         json_reply(r, 503, "{\"status\":\"not ready\",\"reason\":\"draining\"}");
         return;
     }
-    if (!s->ready || s->ready(s->ready_ctx, why, sizeof why)) {
+    bool ok = !s->ready || s->ready(s->ready_ctx, why, sizeof why);
+    why[sizeof why - 1] = '\0';
+    if (ok && why[0] == '\0') {
         json_reply(r, 200, "{\"status\":\"ready\"}");
         return;
     }
-    why[sizeof why - 1] = '\0';
     /* Six bytes per byte is the worst case of JSON escaping. */
     char escaped[READY_REASON_MAX * 6 + 1];
     size_t len = 0;
     if (!vx_json_escape(escaped, sizeof escaped, &len, why[0] ? why : "not ready"))
         len = 0;
     escaped[len] = '\0';
-    r->status = 503;
+    r->status = ok ? 200 : 503;
     r->content_type = JSON;
-    vx_buf_printf(&r->body, "{\"status\":\"not ready\",\"reason\":\"%s\"}", escaped);
+    if (ok) /* ready, with something degraded worth saying */
+        vx_buf_printf(&r->body, "{\"status\":\"ready\",\"note\":\"%s\"}", escaped);
+    else
+        vx_buf_printf(&r->body, "{\"status\":\"not ready\",\"reason\":\"%s\"}", escaped);
 }
 
 void ops_route(vx_ops_server *s, int method, const char *path, size_t path_len, ops_reply *r)

@@ -27,6 +27,7 @@
 typedef struct {
     atomic_bool ready;
     _Atomic(const char *) reason;
+    _Atomic(const char *) note; /* written while ready (NULL: nothing) */
     atomic_int calls;
 } readiness;
 
@@ -40,8 +41,12 @@ static bool check_ready(void *ctx, char *why, size_t why_cap)
 {
     readiness *r = ctx;
     atomic_fetch_add(&r->calls, 1);
-    if (atomic_load(&r->ready))
+    if (atomic_load(&r->ready)) {
+        const char *note = atomic_load(&r->note);
+        if (note)
+            snprintf(why, why_cap, "%s", note);
         return true;
+    }
     snprintf(why, why_cap, "%s", atomic_load(&r->reason));
     return false;
 }
@@ -52,6 +57,7 @@ static int setup(void **state)
     atomic_init(&f->ready.ready, true);
     atomic_init(&f->ready.calls, 0);
     atomic_init(&f->ready.reason, "postgres: connection refused");
+    atomic_init(&f->ready.note, NULL);
     f->metrics = vx_metrics_create();
     vx_ops_config cfg = {.host = "127.0.0.1",
                          .port = 0,
@@ -279,6 +285,12 @@ static void test_ops_readyz_follows_ready_fn(void **state)
     atomic_store(&f->ready.ready, true);
     get(port, "/readyz", resp);
     assert_int_equal(resp->status, 200);
+    /* ready, but degraded: still 200, saying what is degraded */
+    atomic_store(&f->ready.note, "redis: unreachable");
+    get(port, "/readyz", resp);
+    assert_int_equal(resp->status, 200);
+    assert_string_equal(resp->body, "{\"status\":\"ready\",\"note\":\"redis: unreachable\"}");
+    atomic_store(&f->ready.note, NULL);
     vx_free(resp);
 }
 

@@ -54,10 +54,11 @@ typedef enum {
     VX_FORECAST_MODEL_SNAIVE,   /* repeat the last season (last value when there is none) */
     VX_FORECAST_MODEL_COMBO,    /* mean of TREND and ETS */
     VX_FORECAST_MODEL_CONSTANT, /* the series never changed */
+    VX_FORECAST_MODEL_SUM,      /* the sum of separately forecast parts (vx_forecast_combine) */
     VX_FORECAST_MODEL_COUNT
 } vx_forecast_model;
 
-/* "trend", "ets", "snaive", "combo", "constant" (static strings). */
+/* "trend", "ets", "snaive", "combo", "constant", "sum" (static strings). */
 const char *vx_forecast_model_name(vx_forecast_model m);
 
 /* How one candidate did in the backtests. */
@@ -83,6 +84,14 @@ typedef struct {
     bool fallback;           /* a simpler path was taken because of the data; see reason */
     vx_forecast_candidate candidates[VX_FORECAST_MODEL_COUNT];
     char reason[640]; /* one line per choice: transform, candidates, pick, fallbacks, clipping */
+    /* The chosen model's backtest errors on the original scale (actual - forecast, after
+     * clipping at 0 when negatives are not allowed): origin k (0 = the latest) and step h at
+     * backtest_errors[k * backtest_horizon + h], NaN where the actual was missing. Origin k
+     * forecast periods backtest_origin[k] .. + backtest_horizon - 1 from the history before
+     * it. Both NULL when no backtest ran for the chosen model (origins == 0: constant series
+     * or too short a history). This is what vx_forecast_combine adds up across parts. */
+    double *backtest_errors;
+    size_t *backtest_origin;
 } vx_forecast_result;
 
 /* Fits the candidates to `s`, picks the one with the lowest backtest MASE and forecasts
@@ -96,6 +105,23 @@ vx_status vx_forecast_run(const vx_forecast_series *s, const vx_forecast_opts *o
 
 /* Frees a result; NULL is accepted. */
 void vx_forecast_result_destroy(vx_forecast_result *r);
+
+/* The forecast of a sum from forecasts of its parts (a bill from its services), each made by
+ * vx_forecast_run on the same periods with the same horizon and level. Point forecasts add up.
+ * The interval is not the sum of the parts' intervals: the parts' backtest errors are added
+ * per (origin, step), so that parts that miss together widen the total and parts that miss
+ * independently partly cancel, and the sums are calibrated (and widened with the horizon) as
+ * vx_forecast_run calibrates a single series. A part without backtests because its history
+ * never changed adds no error. When some part has no backtests for another reason (a short
+ * history) or the parts' origins differ, the half-widths add in quadrature instead (parts taken
+ * as independent) and the reason says so. `total` (may be NULL) is the summed history; with it
+ * candidates[VX_FORECAST_MODEL_SUM].mase gets the MASE of the summed backtest errors (NaN
+ * otherwise). Bounds are clipped at 0 unless allow_negative. On success *out is a new result
+ * (model VX_FORECAST_MODEL_SUM, its own backtest_errors the summed ones) owned by the caller;
+ * VX_INVALID (err) for no parts or parts of different horizons or levels. Thread-safe. */
+vx_status vx_forecast_combine(const vx_forecast_result *const *parts, size_t n_parts,
+                              const vx_forecast_series *total, bool allow_negative,
+                              vx_forecast_result **out, char *err, size_t err_cap);
 
 /* ---- Anomalies ---- */
 

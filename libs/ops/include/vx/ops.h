@@ -12,7 +12,9 @@
 #include <stddef.h>
 
 /* Returns true when ready; otherwise writes a short reason (e.g. "postgres: connection
- * refused") into why. Called on the ops thread: it must be thread-safe and quick. */
+ * refused") into why. A ready service may also write into why (e.g. "redis: unreachable"):
+ * /readyz then answers 200 with that text as "note". why is empty on entry. Called on the ops
+ * thread: it must be thread-safe and quick. */
 typedef bool (*vx_ready_fn)(void *ctx, char *why, size_t why_cap);
 
 typedef struct vx_ops_server vx_ops_server;
