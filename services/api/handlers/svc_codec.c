@@ -464,6 +464,29 @@ static json_t *series_json(const Valdrix__V1__SeriesForecast *s, bool total)
     return o;
 }
 
+/* The fields every result starts with. */
+static json_t *result_head(const char *tenant, const char *from, const char *to,
+                           const char *currency, const char *cost)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "tenant_id", str(tenant));
+    json_object_set_new(o, "from", str(from));
+    json_object_set_new(o, "to", str(to));
+    json_object_set_new(o, "currency", str(currency));
+    if (cost)
+        json_object_set_new(o, "cost", str(cost));
+    return o;
+}
+
+/* What a result was computed from. */
+static void result_basis(json_t *o, uint64_t records, uint64_t data_version, bool cached)
+{
+    if (records != UINT64_MAX)
+        json_object_set_new(o, "records", json_integer((json_int_t)records));
+    json_object_set_new(o, "data_version", json_integer((json_int_t)data_version));
+    json_object_set_new(o, "cached", json_boolean(cached));
+}
+
 static void bad_reply(api_svc_answer *a, const char *service, const char *what)
 {
     answer_problem(a, 502, "bad-reply", "Bad reply", "the %s service sent %s", service, what);
@@ -483,17 +506,10 @@ void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *
         bad_reply(a, "forecast", "neither a result nor an error");
     } else {
         const Valdrix__V1__ForecastResult *f = r->result;
-        json_t *o = json_object();
-        json_object_set_new(o, "tenant_id", str(f->tenant_id));
-        json_object_set_new(o, "from", str(f->from));
-        json_object_set_new(o, "to", str(f->to));
+        json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
         json_object_set_new(o, "horizon_days", json_integer(f->horizon_days));
         json_object_set_new(o, "level", num(f->level));
-        json_object_set_new(o, "currency", str(f->currency));
-        json_object_set_new(o, "cost", str(f->cost));
-        json_object_set_new(o, "records", json_integer((json_int_t)f->records));
-        json_object_set_new(o, "data_version", json_integer((json_int_t)f->data_version));
-        json_object_set_new(o, "cached", json_boolean(f->cached));
+        result_basis(o, f->records, f->data_version, f->cached);
         json_object_set_new(o, "total", series_json(f->total, true));
         json_t *svcs = json_array();
         for (size_t i = 0; i < f->n_services; i++)
@@ -517,15 +533,8 @@ void api_anomalies_reply_decode(const uint8_t *data, size_t len, api_svc_answer 
         bad_reply(a, "forecast", "neither a result nor an error");
     } else {
         const Valdrix__V1__AnomaliesResult *f = r->result;
-        json_t *o = json_object();
-        json_object_set_new(o, "tenant_id", str(f->tenant_id));
-        json_object_set_new(o, "from", str(f->from));
-        json_object_set_new(o, "to", str(f->to));
-        json_object_set_new(o, "currency", str(f->currency));
-        json_object_set_new(o, "cost", str(f->cost));
-        json_object_set_new(o, "records", json_integer((json_int_t)f->records));
-        json_object_set_new(o, "data_version", json_integer((json_int_t)f->data_version));
-        json_object_set_new(o, "cached", json_boolean(f->cached));
+        json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
+        result_basis(o, f->records, f->data_version, f->cached);
         json_t *list = json_array();
         for (size_t i = 0; i < f->n_anomalies; i++) {
             const Valdrix__V1__Anomaly *x = f->anomalies[i];
@@ -563,12 +572,8 @@ void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a
     } else {
         const Valdrix__V1__InsightResult *f = r->result;
         const Valdrix__V1__Insight *in = f->insight;
-        json_t *o = json_object();
-        json_object_set_new(o, "tenant_id", str(f->tenant_id));
-        json_object_set_new(o, "from", str(f->from));
-        json_object_set_new(o, "to", str(f->to));
+        json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, NULL);
         json_object_set_new(o, "kind", str(f->kind));
-        json_object_set_new(o, "currency", str(f->currency));
         json_object_set_new(o, "summary", str(in->summary));
         json_object_set_new(o, "findings", str_array(in->findings, in->n_findings));
         json_t *recs = json_array();
@@ -585,8 +590,7 @@ void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a
         json_object_set_new(o, "recommendations", recs);
         json_object_set_new(o, "provider", str(f->provider));
         json_object_set_new(o, "model", str(f->model));
-        json_object_set_new(o, "cached", json_boolean(f->cached));
-        json_object_set_new(o, "data_version", json_integer((json_int_t)f->data_version));
+        result_basis(o, UINT64_MAX, f->data_version, f->cached);
         json_object_set_new(o, "prompt_version", str(f->prompt_version));
         json_t *usage = json_object();
         json_object_set_new(usage, "input_tokens", json_integer((json_int_t)f->input_tokens));
