@@ -9,6 +9,8 @@ RUN=${VX_RUN_DIR:-$ROOT/.run}
 DEMO_DAYS=${VX_DEMO_DAYS:-180}
 DEMO_EVENTS_PER_DAY=${VX_DEMO_EVENTS_PER_DAY:-2000}
 INGEST_OPS_PORT=${VX_INGEST_OPS_PORT:-9101}
+FORECAST_OPS_PORT=${VX_FORECAST_OPS_PORT:-9102}
+LLM_OPS_PORT=${VX_LLM_OPS_PORT:-9103}
 API_PORT=${VX_API_PORT:-8080}
 cd "$ROOT"
 
@@ -48,6 +50,19 @@ VX_OPS_PORT=$INGEST_OPS_PORT "$BIN/valdrix-ingest" </dev/null >>"$RUN/logs/inges
 pids+=($!)
 wait_ready "$INGEST_OPS_PORT" ingest
 say "ingest ready (metrics on http://127.0.0.1:$INGEST_OPS_PORT/metrics)"
+
+VX_FORECAST_OPS_PORT=$FORECAST_OPS_PORT "$BIN/valdrix-forecast" </dev/null >>"$RUN/logs/forecast.log" 2>&1 &
+pids+=($!)
+wait_ready "$FORECAST_OPS_PORT" forecast
+say "forecast ready (metrics on http://127.0.0.1:$FORECAST_OPS_PORT/metrics)"
+
+# With no provider key in the environment the llm service writes insights from the numbers alone
+# (the `local` provider); set e.g. VX_LLM_PROVIDERS=groq:llama-3.3-70b-versatile,local and
+# GROQ_API_KEY before `make run` to have a real model write them.
+VX_LLM_OPS_PORT=$LLM_OPS_PORT "$BIN/valdrix-llm" </dev/null >>"$RUN/logs/llm.log" 2>&1 &
+pids+=($!)
+wait_ready "$LLM_OPS_PORT" llm
+say "llm ready (providers: ${VX_LLM_PROVIDERS:-local}; metrics on http://127.0.0.1:$LLM_OPS_PORT/metrics)"
 
 VX_API_PORT=$API_PORT "$BIN/valdrix-api" </dev/null >>"$RUN/logs/api.log" 2>&1 &
 pids+=($!)
@@ -102,7 +117,10 @@ cat <<EOT
     curl -s -H "Authorization: Bearer \$K" "http://127.0.0.1:$API_PORT/v1/usage"
     curl -s -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/cost-events" -H "Idempotency-Key: try-1" \\
       --data-binary '[{"EventId":"6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b","ChargePeriodStart":"$FROM","ChargePeriodEnd":"$TO","BilledCost":"12.34","BillingCurrency":"USD","ProviderName":"AWS","SubAccountId":"123456789012","ServiceName":"AmazonEC2","ChargeCategory":"Usage"}]'
-    curl -s -i -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/forecasts" -d '{}'   # 503 until services/forecast runs
+    # forecasts per service and in total, anomalies, and an insight (written locally unless a provider key is set)
+    curl -s -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/forecasts" -d '{"horizon_days":14,"top_services":3}'
+    curl -s -H "Authorization: Bearer \$K" "http://127.0.0.1:$API_PORT/v1/costs/anomalies?min_rel=0.2"
+    curl -s -H "Authorization: Bearer \$K" -X POST "http://127.0.0.1:$API_PORT/v1/insights" -d '{"kind":"summary"}'
     curl -s "http://127.0.0.1:$API_PORT/readyz"; curl -s "http://127.0.0.1:$API_PORT/metrics" | grep valdrix_api_requests
     # offline forecast of the demo's daily spend (written from the rollup), and more history
     $BIN/valdrix forecast --csv $RUN/demo-daily.csv --horizon 14
@@ -111,7 +129,7 @@ cat <<EOT
   Ctrl-C stops everything. Service logs follow.
 
 EOT
-tail -n 0 -F "$RUN/logs/ingest.log" "$RUN/logs/api.log" &
+tail -n 0 -F "$RUN/logs/ingest.log" "$RUN/logs/forecast.log" "$RUN/logs/llm.log" "$RUN/logs/api.log" &
 pids+=($!)
 # Returns when any of them exits (or a signal arrives, which stop_all handles).
 wait -n "${pids[@]}" || true

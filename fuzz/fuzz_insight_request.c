@@ -1,0 +1,78 @@
+/* libFuzzer target: services/llm's decoding of an InsightRequest from the bus (decode, checks,
+ * defaults, cache key). Checks: a refusal says why; an accepted request is resolved (a window of
+ * 1..366 days inside 1971..2200, a canonical tenant, sorted unique filters of clean text) and
+ * its cache key is deterministic and the same when the resolved request is sent again. */
+#include "handlers/request.h"
+#include "valdrix/v1/insight.pb-c.h"
+#include "vx/alloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define TODAY 20527 /* 2026-03-15 */
+
+static uint8_t *reencode(const llm_req *r, size_t *len)
+{
+    Valdrix__V1__CostScope s;
+    valdrix__v1__cost_scope__init(&s);
+    s.tenant_id = (char *)(uintptr_t)r->tenant_id;
+    s.from = (char *)(uintptr_t)r->from;
+    s.to = (char *)(uintptr_t)r->to;
+    s.currency = (char *)(uintptr_t)r->currency;
+    s.cost = (char *)(uintptr_t)llm_cost_str(r->cost);
+    s.service_names = r->filter[LLM_FILTER_SERVICE];
+    s.n_service_names = r->n_filter[LLM_FILTER_SERVICE];
+    s.sub_account_ids = r->filter[LLM_FILTER_ACCOUNT];
+    s.n_sub_account_ids = r->n_filter[LLM_FILTER_ACCOUNT];
+    s.providers = r->filter[LLM_FILTER_PROVIDER];
+    s.n_providers = r->n_filter[LLM_FILTER_PROVIDER];
+    s.region_ids = r->filter[LLM_FILTER_REGION];
+    s.n_region_ids = r->n_filter[LLM_FILTER_REGION];
+    Valdrix__V1__InsightRequest m;
+    valdrix__v1__insight_request__init(&m);
+    m.scope = &s;
+    m.kind = (Valdrix__V1__InsightRequest__Kind)(r->kind + 1);
+    m.focus_service = r->focus_service;
+    m.focus_account = r->focus_account;
+    *len = valdrix__v1__insight_request__get_packed_size(&m);
+    uint8_t *buf = vx_xmalloc(*len + 1);
+    valdrix__v1__insight_request__pack(&m, buf);
+    return buf;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    llm_req r;
+    char err[256] = "";
+    if (llm_req_decode(data, size, TODAY, &r, err, sizeof err) != VX_OK) {
+        if (err[0] == '\0')
+            abort();
+        return 0;
+    }
+    int64_t days = r.to_day - r.from_day;
+    if (days < 1 || days > LLM_REQ_MAX_DAYS || strlen(r.from) != 10 || strlen(r.to) != 10 ||
+        strlen(r.tenant_id) != 36 || (r.currency[0] && strlen(r.currency) != 3))
+        abort();
+    for (int f = 0; f < LLM_FILTER_COUNT; f++)
+        for (size_t i = 1; i < r.n_filter[f]; i++)
+            if (strcmp(r.filter[f][i - 1], r.filter[f][i]) >= 0)
+                abort();
+    char a[256], b[256];
+    if (!llm_cache_key(&r, 1, VX_LLM_PROMPT_VERSION, a, sizeof a) ||
+        !llm_cache_key(&r, 1, VX_LLM_PROMPT_VERSION, b, sizeof b) || strcmp(a, b) != 0)
+        abort();
+    size_t len;
+    uint8_t *again = reencode(&r, &len);
+    llm_req r2;
+    if (llm_req_decode(again, len, TODAY + 1, &r2, err, sizeof err) != VX_OK)
+        abort();
+    if (!llm_cache_key(&r2, 1, VX_LLM_PROMPT_VERSION, b, sizeof b) || strcmp(a, b) != 0)
+        abort();
+    llm_req_cleanup(&r2);
+    vx_free(again);
+    llm_req_cleanup(&r);
+    return 0;
+}
