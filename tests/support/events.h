@@ -54,16 +54,24 @@ static inline void vx_test_uuid(char *out)
     vx_uuid_format(&u, out);
 }
 
-/* Rows where the daily rollup of tenant $1 differs from the sums of its ledger rows (0 when
- * they agree). Run as the owner. */
+/* Rows where the daily rollups of tenant $1 (cost_daily, and cost_daily_service kept from it by
+ * triggers) differ from the sums of its ledger rows (0 when they agree). Run as the owner. */
 #define VX_TEST_ROLLUP_MISMATCH_SQL                                                                \
-    "SELECT count(*) FROM ("                                                                       \
+    "SELECT (SELECT count(*) FROM ("                                                               \
     " SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, service_name, sub_account_id, "        \
     "  region_id, provider, billing_currency, sum(billed_cost) b, sum(effective_cost) e, "         \
     "  sum(list_cost) l, count(*) n FROM cost_records WHERE tenant_id = $1 GROUP BY 1,2,3,4,5,6"   \
     " ) r FULL JOIN (SELECT * FROM cost_daily WHERE tenant_id = $1 AND record_count <> 0) d"       \
     " USING (day, service_name, sub_account_id, region_id, provider, billing_currency)"            \
     " WHERE r.b IS DISTINCT FROM d.billed_cost OR r.e IS DISTINCT FROM d.effective_cost"           \
-    "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count"
+    "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count) + "             \
+    "(SELECT count(*) FROM ("                                                                      \
+    " SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, service_name, billing_currency, "      \
+    "  sum(billed_cost) b, sum(effective_cost) e, sum(list_cost) l, count(*) n "                   \
+    "  FROM cost_records WHERE tenant_id = $1 GROUP BY 1,2,3"                                      \
+    " ) r FULL JOIN (SELECT * FROM cost_daily_service WHERE tenant_id = $1 AND record_count <> 0) d" \
+    " USING (day, service_name, billing_currency)"                                                 \
+    " WHERE r.b IS DISTINCT FROM d.billed_cost OR r.e IS DISTINCT FROM d.effective_cost"           \
+    "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count)"
 
 #endif

@@ -47,14 +47,19 @@ void fc_rollup_sql(const fc_request *req, fc_sql *out)
     out->params[out->n_params++] = out->from;
     out->params[out->n_params++] = out->to;
     out->params[out->n_params++] = out->top;
-    /* The column name is one of three constants, never text from the request. Amounts are
+    /* The column and table names are constants, never text from the request. Amounts are
      * summed exactly (numeric) and turned into float8 once per group: a cast per row costs
-     * more than the sum. */
+     * more than the sum. Without an account, provider or region filter the per-service
+     * rollup has every number needed, in a fraction of the rows. */
+    bool by_service_only = true;
+    for (int f = 0; f < FC_F_COUNT; f++)
+        if (f != FC_F_SERVICE && req->n_filter[f] > 0)
+            by_service_only = false;
     snprintf(out->sql, sizeof out->sql,
              "WITH base AS MATERIALIZED (SELECT day, service_name, billing_currency, "
-             "sum(%s) AS c, sum(record_count) AS r FROM cost_daily "
+             "sum(%s) AS c, sum(record_count) AS r FROM %s "
              "WHERE tenant_id = $1::uuid AND day >= $2::date AND day < $3::date",
-             fc_cost_column(req->cost));
+             fc_cost_column(req->cost), by_service_only ? "cost_daily_service" : "cost_daily");
     char ref[64];
     for (int f = 0; f < FC_F_COUNT; f++) {
         if (req->n_filter[f] == 0)

@@ -107,6 +107,17 @@ static void test_forecast_sql_uses_parameters_only(void **state)
     assert_null(strstr(q.sql, "DROP"));
     assert_null(strstr(q.sql, "eu-west"));
     assert_null(strstr(q.sql, "cost_records"));
+    /* a region filter needs the full rollup */
+    assert_non_null(strstr(q.sql, "FROM cost_daily WHERE"));
+    fc_sql_cleanup(&q);
+    fc_request_cleanup(&r);
+    /* without account, provider or region filters the per-service rollup serves */
+    sc.n_region_ids = 0;
+    len = valdrix__v1__forecast_request__pack(&m, buf);
+    assert_int_equal(fc_request_parse(FC_KIND_RUN, buf, len, TODAY, &r, NULL, 0), VX_OK);
+    fc_rollup_sql(&r, &q);
+    assert_non_null(strstr(q.sql, "FROM cost_daily_service WHERE"));
+    assert_null(strstr(q.sql, "region_id"));
     fc_sql_cleanup(&q);
     fc_request_cleanup(&r);
 
