@@ -54,6 +54,7 @@ typedef struct {
     bool known;
     api_key_record rec;
     int64_t stored_ms;
+    int64_t refresh_ms; /* when a caller went to refresh this stale entry; 0: none */
 } slot;
 
 struct api_key_cache {
@@ -115,8 +116,21 @@ static slot *lookup_fresh(api_key_cache *c, const char *key_id, int64_t now_ms)
 bool api_key_cache_get(api_key_cache *c, const char *key_id, int64_t now_ms, api_key_record *out)
 {
     pthread_mutex_lock(&c->mu);
-    slot *s = lookup_fresh(c, key_id, now_ms);
-    bool hit = s && s->known;
+    slot *s = find(c, key_id);
+    bool hit = false;
+    if (s && s->known) {
+        int64_t age = now_ms - s->stored_ms;
+        if (age < c->ttl_ms) {
+            hit = true;
+        } else if (age < c->ttl_ms + API_KEY_REFRESH_MS) {
+            /* Stale: the first caller refreshes it; while that refresh is in flight the others
+             * keep the stale record, so an expiry does not send every request to Postgres. */
+            if (s->refresh_ms != 0)
+                hit = true;
+            else
+                s->refresh_ms = now_ms;
+        }
+    }
     if (hit)
         *out = s->rec;
     pthread_mutex_unlock(&c->mu);
@@ -157,5 +171,6 @@ void api_key_cache_put(api_key_cache *c, const char *key_id, const api_key_recor
     if (rec)
         s->rec = *rec;
     s->stored_ms = now_ms;
+    s->refresh_ms = 0;
     pthread_mutex_unlock(&c->mu);
 }

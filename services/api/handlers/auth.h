@@ -36,10 +36,16 @@ typedef struct {
 
 typedef struct api_key_cache api_key_cache;
 
+/* How long past its TTL a key's record may still be served while one caller refreshes it. */
+#define API_KEY_REFRESH_MS 1000
+
 /* A cache of at most `capacity` keys, each kept ttl_ms. */
 api_key_cache *api_key_cache_create(size_t capacity, int64_t ttl_ms);
 void api_key_cache_destroy(api_key_cache *c);
-/* Copies the cached record of key_id into *out if present and fresh at now_ms. */
+/* Copies the cached record of key_id into *out if present and fresh at now_ms. Once stale (up to
+ * API_KEY_REFRESH_MS past the TTL) the first caller gets false and is expected to look the key
+ * up and put it; callers meanwhile still get the stale record. Later than that everyone gets
+ * false (so a revocation takes effect within the TTL plus API_KEY_REFRESH_MS). */
 bool api_key_cache_get(api_key_cache *c, const char *key_id, int64_t now_ms, api_key_record *out);
 /* Remembers a lookup (found or not: an unknown key is cached too, so a flood of bad keys does
  * not reach the database each time). A NULL rec caches "no such key". */

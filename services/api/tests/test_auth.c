@@ -62,7 +62,20 @@ static void test_auth_cache_expires_and_remembers_unknown_keys(void **state)
     api_key_cache_put(c, "vxk_aaaaaaaaaaaa", &r, 0);
     assert_true(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 999, &got));
     assert_int_equal(got.api_per_min, 7);
+    /* stale: the first caller refreshes; the others keep the record meanwhile */
     assert_false(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 1000, &got));
+    got.api_per_min = 0;
+    assert_true(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 1500, &got));
+    assert_int_equal(got.api_per_min, 7);
+    assert_true(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 1999, &got));
+    /* past the grace nobody gets the stale record */
+    assert_false(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 2000, &got));
+    assert_false(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 2500, &got));
+    /* a refresh makes it fresh again */
+    r.api_per_min = 8;
+    api_key_cache_put(c, "vxk_aaaaaaaaaaaa", &r, 2600);
+    assert_true(api_key_cache_get(c, "vxk_aaaaaaaaaaaa", 3000, &got));
+    assert_int_equal(got.api_per_min, 8);
     api_key_cache_put(c, "vxk_bbbbbbbbbbbb", NULL, 0);
     assert_true(api_key_cache_unknown(c, "vxk_bbbbbbbbbbbb", 10));
     assert_false(api_key_cache_get(c, "vxk_bbbbbbbbbbbb", 10, &got));
