@@ -1,22 +1,13 @@
 /* UUID parse/format, v4 from the kernel's random source, v5 with OpenSSL's SHA-1. */
 #include "vx/uuid.h"
 
+#include "vx/hex.h"
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 bool vx_uuid_parse(const char *s, size_t len, vx_uuid *out)
 {
@@ -31,7 +22,7 @@ bool vx_uuid_parse(const char *s, size_t len, vx_uuid *out)
             i++;
             continue;
         }
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        int hi = vx_hex_digit(s[i]), lo = vx_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         u.b[j++] = (uint8_t)(hi << 4 | lo);

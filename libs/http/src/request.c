@@ -3,6 +3,7 @@
 #include "http_internal.h"
 
 #include "vx/alloc.h"
+#include "vx/hex.h"
 #include "vx/uuid.h"
 
 #include <string.h>
@@ -133,17 +134,6 @@ const char *vx_http_request_query_string(const vx_http_request *req)
     return req->query;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool vx_http_percent_decode(const char *s, size_t len, bool plus_as_space, char *out,
                             size_t *out_len)
 {
@@ -151,8 +141,8 @@ bool vx_http_percent_decode(const char *s, size_t len, bool plus_as_space, char 
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? vx_hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? vx_hex_digit(s[i + 2]) : -1;
             if (lo < 0)
                 return false;
             c = (char)(hi * 16 + lo);

@@ -3,6 +3,7 @@
 #include "vx/redis.h"
 
 #include "vx/alloc.h"
+#include "vx/hex.h"
 
 #include <string.h>
 
@@ -18,17 +19,6 @@ void vx_redis_url_cleanup(vx_redis_url *u)
     memset(u, 0, sizeof *u);
 }
 
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies [a, b) decoding %XX; false on a bad escape or an escaped NUL. */
 static bool decode_range(const char *a, const char *b, char **out)
 {
@@ -39,11 +29,12 @@ static bool decode_range(const char *a, const char *b, char **out)
             s[n++] = *p;
             continue;
         }
-        if (b - p < 3 || hex(p[1]) < 0 || hex(p[2]) < 0 || (hex(p[1]) == 0 && hex(p[2]) == 0)) {
+        int hi = b - p < 3 ? -1 : vx_hex_digit(p[1]), lo = hi < 0 ? -1 : vx_hex_digit(p[2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             vx_free(s);
             return false;
         }
-        s[n++] = (char)(hex(p[1]) * 16 + hex(p[2]));
+        s[n++] = (char)(hi * 16 + lo);
         p += 2;
     }
     s[n] = '\0';
