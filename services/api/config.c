@@ -31,6 +31,9 @@ void api_config_usage(void)
           "                           announcement (10s; 0 turns the cache off)\n"
           "  VX_API_KEY_CACHE_TTL     how long a key lookup is trusted (10s)\n"
           "  VX_API_SERVICE_TIMEOUT   deadline of forecast and insight requests (10s)\n"
+          "  VX_FORECAST_SUBJECT      the forecast service's subjects, <subject>.run and\n"
+          "                           <subject>.anomalies (svc.forecast)\n"
+          "  VX_LLM_SUBJECT           the llm service's subject (svc.llm.insight)\n"
           "  VX_API_IDEMPOTENCY_TTL   how long an Idempotency-Key stays bound to the events it\n"
           "                           was first sent with; reusing it for others is 422 (24h)\n"
           "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
@@ -63,6 +66,8 @@ void api_config_load(api_config *c)
     c->key_cache_ttl_ms = vx_env_duration_ms("VX_API_KEY_CACHE_TTL", 10000, 0, 3600000);
     c->cache_max_age_ms = vx_env_duration_ms("VX_API_CACHE_MAX_AGE", 10000, 0, 3600000);
     c->service_timeout_ms = vx_env_duration_ms("VX_API_SERVICE_TIMEOUT", 10000, 10, 600000);
+    c->forecast_subject = vx_env_str("VX_FORECAST_SUBJECT", "svc.forecast");
+    c->llm_subject = vx_env_str("VX_LLM_SUBJECT", "svc.llm.insight");
     c->idempotency_ttl_ms = vx_env_duration_ms("VX_API_IDEMPOTENCY_TTL", 86400000, 1000,
                                                30LL * 86400000);
     c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);

@@ -23,6 +23,8 @@ typedef struct {
     int64_t key_cache_ttl_ms;
     int64_t cache_max_age_ms; /* summary answers are served at most this long */
     int64_t service_timeout_ms; /* deadline of requests to forecast and llm */
+    const char *forecast_subject; /* <subject>.run and <subject>.anomalies */
+    const char *llm_subject;
     int64_t idempotency_ttl_ms; /* how long an Idempotency-Key stays bound to its events */
     int pool_size, pool_overflow;
     int64_t statement_timeout_ms;

@@ -226,13 +226,13 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
     char tph[VX_TRACEPARENT_LEN + 1];
     vx_trace_format(&child, tph);
     vx_bus_header h[1] = {{"traceparent", tph}};
-    vx_status rst = vx_bus_respond(s->bus, msg, c.reply, c.reply_len, h, 1);
-    vx_free(c.reply);
-
+    /* counted before the reply leaves, so whoever reads /metrics after the answer sees it */
     double secs = (double)(vx_mono_ns() - t0) / 1e9;
     vx_histogram_observe(s->m.duration[kind], secs);
     vx_counter_inc(s->m.requests[kind][c.outcome]);
     vx_gauge_add(s->m.in_flight, -1);
+    vx_status rst = vx_bus_respond(s->bus, msg, c.reply, c.reply_len, h, 1);
+    vx_free(c.reply);
     vx_log_level lvl = c.outcome == FC_OUT_OK || c.outcome == FC_OUT_INVALID ||
                                c.outcome == FC_OUT_TOO_LARGE
                            ? VX_LOG_INFO

@@ -414,11 +414,12 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
     size_t len = 0;
     uint8_t *reply = j.answered ? llm_reply_result(&j.answer, &len)
                                 : llm_reply_error(j.code, j.message, &len);
-    vx_status st = vx_bus_respond(s->bus, msg, reply, len, NULL, 0);
-    vx_free(reply);
+    /* counted before the reply leaves, so whoever reads /metrics after the answer sees it */
     int64_t ms = vx_mono_ms() - j.t0_ms;
     vx_counter_inc(s->m.requests[j.outcome]);
     vx_histogram_observe(s->m.request_seconds, (double)ms / 1000.0);
+    vx_status st = vx_bus_respond(s->bus, msg, reply, len, NULL, 0);
+    vx_free(reply);
     vx_log(j.answered || j.outcome == LLM_OUT_INVALID || j.outcome == LLM_OUT_BUDGET
                ? VX_LOG_INFO
                : VX_LOG_WARN,

@@ -674,8 +674,14 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
     vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-forecaster", .timeout_ms = 5000};
     assert_int_equal(vx_bus_connect(&bc, &bus), VX_OK);
     vx_bus_sub *sub;
-    assert_int_equal(vx_bus_serve(bus, "svc.forecast.run", "test-forecasters", slow_forecaster, bus, &sub),
-                     VX_OK);
+    /* subjects of this test's own, so that no other test's service answers */
+    char fsub[96], lsub[96], run[112];
+    snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
+    snprintf(lsub, sizeof lsub, "t.%s.llm", f->id);
+    snprintf(run, sizeof run, "%s.run", fsub);
+    add_env(f, "VX_FORECAST_SUBJECT", fsub);
+    add_env(f, "VX_LLM_SUBJECT", lsub);
+    assert_int_equal(vx_bus_serve(bus, run, "test-forecasters", slow_forecaster, bus, &sub), VX_OK);
     /* a pool of 2: at most 2 requests to other services at once */
     start_api(f, "VX_PG_POOL_SIZE=2", "VX_API_SERVICE_TIMEOUT=5s");
     char t[40], k[128];
@@ -708,7 +714,7 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
     free(bad.body);
     /* a service's Error reply becomes the status its code maps to */
     vx_bus_sub *llm;
-    assert_int_equal(vx_bus_serve(bus, "svc.llm.insight", "test-llm", broke_llm, bus, &llm), VX_OK);
+    assert_int_equal(vx_bus_serve(bus, lsub, "test-llm", broke_llm, bus, &llm), VX_OK);
     resp r = http(f->port, "POST", "/v1/insights", k, "{\"kind\":\"summary\"}", 18, NULL);
     assert_int_equal(r.status, 402);
     assert_non_null(strstr(r.body, "budget-exceeded"));
@@ -733,6 +739,10 @@ static void quiet_anomalies(void *ctx, vx_bus_msg *req)
 static void test_api_service_breaker_opens_and_recovers(void **state)
 {
     FIXTURE(f);
+    char fsub[96], anomalies[112];
+    snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
+    snprintf(anomalies, sizeof anomalies, "%s.anomalies", fsub);
+    add_env(f, "VX_FORECAST_SUBJECT", fsub);
     start_api(f, NULL, NULL);
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
@@ -755,8 +765,8 @@ static void test_api_service_breaker_opens_and_recovers(void **state)
     vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-anomalies", .timeout_ms = 5000};
     assert_int_equal(vx_bus_connect(&bc, &bus), VX_OK);
     vx_bus_sub *sub;
-    assert_int_equal(vx_bus_serve(bus, "svc.forecast.anomalies", "test-anomalies", quiet_anomalies,
-                                  bus, &sub), VX_OK);
+    assert_int_equal(vx_bus_serve(bus, anomalies, "test-anomalies", quiet_anomalies, bus, &sub),
+                     VX_OK);
     vx_sleep_ms(5300);
     for (int i = 0; i < 3; i++) {
         r = http(f->port, "GET", path, k, NULL, 0, NULL);
@@ -767,6 +777,132 @@ static void test_api_service_breaker_opens_and_recovers(void **state)
     assert_true(h_metric(f->port, "valdrix_api_service_breaker_open{service=\"forecast\"}") == 0);
     vx_bus_sub_destroy(sub);
     vx_bus_destroy(bus);
+}
+
+/* Starts a service binary with the fixture's environment plus `extra` (NULL-terminated) and waits
+ * for its /readyz on ops_port. */
+static pid_t start_service(fixture *f, const char *prog, int ops_port, const char *const *extra)
+{
+    const char *env[24];
+    int n = 0;
+    for (int i = 0; i < f->n_env; i++)
+        env[n++] = f->envp[i];
+    for (int i = 0; extra[i]; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    pid_t pid = h_spawn(prog, NULL, env, f->log);
+    if (!h_wait_ready(ops_port, 20000))
+        fail_msg("%s did not become ready (see %s)", prog, f->log);
+    return pid;
+}
+
+/* The happy path through the real forecast and llm services: the edge turns the bodies into
+ * protobuf requests for the key's tenant and the replies into JSON. */
+static void test_api_forecasts_anomalies_and_insights_from_the_services(void **state)
+{
+    FIXTURE(f);
+    char fsub[96], lsub[96], fenv[128], lenv[128], lfenv[128], fops[48], lops[48];
+    snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
+    snprintf(lsub, sizeof lsub, "t.%s.llm", f->id);
+    snprintf(fenv, sizeof fenv, "VX_FORECAST_SUBJECT=%s", fsub);
+    snprintf(lenv, sizeof lenv, "VX_LLM_SUBJECT=%s", lsub);
+    snprintf(lfenv, sizeof lfenv, "VX_LLM_FORECAST_SUBJECT=%s", fsub);
+    int fport = h_free_port(), lport = h_free_port();
+    snprintf(fops, sizeof fops, "VX_FORECAST_OPS_PORT=%d", fport);
+    snprintf(lops, sizeof lops, "VX_LLM_OPS_PORT=%d", lport);
+    const char *fextra[] = {fenv, fops, NULL};
+    const char *lextra[] = {lenv, lfenv, lops, "VX_LLM_PROVIDERS=local", NULL};
+    pid_t fc = start_service(f, "valdrix-forecast", fport, fextra);
+    pid_t llm = start_service(f, "valdrix-llm", lport, lextra);
+    start_api(f, fenv, lenv);
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    /* 120 days of three services with a weekly rhythm and some noise, and one spike of EC2
+     * twenty days ago */
+    PGresult *pr = PQexec(f->pg, "SELECT setseed(0.42)");
+    PQclear(pr);
+    pr = PQexecParams(
+        f->pg,
+        "INSERT INTO cost_daily (tenant_id, day, service_name, sub_account_id, region_id, provider, "
+        "billing_currency, billed_cost, effective_cost, list_cost, record_count) "
+        "SELECT $1::uuid, d::date, s, '111111111111', 'us-east-1', 'AWS', 'USD', a, a, a, 24 FROM "
+        "generate_series(current_date - 120, current_date - 1, interval '1 day') d, "
+        "unnest(ARRAY['AmazonEC2', 'AmazonS3', 'AWSLambda']) s, "
+        "LATERAL (SELECT round((CASE WHEN s = 'AmazonEC2' AND d::date = current_date - 20 THEN 2500 "
+        "ELSE (CASE s WHEN 'AmazonEC2' THEN 300 WHEN 'AmazonS3' THEN 80 ELSE 20 END) * "
+        "(1 + 0.2 * (extract(isodow FROM d) < 6)::int) * (0.9 + 0.2 * random()) END)::numeric, 2) "
+        "AS a) x",
+        1, NULL, (const char *[]){t}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(pr), PGRES_COMMAND_OK);
+    PQclear(pr);
+
+    const char *body = "{\"horizon_days\":14,\"top_services\":2}";
+    resp r = http(f->port, "POST", "/v1/forecasts", k, body, strlen(body), NULL);
+    if (r.status != 200)
+        fail_msg("forecast: %ld %s", r.status, r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    free(r.body);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "tenant_id")), t);
+    assert_int_equal(json_integer_value(json_object_get(j, "records")), 3 * 120 * 24);
+    json_t *svcs = json_object_get(j, "services");
+    assert_int_equal(json_array_size(svcs), 3); /* the top 2 and "(other)" */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(svcs, 0), "service")),
+                        "AmazonEC2");
+    json_t *pts = json_object_get(json_object_get(j, "total"), "points");
+    assert_int_equal(json_array_size(pts), 14);
+    for (size_t i = 0; i < 14; i++) {
+        json_t *p = json_array_get(pts, i);
+        double lo = json_number_value(json_object_get(p, "lo")),
+               y = json_number_value(json_object_get(p, "yhat")),
+               hi = json_number_value(json_object_get(p, "hi"));
+        if (!(lo < y && y < hi && y > 300 && y < 600))
+            fail_msg("point %zu: lo %g yhat %g hi %g", i, lo, y, hi);
+    }
+    json_decref(j);
+
+    char path[128];
+    char from[11];
+    vx_format_date(vx_wall_ms() / 1000 - 60 * 86400, from, sizeof from);
+    snprintf(path, sizeof path, "/v1/costs/anomalies?from=%s", from);
+    r = http(f->port, "GET", path, k, NULL, 0, NULL);
+    if (r.status != 200)
+        fail_msg("anomalies: %ld %s", r.status, r.body);
+    char spike[11];
+    vx_format_date(vx_wall_ms() / 1000 - 20 * 86400, spike, sizeof spike);
+    j = json_loads(r.body, 0, NULL);
+    free(r.body);
+    json_t *list = json_object_get(j, "anomalies");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *a = json_array_get(list, i);
+        found |= strcmp(json_string_value(json_object_get(a, "date")), spike) == 0 &&
+                 strcmp(json_string_value(json_object_get(a, "kind")), "spike") == 0;
+    }
+    json_decref(j);
+    assert_true(found);
+
+    body = "{\"kind\":\"anomaly\"}";
+    r = http(f->port, "POST", "/v1/insights", k, body, strlen(body), NULL);
+    if (r.status != 200)
+        fail_msg("insight: %ld %s", r.status, r.body);
+    j = json_loads(r.body, 0, NULL);
+    free(r.body);
+    assert_string_equal(json_string_value(json_object_get(j, "provider")), "local");
+    assert_true(strlen(json_string_value(json_object_get(j, "summary"))) > 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "usage"), "cost_usd")),
+                        "0");
+    json_decref(j);
+
+    /* a request the service refuses is the caller's fault: 400 with its reason */
+    body = "{\"from\":\"2019-01-01\",\"to\":\"2024-01-01\"}";
+    r = http(f->port, "POST", "/v1/forecasts", k, body, strlen(body), NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "invalid-request"));
+    free(r.body);
+
+    assert_int_equal(h_stop(llm, SIGTERM, 10000), 0);
+    assert_int_equal(h_stop(fc, SIGTERM, 10000), 0);
 }
 
 static void test_api_redis_down_still_serves_and_limits(void **state)
@@ -813,6 +949,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_service_requests_pass_through_and_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_service_breaker_opens_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_forecasts_anomalies_and_insights_from_the_services,
+                                        setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

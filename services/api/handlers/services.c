@@ -12,13 +12,16 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *subject_of(api_route r)
+/* The service's subject for this route into buf. */
+static const char *subject_of(const api_call *c, char *buf, size_t cap)
 {
-    switch (r) {
-    case ROUTE_FORECASTS: return "svc.forecast.run";
-    case ROUTE_ANOMALIES: return "svc.forecast.anomalies";
-    default: return "svc.llm.insight";
+    const api_config *cfg = c->ctx->cfg;
+    switch (c->route) {
+    case ROUTE_FORECASTS: snprintf(buf, cap, "%s.run", cfg->forecast_subject); break;
+    case ROUTE_ANOMALIES: snprintf(buf, cap, "%s.anomalies", cfg->forecast_subject); break;
+    default: snprintf(buf, cap, "%s", cfg->llm_subject); break;
     }
+    return buf;
 }
 
 static const char *param(void *arg, const char *name)
@@ -127,7 +130,8 @@ static void service_job(api_call *c)
     vx_bus_header h[] = {{"traceparent", traceparent}, {"Vx-Deadline-Ms", deadline}};
     void *reply = NULL;
     size_t reply_len = 0;
-    const char *subject = subject_of(c->route);
+    char subject_buf[256];
+    const char *subject = subject_of(c, subject_buf, sizeof subject_buf);
     vx_status st = vx_bus_request(c->ctx->bus, subject, msg, msg_len, h, 2,
                                   c->ctx->cfg->service_timeout_ms, &reply, &reply_len);
     atomic_fetch_sub(&c->ctx->service_calls, 1);
