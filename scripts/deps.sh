@@ -12,6 +12,7 @@ PACKAGES=(
     libuv1-dev node-llhttp libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev
     clang-14 libclang-rt-14-dev
     wrk nginx-light curl bc python3
+    python3-yaml python3-jsonschema
 )
 
 missing=()

@@ -60,6 +60,35 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return k;
 }
 
+/* Appends one answer to VX_TEST_RESPONSES (if set), for test_api_openapi to check against
+ * docs/openapi.yaml. Bodies that are not UTF-8 are recorded empty. */
+static void record(const char *method, const char *path, long status, const char *ctype,
+                   const char *body)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    const char *file = getenv("VX_TEST_RESPONSES");
+    if (!file)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "method", json_string(method));
+    json_t *p = json_string(path);
+    json_object_set_new(o, "path", p ? p : json_string("(not UTF-8)"));
+    json_object_set_new(o, "status", json_integer(status));
+    json_object_set_new(o, "content_type", json_string(ctype ? ctype : ""));
+    json_t *b = json_string(body);
+    json_object_set_new(o, "body", b ? b : json_string(""));
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    pthread_mutex_lock(&mu);
+    FILE *f = fopen(file, "a");
+    if (f) {
+        fprintf(f, "%s\n", line);
+        fclose(f);
+    }
+    pthread_mutex_unlock(&mu);
+    free(line);
+}
+
 /* method, URL path on 127.0.0.1:port, optional bearer key and body; extra header may be NULL */
 static resp http(int port, const char *method, const char *path, const char *key,
                  const char *body, size_t body_len, const char *extra)
@@ -91,10 +120,14 @@ static resp http(int port, const char *method, const char *path, const char *key
     }
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    char *ctype = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
     if (!r.body)
         r.body = calloc(1, 1);
+    if (r.status != 0)
+        record(method, path, r.status, ctype, r.body);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
     return r;
 }
 
@@ -938,6 +971,12 @@ static void test_api_redis_down_still_serves_and_limits(void **state)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *responses = getenv("VX_TEST_RESPONSES");
+    if (responses) {
+        FILE *f = fopen(responses, "w"); /* this run's answers only */
+        if (f)
+            fclose(f);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_api_auth_failures_all_look_alike, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_paging_and_isolation, setup, teardown),
