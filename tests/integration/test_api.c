@@ -152,6 +152,7 @@ typedef struct {
     char log[256], id[48];
     int port;
     pid_t api;
+    pid_t children[4]; /* ingest, forecast, llm started by a test; stopped by teardown if left */
     char env[8][300];
     const char *envp[9];
     int n_env;
@@ -164,6 +165,27 @@ static void add_env(fixture *f, const char *k, const char *v)
     memcpy(f->env[f->n_env], kv, sizeof kv);
     f->envp[f->n_env] = f->env[f->n_env];
     f->envp[++f->n_env] = NULL;
+}
+
+/* Remembers a process the test started, for teardown to stop if the test does not. */
+static pid_t adopt(fixture *f, pid_t pid)
+{
+    for (int i = 0; i < 4; i++)
+        if (f->children[i] <= 0) {
+            f->children[i] = pid;
+            return pid;
+        }
+    fail_msg("too many child processes");
+    return pid;
+}
+
+/* Stops a process the test started (SIGTERM); its exit status. */
+static int stop_child(fixture *f, pid_t pid)
+{
+    for (int i = 0; i < 4; i++)
+        if (f->children[i] == pid)
+            f->children[i] = 0;
+    return h_stop(pid, SIGTERM, 10000);
 }
 
 static int setup(void **state)
@@ -197,6 +219,10 @@ static int teardown(void **state)
         return 0;
     if (f->api > 0)
         h_stop(f->api, SIGTERM, 10000);
+    /* a test that failed half-way leaves its processes to be stopped here */
+    for (int i = 0; i < 4; i++)
+        if (f->children[i] > 0)
+            h_stop(f->children[i], SIGTERM, 10000);
     char *del[] = {(char *)"valdrix", (char *)"stream", (char *)"delete", f->env[0] + 17, NULL};
     char out[256];
     h_run("valdrix", del, NULL, out, sizeof out);
@@ -247,7 +273,7 @@ static pid_t start_ingest(fixture *f)
         env[n++] = f->envp[i];
     env[n++] = ops_env;
     env[n] = NULL;
-    pid_t ing = h_spawn("valdrix-ingest", NULL, env, f->log);
+    pid_t ing = adopt(f, h_spawn("valdrix-ingest", NULL, env, f->log));
     assert_true(h_wait_ready(ops, 20000));
     return ing;
 }
@@ -533,7 +559,7 @@ static void test_api_posted_events_reach_the_ledger(void **state)
     assert_non_null(strstr(r.body, "\"BilledCost\":\"123456789.123456789\""));
     assert_non_null(strstr(r.body, "\"BilledCost\":\"0.000000001\""));
     free(r.body);
-    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+    assert_int_equal(stop_child(f, ing), 0);
 }
 
 /* RecordCount of the one-group summary answer, or -1. */
@@ -585,7 +611,7 @@ static void test_api_cached_summary_follows_new_commits(void **state)
     const char *hits = strstr(metrics, "valdrix_api_cache_requests_total{result=\"hit\"} ");
     assert_non_null(hits);
     assert_true(atol(hits + strlen("valdrix_api_cache_requests_total{result=\"hit\"} ")) >= 3);
-    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+    assert_int_equal(stop_child(f, ing), 0);
 }
 
 static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
@@ -637,7 +663,7 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     assert_int_equal(h_query_int(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
                                  t, NULL),
                      1);
-    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+    assert_int_equal(stop_child(f, ing), 0);
     h_proxy_stop(proxy);
 }
 
@@ -823,7 +849,7 @@ static pid_t start_service(fixture *f, const char *prog, int ops_port, const cha
     for (int i = 0; extra[i]; i++)
         env[n++] = extra[i];
     env[n] = NULL;
-    pid_t pid = h_spawn(prog, NULL, env, f->log);
+    pid_t pid = adopt(f, h_spawn(prog, NULL, env, f->log));
     if (!h_wait_ready(ops_port, 20000))
         fail_msg("%s did not become ready (see %s)", prog, f->log);
     return pid;
@@ -934,8 +960,9 @@ static void test_api_forecasts_anomalies_and_insights_from_the_services(void **s
     assert_non_null(strstr(r.body, "invalid-request"));
     free(r.body);
 
-    assert_int_equal(h_stop(llm, SIGTERM, 10000), 0);
-    assert_int_equal(h_stop(fc, SIGTERM, 10000), 0);
+    /* both stop cleanly on SIGTERM */
+    assert_int_equal(stop_child(f, llm), 0);
+    assert_int_equal(stop_child(f, fc), 0);
 }
 
 static void test_api_redis_down_still_serves_and_limits(void **state)
