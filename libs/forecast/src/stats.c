@@ -251,6 +251,44 @@ size_t fc_count_finite(const double *y, size_t n)
     return k;
 }
 
+#define SNAIVE_LOOKBACK 5 /* seasons compared with the last one */
+
+/* Median of v[0..k), k small, sorted in place. */
+static double small_median(double *v, size_t k)
+{
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+/* The value of the last season at index idx, unless it is far off the same phase of the seasons
+ * before it (a one-off spike or drop): then their median. A single unusual day is not repeated
+ * a season later; a change that lasts two seasons is. */
+static double season_value(const double *y, size_t idx, size_t m)
+{
+    double v[SNAIVE_LOOKBACK], dev[SNAIVE_LOOKBACK];
+    size_t k = 0;
+    for (size_t i = idx, seasons = 0; seasons < SNAIVE_LOOKBACK; seasons++, i -= m) {
+        if (isfinite(y[i]))
+            v[k++] = y[i];
+        if (i < m)
+            break;
+    }
+    double last = y[idx];
+    if (k < 4)
+        return last;
+    double med = small_median(v, k);
+    for (size_t i = 0; i < k; i++)
+        dev[i] = fabs(v[i] - med);
+    double spread = 1.4826 * small_median(dev, k);
+    double floor = 0.1 * fabs(med);
+    return fabs(last - med) > 4 * (spread > floor ? spread : floor) ? med : last;
+}
+
 bool fc_snaive_forecast(const double *y, size_t n, size_t m, size_t h, double *out)
 {
     double last = NAN;
@@ -269,7 +307,7 @@ bool fc_snaive_forecast(const double *y, size_t n, size_t m, size_t h, double *o
             while (idx >= m) {
                 idx -= m;
                 if (idx < n && isfinite(y[idx])) {
-                    v = y[idx];
+                    v = season_value(y, idx, m);
                     break;
                 }
             }

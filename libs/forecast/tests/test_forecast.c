@@ -129,6 +129,26 @@ static void test_forecast_late_slope_change_followed(void **state)
     assert_true(mean_mae < 25);
 }
 
+/* A one-off spike in the last week is not repeated a week later, whichever model is chosen; a
+ * level that has held for two weeks is. */
+static void test_forecast_recent_spike_not_repeated(void **state)
+{
+    (void)state;
+    for (int noisy = 0; noisy <= 1; noisy++) {
+        rng r = {.s = 0x5eedULL + (uint64_t)noisy};
+        double y[140];
+        for (size_t i = 0; i < 140; i++)
+            y[i] = 200 + weekly[(DAY0 + 4 + i) % 7] + (noisy ? 3 * normal(&r) : 0);
+        y[135] = 2000; /* five days before the end */
+        vx_forecast_result *f = forecast(y, 140, VX_FORECAST_DAILY, 14, 0.8);
+        /* step 2 is the spike's weekday one week later */
+        if (!(f->yhat[2] < 400))
+            fail_msg("noisy=%d model %s yhat[2] = %g\n%s", noisy,
+                     vx_forecast_model_name(f->model), f->yhat[2], f->reason);
+        vx_forecast_result_destroy(f);
+    }
+}
+
 static void test_forecast_anomalies_at_spikes_only(void **state)
 {
     (void)state;
@@ -467,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_forecast_trend_and_weekly_recovered),
         cmocka_unit_test(test_forecast_step_change_followed),
         cmocka_unit_test(test_forecast_late_slope_change_followed),
+        cmocka_unit_test(test_forecast_recent_spike_not_repeated),
         cmocka_unit_test(test_forecast_anomalies_at_spikes_only),
         cmocka_unit_test(test_forecast_anomaly_thresholds_and_new_spend),
         cmocka_unit_test(test_forecast_outlier_block_does_not_bend_the_fit),
