@@ -7,6 +7,7 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
+#include "vx/retry.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,23 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static bool wait_stop(int64_t ms)
+{
+    return vx_sleep_unless(ms, &stop_requested);
+}
+
+static vx_status connect_bus(const api_config *cfg, vx_bus **bus, char *err, size_t cap)
+{
+    vx_bus_config bc = {.url = cfg->nats_url, .name = "valdrix-api", .timeout_ms = 5000};
+    vx_status st = vx_bus_connect(&bc, bus);
+    if (st != VX_OK) {
+        char red[200];
+        vx_redact_url(cfg->nats_url, red, sizeof red);
+        snprintf(err, cap, "cannot connect to %s", red);
+    }
+    return st;
 }
 
 int main(int argc, char **argv)
@@ -92,18 +110,8 @@ int main(int argc, char **argv)
         goto shutdown;
     }
     ctx.idem_script = api_idem_script_create();
-    vx_bus_config bc = {.url = cfg.nats_url, .name = "valdrix-api", .timeout_ms = 5000};
-    for (int64_t delay = 200; vx_bus_connect(&bc, &ctx.bus) != VX_OK;) {
-        char red[256];
-        vx_redact_url(cfg.nats_url, red, sizeof red);
-        vx_log(VX_LOG_WARN, "nats connect failed, retrying", VX_STR("nats", red),
-               VX_INT("retry_in_ms", delay));
-        for (int64_t w = 0; w < delay && !stop_requested; w += 50)
-            vx_sleep_ms(50);
-        if (stop_requested)
-            goto shutdown;
-        delay = delay * 2 > 5000 ? 5000 : delay * 2;
-    }
+    char err[256] = "";
+    VX_RETRY_UNTIL_OK("nats connect", connect_bus(&cfg, &ctx.bus, err, sizeof err), err, wait_stop);
     char changed_subject[256];
     snprintf(changed_subject, sizeof changed_subject, "%s.*", cfg.changed_subject);
     if (vx_bus_serve(ctx.bus, changed_subject, NULL, api_on_changed, &ctx, &changed) != VX_OK) {

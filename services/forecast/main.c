@@ -6,6 +6,7 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
+#include "vx/retry.h"
 #include "vx/ops.h"
 
 #include <pthread.h>
@@ -57,21 +58,7 @@ static bool ready(void *arg, char *why, size_t cap)
     return true;
 }
 
-/* Retries `what` with backoff until it succeeds or a stop signal; jumps to shutdown then. */
-#define RETRY_UNTIL_OK(what, call)                                                                 \
-    do {                                                                                           \
-        int64_t delay_ = 200;                                                                      \
-        for (;;) {                                                                                 \
-            vx_status st_ = (call);                                                                \
-            if (st_ == VX_OK)                                                                      \
-                break;                                                                             \
-            vx_log(VX_LOG_WARN, what " failed, retrying", VX_STR("status", vx_status_str(st_)),    \
-                   VX_STR("error", err), VX_INT("retry_in_ms", delay_));                          \
-            if (wait_stop(delay_))                                                                 \
-                goto shutdown;                                                                     \
-            delay_ = delay_ * 2 > 5000 ? 5000 : delay_ * 2;                                        \
-        }                                                                                          \
-    } while (0)
+#define RETRY_UNTIL_OK(what, call) VX_RETRY_UNTIL_OK(what, call, err, wait_stop)
 
 static vx_status connect_bus(const fc_config *cfg, vx_bus **bus, char *err, size_t cap)
 {

@@ -6,6 +6,7 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
+#include "vx/retry.h"
 #include "vx/ops.h"
 
 #include <malloc.h>
@@ -39,23 +40,12 @@ static bool ready(void *arg, char *why, size_t cap)
     return true;
 }
 
-/* Retries `what` with backoff until it succeeds or SIGTERM; false on SIGTERM. */
-#define RETRY_UNTIL_OK(what, call)                                                                 \
-    do {                                                                                           \
-        int64_t delay_ = 200;                                                                      \
-        for (;;) {                                                                                 \
-            vx_status st_ = (call);                                                                \
-            if (st_ == VX_OK)                                                                      \
-                break;                                                                             \
-            vx_log(VX_LOG_WARN, what " failed, retrying", VX_STR("status", vx_status_str(st_)),    \
-                   VX_STR("error", err), VX_INT("retry_in_ms", delay_));                          \
-            for (int64_t w_ = 0; w_ < delay_ && !stop_requested; w_ += 50)                         \
-                vx_sleep_ms(50);                                                                   \
-            if (stop_requested)                                                                    \
-                goto shutdown;                                                                     \
-            delay_ = delay_ * 2 > 5000 ? 5000 : delay_ * 2;                                        \
-        }                                                                                          \
-    } while (0)
+static bool wait_stop(int64_t ms)
+{
+    return vx_sleep_unless(ms, &stop_requested);
+}
+
+#define RETRY_UNTIL_OK(what, call) VX_RETRY_UNTIL_OK(what, call, err, wait_stop)
 
 static vx_status connect_bus(const ingest_config *cfg, vx_bus **bus, char *err, size_t cap)
 {
