@@ -18,7 +18,6 @@ void api_config_usage(void)
           "Configuration (environment):\n"
           "  VX_API_HOST / VX_API_PORT  where to listen (127.0.0.1:8080)\n"
           "  VX_API_LOOPS             event loops, one thread each (1)\n"
-          "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"
           "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
           "  VX_REDIS_URL             Redis for rate limits and Idempotency-Keys\n"
           "                           (redis://127.0.0.1:16379/0)\n"
@@ -36,7 +35,7 @@ void api_config_usage(void)
           "  VX_LLM_SUBJECT           the llm service's subject (svc.llm.insight)\n"
           "  VX_API_IDEMPOTENCY_TTL   how long an Idempotency-Key stays bound to the events it\n"
           "                           was first sent with; reusing it for others is 422 (24h)\n"
-          "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW / VX_PG_STATEMENT_TIMEOUT  (10 / 20 / 5s)\n"
+          VX_PG_ENV_USAGE
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);
 }
@@ -46,9 +45,7 @@ void api_config_load(api_config *c)
     c->host = vx_env_str("VX_API_HOST", "127.0.0.1");
     c->port = (int)vx_env_int("VX_API_PORT", 8080, 0, 65535);
     c->loops = (unsigned)vx_env_int("VX_API_LOOPS", 1, 1, 64);
-    c->pg_dsn = vx_env_str("VX_PG_DSN", NULL);
-    if (!c->pg_dsn)
-        vx_config_fail("VX_PG_DSN", "not set (the stack writes it to .run/env)");
+    vx_pg_config_from_env(&c->pg);
     c->nats_url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
     c->redis_url = vx_env_str("VX_REDIS_URL", "redis://127.0.0.1:16379/0");
     c->events_subject = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
@@ -70,9 +67,6 @@ void api_config_load(api_config *c)
     c->llm_subject = vx_env_str("VX_LLM_SUBJECT", "svc.llm.insight");
     c->idempotency_ttl_ms = vx_env_duration_ms("VX_API_IDEMPOTENCY_TTL", 86400000, 1000,
                                                30LL * 86400000);
-    c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
-    c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
-    c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);
     const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");
     if (!vx_log_level_parse(lvl, &c->log_level))
         vx_config_fail("VX_LOG_LEVEL", "not one of debug, info, warn, error, off");

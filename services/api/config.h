@@ -3,6 +3,7 @@
 #define VX_API_CONFIG_H
 
 #include "vx/log.h"
+#include "vx/pg.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +12,7 @@ typedef struct {
     const char *host;
     int port;
     unsigned loops;
-    const char *pg_dsn;
+    vx_pg_config pg; /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
     const char *nats_url;
     const char *redis_url;
     const char *events_subject; /* publishes to <subject>.<tenant_id> */
@@ -26,8 +27,6 @@ typedef struct {
     const char *forecast_subject; /* <subject>.run and <subject>.anomalies */
     const char *llm_subject;
     int64_t idempotency_ttl_ms; /* how long an Idempotency-Key stays bound to its events */
-    int pool_size, pool_overflow;
-    int64_t statement_timeout_ms;
     vx_log_level log_level;
 } api_config;
 

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
      * libuv's pool: the database's share plus as many again, of which requests to other
      * services may hold at most half, so a slow service cannot stall reads. */
     char pool_threads[16];
-    snprintf(pool_threads, sizeof pool_threads, "%d", 2 * cfg.pool_size);
+    snprintf(pool_threads, sizeof pool_threads, "%d", 2 * cfg.pg.size);
     setenv("UV_THREADPOOL_SIZE", pool_threads, 0);
 
     struct sigaction sa;
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
-    api_ctx ctx = {.cfg = &cfg, .n_loops = cfg.loops, .max_service_calls = cfg.pool_size};
+    api_ctx ctx = {.cfg = &cfg, .n_loops = cfg.loops, .max_service_calls = cfg.pg.size};
     ctx.metrics = vx_metrics_create();
     api_ctx_init_metrics(&ctx);
     api_services_init(&ctx);
@@ -78,12 +78,8 @@ int main(int argc, char **argv)
     ctx.limiters = vx_xcalloc(cfg.loops, sizeof *ctx.limiters);
     vx_http_server *http = NULL;
 
-    vx_pg_config pc = vx_pg_defaults();
-    pc.dsn = cfg.pg_dsn;
+    vx_pg_config pc = cfg.pg;
     pc.application_name = "valdrix-api";
-    pc.size = cfg.pool_size;
-    pc.overflow = cfg.pool_overflow;
-    pc.statement_timeout_ms = cfg.statement_timeout_ms;
     /* small per-tenant reads: parallel workers cost more to start than they save */
     pc.session_options = "-c max_parallel_workers_per_gather=0";
     if (vx_pg_pool_create(&pc, &ctx.pool) != VX_OK) {

@@ -33,7 +33,6 @@ void fc_config_usage(void)
           "\n"
           "Configuration (environment):\n"
           "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-          "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"
           "  VX_REDIS_URL             Redis for cached replies (redis://127.0.0.1:16379/0); when\n"
           "                           it is down, replies are computed without the cache\n"
           "  VX_FORECAST_SUBJECT      subject prefix (svc.forecast)\n"
@@ -45,11 +44,9 @@ void fc_config_usage(void)
           "                           beyond it the reply is Error TOO_LARGE (10000000)\n"
           "  VX_FORECAST_CACHE_TTL    lifetime of a cached reply (1h)\n"
           "  VX_FORECAST_REDIS_TIMEOUT  per Redis command (250ms)\n"
-          "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"
-          "  VX_PG_RECYCLE            connection lifetime (300s)\n"
-          "  VX_PG_STATEMENT_TIMEOUT  per statement (5s)\n"
-          "  VX_PG_ACQUIRE_TIMEOUT    longest wait for a pooled connection; beyond it the reply is\n"
-          "                           Error DEADLINE (5s)\n"
+          VX_PG_ENV_USAGE
+          "                           (a request that waits longer for one is answered\n"
+          "                           Error DEADLINE)\n"
           "  VX_OPS_HOST              /metrics /healthz /readyz listener host (127.0.0.1)\n"
           "  VX_FORECAST_OPS_PORT     its port (9102)\n"
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
@@ -59,9 +56,7 @@ void fc_config_usage(void)
 void fc_config_load(fc_config *c)
 {
     c->nats_url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    c->pg_dsn = vx_env_str("VX_PG_DSN", NULL);
-    if (!c->pg_dsn)
-        vx_config_fail("VX_PG_DSN", "not set (the stack writes it to .run/env)");
+    vx_pg_config_from_env(&c->pg);
     c->redis_url = vx_env_str("VX_REDIS_URL", "redis://127.0.0.1:16379/0");
     vx_redis_url u;
     char why[160];
@@ -81,11 +76,6 @@ void fc_config_load(fc_config *c)
     c->max_input = vx_env_int("VX_FORECAST_MAX_INPUT", 10000000, 1, INT64_C(1000000000000));
     c->cache_ttl_ms = vx_env_duration_ms("VX_FORECAST_CACHE_TTL", 3600000, 1000, 86400000 * 7LL);
     c->redis_timeout_ms = vx_env_duration_ms("VX_FORECAST_REDIS_TIMEOUT", 250, 1, 60000);
-    c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
-    c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
-    c->pool_recycle_ms = vx_env_duration_ms("VX_PG_RECYCLE", 300000, 1000, 86400000);
-    c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);
-    c->acquire_timeout_ms = vx_env_duration_ms("VX_PG_ACQUIRE_TIMEOUT", 5000, 10, 3600000);
     c->ops_host = vx_env_str("VX_OPS_HOST", "127.0.0.1");
     c->ops_port = (int)vx_env_int("VX_FORECAST_OPS_PORT", 9102, 0, 65535);
     const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");

@@ -3,12 +3,13 @@
 #define VX_FORECAST_CONFIG_H
 
 #include "vx/log.h"
+#include "vx/pg.h"
 
 #include <stdint.h>
 
 typedef struct {
     const char *nats_url;
-    const char *pg_dsn;
+    vx_pg_config pg; /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
     const char *redis_url;
     const char *subject; /* serves <subject>.run and <subject>.anomalies */
     const char *queue;   /* queue group shared by the replicas */
@@ -16,8 +17,6 @@ typedef struct {
     int fit_threads;     /* parts of one request fitted at once */
     int64_t max_input;   /* records behind the rollup rows of one request */
     int64_t cache_ttl_ms;
-    int pool_size, pool_overflow;
-    int64_t pool_recycle_ms, statement_timeout_ms, acquire_timeout_ms;
     int64_t redis_timeout_ms;
     const char *ops_host;
     int ops_port;

@@ -14,7 +14,6 @@ void ingest_config_usage(void)
           "\n"
           "Configuration (environment):\n"
           "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-          "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"
           "  VX_INGEST_STREAM         stream of cost events (COST_EVENTS)\n"
           "  VX_INGEST_SUBJECT        events arrive on <subject>.<tenant_id> (cost.events)\n"
           "  VX_DLQ_STREAM            dead-letter stream (COST_DLQ)\n"
@@ -27,9 +26,7 @@ void ingest_config_usage(void)
           "  VX_INGEST_WRITERS        batches written at once, one connection each (2)\n"
           "  VX_INGEST_MAX_ACK_PENDING messages in flight across replicas (4096)\n"
           "  VX_PARTITION_MONTHS_AHEAD partitions made ahead at start (3)\n"
-          "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"
-          "  VX_PG_RECYCLE            connection lifetime (300s)\n"
-          "  VX_PG_STATEMENT_TIMEOUT  per statement (5s)\n"
+          VX_PG_ENV_USAGE
           "  VX_OPS_HOST / VX_OPS_PORT  /metrics /healthz /readyz listener (127.0.0.1:9101)\n"
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);
@@ -38,9 +35,7 @@ void ingest_config_usage(void)
 void ingest_config_load(ingest_config *c)
 {
     c->nats_url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    c->pg_dsn = vx_env_str("VX_PG_DSN", NULL);
-    if (!c->pg_dsn)
-        vx_config_fail("VX_PG_DSN", "not set (the stack writes it to .run/env)");
+    vx_pg_config_from_env(&c->pg);
     c->stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
     c->subject_prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
     c->dlq_stream = vx_env_str("VX_DLQ_STREAM", VX_DEFAULT_DLQ_STREAM);
@@ -54,10 +49,6 @@ void ingest_config_load(ingest_config *c)
     c->writers = (int)vx_env_int("VX_INGEST_WRITERS", 2, 1, 16);
     c->max_ack_pending = (int)vx_env_int("VX_INGEST_MAX_ACK_PENDING", 4096, 1, 1000000);
     c->months_ahead = (int)vx_env_int("VX_PARTITION_MONTHS_AHEAD", 3, 0, 120);
-    c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
-    c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
-    c->pool_recycle_ms = vx_env_duration_ms("VX_PG_RECYCLE", 300000, 1000, 86400000);
-    c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);
     c->ops_host = vx_env_str("VX_OPS_HOST", "127.0.0.1");
     c->ops_port = (int)vx_env_int("VX_OPS_PORT", 9101, 0, 65535);
     const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");

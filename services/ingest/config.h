@@ -3,12 +3,13 @@
 #define VX_INGEST_CONFIG_H
 
 #include "vx/log.h"
+#include "vx/pg.h"
 
 #include <stdint.h>
 
 typedef struct {
     const char *nats_url;
-    const char *pg_dsn;
+    vx_pg_config pg; /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
     const char *stream;         /* JetStream stream of cost events */
     const char *subject_prefix; /* events arrive on <prefix>.<tenant_id> */
     const char *dlq_stream;
@@ -22,8 +23,6 @@ typedef struct {
     int64_t fetch_wait_ms;
     int max_ack_pending;
     int months_ahead;
-    int pool_size, pool_overflow;
-    int64_t pool_recycle_ms, statement_timeout_ms;
     const char *ops_host;
     int ops_port;
     vx_log_level log_level;

@@ -17,7 +17,6 @@ void llm_config_usage(void)
           "\n"
           "Configuration (environment):\n"
           "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-          "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"
           "  VX_REDIS_URL             Redis for the budget and the cache (redis://127.0.0.1:16379/0);\n"
           "                           while it is unreachable no paid provider is called\n"
           "  VX_LLM_SUBJECT           subject of insight requests (svc.llm.insight)\n"
@@ -47,9 +46,7 @@ void llm_config_usage(void)
           "                           each provider's circuit breaker (20 / 5 / 5s)\n"
           "  VX_REDIS_POOL_SIZE       Redis connections (VX_LLM_WORKERS + 1)\n"
           "  VX_REDIS_TIMEOUT         per Redis command (250ms)\n"
-          "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"
-          "  VX_PG_RECYCLE            connection lifetime (300s)\n"
-          "  VX_PG_STATEMENT_TIMEOUT  per statement (5s)\n"
+          VX_PG_ENV_USAGE
           "  VX_OPS_HOST / VX_LLM_OPS_PORT  /metrics /healthz /readyz listener (127.0.0.1:9103)\n"
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);
@@ -58,9 +55,7 @@ void llm_config_usage(void)
 void llm_config_load(llm_config *c)
 {
     c->nats_url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    c->pg_dsn = vx_env_str("VX_PG_DSN", NULL);
-    if (!c->pg_dsn)
-        vx_config_fail("VX_PG_DSN", "not set (the stack writes it to .run/env)");
+    vx_pg_config_from_env(&c->pg);
     c->redis_url = vx_env_str("VX_REDIS_URL", "redis://127.0.0.1:16379/0");
     c->subject = vx_env_str("VX_LLM_SUBJECT", "svc.llm.insight");
     c->queue = vx_env_str("VX_LLM_QUEUE", "llm");
@@ -76,10 +71,6 @@ void llm_config_load(llm_config *c)
     c->default_deadline_ms = vx_env_duration_ms("VX_LLM_DEADLINE", 30000, 100, 600000);
     c->redis_pool_size = (int)vx_env_int("VX_REDIS_POOL_SIZE", c->workers + 1, 1, 256);
     c->redis_timeout_ms = vx_env_duration_ms("VX_REDIS_TIMEOUT", 250, 10, 60000);
-    c->pool_size = (int)vx_env_int("VX_PG_POOL_SIZE", 10, 1, 1000);
-    c->pool_overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", 20, 0, 1000);
-    c->pool_recycle_ms = vx_env_duration_ms("VX_PG_RECYCLE", 300000, 1000, 86400000);
-    c->statement_timeout_ms = vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", 5000, 10, 3600000);
     c->ops_host = vx_env_str("VX_OPS_HOST", "127.0.0.1");
     c->ops_port = (int)vx_env_int("VX_LLM_OPS_PORT", 9103, 0, 65535);
     const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");

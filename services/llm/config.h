@@ -5,12 +5,13 @@
 #define VX_LLM_SVC_CONFIG_H
 
 #include "vx/log.h"
+#include "vx/pg.h"
 
 #include <stdint.h>
 
 typedef struct {
     const char *nats_url;
-    const char *pg_dsn;
+    vx_pg_config pg; /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
     const char *redis_url;
     const char *subject;          /* insight requests (svc.llm.insight) */
     const char *queue;            /* queue group shared by replicas (llm) */
@@ -23,8 +24,6 @@ typedef struct {
     int64_t default_deadline_ms;  /* for requests without Vx-Deadline-Ms */
     int redis_pool_size;
     int64_t redis_timeout_ms;
-    int pool_size, pool_overflow;
-    int64_t pool_recycle_ms, statement_timeout_ms;
     const char *ops_host;
     int ops_port;
     vx_log_level log_level;

@@ -158,13 +158,8 @@ int main(int argc, char **argv)
                VX_INT("port", cfg.ops_port));
         goto shutdown;
     }
-    vx_pg_config pc = vx_pg_defaults();
-    pc.dsn = cfg.pg_dsn;
+    vx_pg_config pc = cfg.pg;
     pc.application_name = "valdrix-llm";
-    pc.size = cfg.pool_size;
-    pc.overflow = cfg.pool_overflow;
-    pc.recycle_ms = cfg.pool_recycle_ms;
-    pc.statement_timeout_ms = cfg.statement_timeout_ms;
     if (vx_pg_pool_create(&pc, &svc.pool) != VX_OK) {
         vx_logm(VX_LOG_ERROR, "bad Postgres configuration (VX_PG_DSN)");
         rc = VX_EXIT_CONFIG;

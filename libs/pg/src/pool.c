@@ -6,6 +6,7 @@
 #include "pg_internal.h"
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/config.h"
 #include "vx/log.h"
 
 #include <errno.h>
@@ -51,6 +52,21 @@ vx_pg_config vx_pg_defaults(void)
         .acquire_timeout_ms = 5000,
         .connect_timeout_ms = 5000,
     };
+}
+
+void vx_pg_config_from_env(vx_pg_config *out)
+{
+    *out = vx_pg_defaults();
+    out->dsn = vx_env_str("VX_PG_DSN", NULL);
+    if (!out->dsn)
+        vx_config_fail("VX_PG_DSN", "not set (the stack writes it to .run/env)");
+    out->size = (int)vx_env_int("VX_PG_POOL_SIZE", out->size, 1, 1000);
+    out->overflow = (int)vx_env_int("VX_PG_POOL_OVERFLOW", out->overflow, 0, 1000);
+    out->recycle_ms = vx_env_duration_ms("VX_PG_RECYCLE", out->recycle_ms, 1000, 86400000);
+    out->statement_timeout_ms =
+        vx_env_duration_ms("VX_PG_STATEMENT_TIMEOUT", out->statement_timeout_ms, 10, 3600000);
+    out->acquire_timeout_ms =
+        vx_env_duration_ms("VX_PG_ACQUIRE_TIMEOUT", out->acquire_timeout_ms, 10, 3600000);
 }
 
 /* The `options` connection parameter of the DSN followed by our statement_timeout (the last -c

@@ -29,6 +29,19 @@ typedef struct {
 /* The defaults above, with dsn NULL. */
 vx_pg_config vx_pg_defaults(void);
 
+/* The pool settings every service reads from the environment, into *out (the defaults above
+ * otherwise): VX_PG_DSN (required), VX_PG_POOL_SIZE, VX_PG_POOL_OVERFLOW, VX_PG_RECYCLE,
+ * VX_PG_STATEMENT_TIMEOUT, VX_PG_ACQUIRE_TIMEOUT. Exits 78 naming the variable on a bad or
+ * missing value (vx_config_fail). VX_PG_ENV_USAGE describes them for a --help text. */
+void vx_pg_config_from_env(vx_pg_config *out);
+
+#define VX_PG_ENV_USAGE                                                                            \
+    "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"     \
+    "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"                \
+    "  VX_PG_RECYCLE            connection lifetime (300s)\n"                                    \
+    "  VX_PG_STATEMENT_TIMEOUT  per statement (5s)\n"                                            \
+    "  VX_PG_ACQUIRE_TIMEOUT    longest wait for a pooled connection (5s)\n"
+
 typedef struct vx_pg_pool vx_pg_pool;
 
 typedef struct {
