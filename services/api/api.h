@@ -54,6 +54,7 @@ typedef struct {
     vx_breaker *svc_breaker[2]; /* [API_SVC_FORECAST], [API_SVC_LLM] */
     vx_redis *redis;            /* blocking client for jobs: Idempotency-Key bindings */
     vx_redis_script *idem_script;
+    atomic_bool idem_unchecked; /* the last Idempotency-Key check could not reach Redis */
 } api_ctx;
 
 enum { API_SVC_FORECAST, API_SVC_LLM };

@@ -81,16 +81,20 @@ static idem_verdict idem_check(api_call *c, const char *idem, const uint8_t *pac
     const char *args[] = {body_digest, ttl};
     int64_t v = -1;
     size_t n = 0;
-    char why[128];
+    char why[128] = "";
     vx_status st = vx_redis_eval_ints(c->ctx->redis, c->ctx->idem_script, keys, 1, args, 2, &v, 1,
                                       &n, why, sizeof why);
     if (st != VX_OK || n != 1 || v < 0 || v > 2) {
         /* Without Redis a reused key is not caught here; the events still get their own message
-         * id, so nothing is lost or stored twice (rows are keyed by EventId). */
-        vx_log(VX_LOG_WARN, "idempotency key not checked", VX_STR("status", vx_status_str(st)),
-               VX_STR("tenant_id", c->key.tenant_id));
+         * id, so nothing is lost or stored twice (rows are keyed by EventId). Said once per
+         * outage; the Redis client's metrics count every failed command. */
+        if (!atomic_exchange(&c->ctx->idem_unchecked, true))
+            vx_log(VX_LOG_WARN, "idempotency keys not checked until Redis answers again",
+                   VX_STR("status", vx_status_str(st)), VX_STR("error", why));
         return IDEM_UNKNOWN;
     }
+    if (atomic_exchange(&c->ctx->idem_unchecked, false))
+        vx_logm(VX_LOG_INFO, "idempotency keys checked again");
     return (idem_verdict)v;
 }
 
