@@ -13,7 +13,8 @@ ifneq ($(VX_SANITIZE),)
 BUILD := build-$(subst $(comma),-,$(VX_SANITIZE))
 endif
 
-.PHONY: all deps configure build test test-unit test-sanitize run stack-up stack-down clean fuzz bench-ingest
+.PHONY: all deps configure build test test-unit test-sanitize run stack-up stack-down clean fuzz bench-ingest \
+	format format-check
 
 all: build
 
@@ -51,6 +52,13 @@ stack-down:
 
 fuzz: deps
 	@bash scripts/fuzz.sh
+
+# clang-format with .clang-format: rewrite every C file, or only check (CI).
+format:
+	@bash scripts/format.sh
+
+format-check:
+	@bash scripts/format.sh --check
 
 bench-ingest: build
 	@bash bench/ingest.sh

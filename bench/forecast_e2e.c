@@ -49,8 +49,7 @@ static double request(vx_bus *b, const char *subject, char *tenant, char *from, 
     Valdrix__V1__ForecastReply *rep = valdrix__v1__forecast_reply__unpack(NULL, rlen, reply);
     vx_free(reply);
     if (rep == NULL || rep->outcome_case != VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT) {
-        fprintf(stderr, "forecast_e2e: %s\n",
-                rep ? rep->error->message : "undecodable reply");
+        fprintf(stderr, "forecast_e2e: %s\n", rep ? rep->error->message : "undecodable reply");
         if (rep)
             valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
         return -1;
@@ -72,8 +71,8 @@ int main(int argc, char **argv)
     if (runs < 1 || runs > 100)
         runs = 7;
     const char *url = getenv("VX_NATS_URL");
-    vx_bus_config bc = {.url = url ? url : "nats://127.0.0.1:14222", .name = "forecast-e2e",
-                        .timeout_ms = 5000};
+    vx_bus_config bc = {
+        .url = url ? url : "nats://127.0.0.1:14222", .name = "forecast-e2e", .timeout_ms = 5000};
     vx_bus *b = NULL;
     if (vx_bus_connect(&bc, &b) != VX_OK) {
         fprintf(stderr, "forecast_e2e: cannot connect to NATS\n");

@@ -71,8 +71,8 @@ static bool ask(load *l, long i, double *ms)
     void *reply = NULL;
     size_t reply_len = 0;
     int64_t t0 = vx_mono_ns();
-    vx_status st = vx_bus_request(l->bus, l->subject, body, len, h, 1, TIMEOUT_MS, &reply,
-                                  &reply_len);
+    vx_status st =
+        vx_bus_request(l->bus, l->subject, body, len, h, 1, TIMEOUT_MS, &reply, &reply_len);
     *ms = (double)(vx_mono_ns() - t0) / 1e6;
     vx_free(body);
     char why[256] = "";
@@ -148,7 +148,9 @@ int main(int argc, char **argv)
         return 2;
     }
     vx_bus_config bc = {.url = vx_env_str("VX_NATS_URL", "nats://127.0.0.1:14222"),
-                        .name = "llm-load", .timeout_ms = 5000, .send_asap = true};
+                        .name = "llm-load",
+                        .timeout_ms = 5000,
+                        .send_asap = true};
     if (vx_bus_connect(&bc, &l.bus) != VX_OK) {
         fprintf(stderr, "llm_load: cannot reach NATS at %s\n", bc.url);
         return 1;

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (c.n < 2 || c.n > VX_FORECAST_MAX_POINTS || !c.values)
         abort();
-    if (vx_forecast_csv_period_day(&c, (int64_t)c.n) <= vx_forecast_csv_period_day(&c, (int64_t)c.n - 1))
+    if (vx_forecast_csv_period_day(&c, (int64_t)c.n) <=
+        vx_forecast_csv_period_day(&c, (int64_t)c.n - 1))
         abort();
     vx_forecast_csv_cleanup(&c);
     return 0;

@@ -19,9 +19,8 @@ static void check(const fc_request *r)
         r->from_day < 0 || r->to_day > TODAY + 1 || r->top_services < 1 ||
         r->top_services > FC_MAX_TOP_SERVICES || strlen(r->tenant_id) != 36)
         abort();
-    if (r->kind == FC_KIND_RUN &&
-        (r->horizon_days < 1 || r->horizon_days > FC_MAX_HORIZON_DAYS || !(r->level > 0) ||
-         !(r->level < 1)))
+    if (r->kind == FC_KIND_RUN && (r->horizon_days < 1 || r->horizon_days > FC_MAX_HORIZON_DAYS ||
+                                   !(r->level > 0) || !(r->level < 1)))
         abort();
     if (r->kind == FC_KIND_ANOMALIES && (!(r->min_abs > 0) || !(r->min_rel > 0)))
         abort();

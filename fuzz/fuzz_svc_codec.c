@@ -80,9 +80,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_request(api_insight_request_encode((const char *)p, n, TENANT, &out, &len, &why), out,
                       len, &why, true);
         break;
-    case 2: api_forecast_reply_decode(p, n, &a); check_answer(&a); break;
-    case 3: api_anomalies_reply_decode(p, n, &a); check_answer(&a); break;
-    default: api_insight_reply_decode(p, n, &a); check_answer(&a); break;
+    case 2:
+        api_forecast_reply_decode(p, n, &a);
+        check_answer(&a);
+        break;
+    case 3:
+        api_anomalies_reply_decode(p, n, &a);
+        check_answer(&a);
+        break;
+    default:
+        api_insight_reply_decode(p, n, &a);
+        check_answer(&a);
+        break;
     }
     return 0;
 }

@@ -10,7 +10,7 @@ PACKAGES=(
     libpq-dev postgresql-15 postgresql-client-15
     libhiredis-dev redis-server
     libuv1-dev node-llhttp libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev
-    clang-14 libclang-rt-14-dev
+    clang-14 libclang-rt-14-dev clang-format
     wrk nginx-light curl bc python3
     python3-yaml python3-jsonschema
 )

@@ -40,8 +40,9 @@ void api_ctx_init_metrics(api_ctx *ctx)
         for (int k = 0; k < 12; k++) {
             char l[96];
             snprintf(l, sizeof l, "route=\"%s\",status=\"%d\"", routes[i].name, common_statuses[k]);
-            ctx->answers[routes[i].route][k] = vx_metrics_counter(
-                ctx->metrics, "valdrix_api_requests_total", "Requests answered, by route and status", l);
+            ctx->answers[routes[i].route][k] =
+                vx_metrics_counter(ctx->metrics, "valdrix_api_requests_total",
+                                   "Requests answered, by route and status", l);
         }
         char labels[64];
         snprintf(labels, sizeof labels, "route=\"%s\"", routes[i].name);
@@ -49,13 +50,15 @@ void api_ctx_init_metrics(api_ctx *ctx)
             ctx->metrics, "valdrix_api_request_seconds", "Time from request to answer, by route",
             labels, vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
     }
-    ctx->auth_failures = vx_metrics_counter(ctx->metrics, "valdrix_api_auth_failures_total",
-                                            "Requests refused for a bad, unknown or revoked key",
-                                            NULL);
-    ctx->cache_hits = vx_metrics_counter(ctx->metrics, "valdrix_api_cache_requests_total",
-                                         "Summary answers looked up in the cache", "result=\"hit\"");
-    ctx->cache_misses = vx_metrics_counter(ctx->metrics, "valdrix_api_cache_requests_total",
-                                           "Summary answers looked up in the cache", "result=\"miss\"");
+    ctx->auth_failures =
+        vx_metrics_counter(ctx->metrics, "valdrix_api_auth_failures_total",
+                           "Requests refused for a bad, unknown or revoked key", NULL);
+    ctx->cache_hits =
+        vx_metrics_counter(ctx->metrics, "valdrix_api_cache_requests_total",
+                           "Summary answers looked up in the cache", "result=\"hit\"");
+    ctx->cache_misses =
+        vx_metrics_counter(ctx->metrics, "valdrix_api_cache_requests_total",
+                           "Summary answers looked up in the cache", "result=\"miss\"");
 }
 
 void api_on_changed(void *arg, vx_bus_msg *msg)
@@ -202,13 +205,23 @@ static void answer_metrics(api_call *c)
 static void dispatch(api_call *c)
 {
     switch (c->route) {
-    case ROUTE_COSTS: handle_costs(c); break;
-    case ROUTE_SUMMARY: handle_summary(c); break;
-    case ROUTE_EVENTS: handle_events(c); break;
-    case ROUTE_USAGE: handle_usage(c); break;
+    case ROUTE_COSTS:
+        handle_costs(c);
+        break;
+    case ROUTE_SUMMARY:
+        handle_summary(c);
+        break;
+    case ROUTE_EVENTS:
+        handle_events(c);
+        break;
+    case ROUTE_USAGE:
+        handle_usage(c);
+        break;
     case ROUTE_FORECASTS:
     case ROUTE_ANOMALIES:
-    case ROUTE_INSIGHTS: handle_service(c); break;
+    case ROUTE_INSIGHTS:
+        handle_service(c);
+        break;
     default:
         api_set_problem(c, 404, "not-found", "Not found", "no such route");
         api_finish(c);
@@ -280,11 +293,12 @@ static void lookup_job(api_call *c)
         return;
     }
     const char *params[1] = {a->bearer.key_id};
-    PGresult *r = PQexecParams(pg,
-                               "SELECT tenant_id::text, encode(secret_sha256, 'hex'), revoked, plan, "
-                               "coalesce(api_per_min, 0), coalesce(llm_per_day, 0), "
-                               "coalesce(remediation_per_hour, 0) FROM vx_api_key_lookup($1)",
-                               1, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(pg,
+                     "SELECT tenant_id::text, encode(secret_sha256, 'hex'), revoked, plan, "
+                     "coalesce(api_per_min, 0), coalesce(llm_per_day, 0), "
+                     "coalesce(remediation_per_hour, 0) FROM vx_api_key_lookup($1)",
+                     1, NULL, params, NULL, NULL, 0);
     vx_status st = vx_pg_result_status(pg, r, NULL, 0);
     vx_pg_release(c->ctx->pool, pg, st == VX_UNAVAILABLE);
     if (st != VX_OK) {
@@ -419,8 +433,7 @@ void api_handle(void *arg, vx_http_request *req)
                            allow);
         vx_http_header h[] = {{"Allow", allow}};
         vx_http_respond(req, 405, "application/problem+json", h, 1, body, (size_t)len);
-    }
-    else
+    } else
         vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route");
 }
 

@@ -46,8 +46,8 @@ typedef struct {
     vx_counter *answers[ROUTE_COUNT][12]; /* by route and common status (see api.c) */
     vx_counter *auth_failures;
     api_cache *cache;
-    atomic_int in_flight; /* api_calls not yet answered */
-    atomic_bool draining; /* SIGTERM: /readyz says so */
+    atomic_int in_flight;     /* api_calls not yet answered */
+    atomic_bool draining;     /* SIGTERM: /readyz says so */
     atomic_int service_calls; /* forecast/insight requests waiting on NATS */
     int max_service_calls;    /* their share of the thread pool */
     vx_counter *cache_hits, *cache_misses;

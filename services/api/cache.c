@@ -142,8 +142,8 @@ char *api_cache_get(api_cache *c, const char *tenant, const char *key, uint64_t 
     return out;
 }
 
-void api_cache_put(api_cache *c, const char *tenant, const char *key, uint64_t gen,
-                   uint64_t epoch, int64_t now_ms, const char *body, size_t len)
+void api_cache_put(api_cache *c, const char *tenant, const char *key, uint64_t gen, uint64_t epoch,
+                   int64_t now_ms, const char *body, size_t len)
 {
     if (len > c->max_answer_bytes)
         return;

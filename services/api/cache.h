@@ -31,7 +31,7 @@ void api_cache_bump(api_cache *c, const char *tenant);
 char *api_cache_get(api_cache *c, const char *tenant, const char *key, uint64_t epoch,
                     int64_t now_ms, size_t *len);
 /* Stores an answer computed from data read after generation `gen` and epoch were taken. */
-void api_cache_put(api_cache *c, const char *tenant, const char *key, uint64_t gen,
-                   uint64_t epoch, int64_t now_ms, const char *body, size_t len);
+void api_cache_put(api_cache *c, const char *tenant, const char *key, uint64_t gen, uint64_t epoch,
+                   int64_t now_ms, const char *body, size_t len);
 
 #endif

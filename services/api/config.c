@@ -23,7 +23,8 @@ void api_config_usage(void)
           "                           (redis://127.0.0.1:16379/0)\n"
           "  VX_CURSOR_SECRET         key that signs paging cursors; the same on every replica\n"
           "                           (required; at least 16 bytes; see .run/env)\n"
-          "  VX_INGEST_SUBJECT / VX_INGEST_STREAM  where events are published (cost.events, COST_EVENTS)\n"
+          "  VX_INGEST_SUBJECT / VX_INGEST_STREAM  where events are published (cost.events, "
+          "COST_EVENTS)\n"
           "  VX_CHANGED_SUBJECT       ingest's announcements, which clear cached summaries\n"
           "                           (valdrix.changed)\n"
           "  VX_API_CACHE_MAX_AGE     longest a cached summary is served, even without an\n"
@@ -34,9 +35,8 @@ void api_config_usage(void)
           "                           <subject>.anomalies (svc.forecast)\n"
           "  VX_LLM_SUBJECT           the llm service's subject (svc.llm.insight)\n"
           "  VX_API_IDEMPOTENCY_TTL   how long an Idempotency-Key stays bound to the events it\n"
-          "                           was first sent with; reusing it for others is 422 (24h)\n"
-          VX_PG_ENV_USAGE
-          "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
+          "                           was first sent with; reusing it for others is 422 "
+          "(24h)\n" VX_PG_ENV_USAGE "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);
 }
 
@@ -51,8 +51,8 @@ void api_config_load(api_config *c)
     c->events_subject = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
     c->events_stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
     c->changed_subject = vx_env_str("VX_CHANGED_SUBJECT", VX_DEFAULT_CHANGED_SUBJECT);
-    c->duplicate_window_ms = vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS,
-                                                1000, 86400000);
+    c->duplicate_window_ms =
+        vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS, 1000, 86400000);
     const char *secret = vx_env_str("VX_CURSOR_SECRET", NULL);
     if (!secret)
         vx_config_fail("VX_CURSOR_SECRET", "not set (the stack writes it to .run/env)");
@@ -65,8 +65,8 @@ void api_config_load(api_config *c)
     c->service_timeout_ms = vx_env_duration_ms("VX_API_SERVICE_TIMEOUT", 10000, 10, 600000);
     c->forecast_subject = vx_env_str("VX_FORECAST_SUBJECT", "svc.forecast");
     c->llm_subject = vx_env_str("VX_LLM_SUBJECT", "svc.llm.insight");
-    c->idempotency_ttl_ms = vx_env_duration_ms("VX_API_IDEMPOTENCY_TTL", 86400000, 1000,
-                                               30LL * 86400000);
+    c->idempotency_ttl_ms =
+        vx_env_duration_ms("VX_API_IDEMPOTENCY_TTL", 86400000, 1000, 30LL * 86400000);
     const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");
     if (!vx_log_level_parse(lvl, &c->log_level))
         vx_config_fail("VX_LOG_LEVEL", "not one of debug, info, warn, error, off");

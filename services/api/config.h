@@ -22,8 +22,8 @@ typedef struct {
     const uint8_t *cursor_secret;
     size_t cursor_secret_len;
     int64_t key_cache_ttl_ms;
-    int64_t cache_max_age_ms; /* summary answers are served at most this long */
-    int64_t service_timeout_ms; /* deadline of requests to forecast and llm */
+    int64_t cache_max_age_ms;     /* summary answers are served at most this long */
+    int64_t service_timeout_ms;   /* deadline of requests to forecast and llm */
     const char *forecast_subject; /* <subject>.run and <subject>.anomalies */
     const char *llm_subject;
     int64_t idempotency_ttl_ms; /* how long an Idempotency-Key stays bound to its events */

@@ -111,18 +111,23 @@ int main(int argc, char **argv)
     char changed_subject[256];
     snprintf(changed_subject, sizeof changed_subject, "%s.*", cfg.changed_subject);
     if (vx_bus_serve(ctx.bus, changed_subject, NULL, api_on_changed, &ctx, &changed) != VX_OK) {
-        vx_log(VX_LOG_ERROR, "cannot subscribe to announcements", VX_STR("subject", changed_subject));
+        vx_log(VX_LOG_ERROR, "cannot subscribe to announcements",
+               VX_STR("subject", changed_subject));
         goto shutdown;
     }
-    vx_http_config hc = {.host = cfg.host, .port = cfg.port, .loops = cfg.loops,
-                         .handler = api_handle, .handler_ctx = &ctx,
-                         .on_loop_start = api_loop_start, .on_loop_stop = api_loop_stop};
+    vx_http_config hc = {.host = cfg.host,
+                         .port = cfg.port,
+                         .loops = cfg.loops,
+                         .handler = api_handle,
+                         .handler_ctx = &ctx,
+                         .on_loop_start = api_loop_start,
+                         .on_loop_stop = api_loop_stop};
     if (vx_http_server_create(&hc, &http) != VX_OK) {
         vx_log(VX_LOG_ERROR, "cannot listen", VX_STR("host", cfg.host), VX_INT("port", cfg.port));
         goto shutdown;
     }
-    vx_log(VX_LOG_INFO, "ready", VX_STR("host", cfg.host), VX_INT("port", vx_http_server_port(http)),
-           VX_INT("loops", vx_http_server_loops(http)));
+    vx_log(VX_LOG_INFO, "ready", VX_STR("host", cfg.host),
+           VX_INT("port", vx_http_server_port(http)), VX_INT("loops", vx_http_server_loops(http)));
     while (!stop_requested)
         vx_sleep_ms(100);
     rc = 0;

@@ -23,34 +23,34 @@ static bool subject_ok(const char *s)
 
 void fc_config_usage(void)
 {
-    fputs("valdrix-forecast: spend forecasts and anomaly flags over NATS, from the daily rollup.\n"
-          "\n"
-          "usage: valdrix-forecast [--help]\n"
-          "\n"
-          "Serves <subject>.run (ForecastRequest -> ForecastReply) and <subject>.anomalies\n"
-          "(AnomaliesRequest -> AnomaliesReply), proto/valdrix/v1/forecast.proto, in a queue group\n"
-          "so that replicas share the requests.\n"
-          "\n"
-          "Configuration (environment):\n"
-          "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-          "  VX_REDIS_URL             Redis for cached replies (redis://127.0.0.1:16379/0); when\n"
-          "                           it is down, replies are computed without the cache\n"
-          "  VX_FORECAST_SUBJECT      subject prefix (svc.forecast)\n"
-          "  VX_FORECAST_QUEUE        queue group of the replicas (forecast)\n"
-          "  VX_FORECAST_WORKERS      requests handled at once, per subject (4)\n"
-          "  VX_FORECAST_FIT_THREADS  services of one request fitted at once (number of CPUs, at\n"
-          "                           most 8)\n"
-          "  VX_FORECAST_MAX_INPUT    most cost records behind the rollup rows of one request;\n"
-          "                           beyond it the reply is Error TOO_LARGE (10000000)\n"
-          "  VX_FORECAST_CACHE_TTL    lifetime of a cached reply (1h)\n"
-          "  VX_FORECAST_REDIS_TIMEOUT  per Redis command (250ms)\n"
-          VX_PG_ENV_USAGE
-          "                           (a request that waits longer for one is answered\n"
-          "                           Error DEADLINE)\n"
-          "  VX_OPS_HOST              /metrics /healthz /readyz listener host (127.0.0.1)\n"
-          "  VX_FORECAST_OPS_PORT     its port (9102)\n"
-          "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
-          stdout);
+    fputs(
+        "valdrix-forecast: spend forecasts and anomaly flags over NATS, from the daily rollup.\n"
+        "\n"
+        "usage: valdrix-forecast [--help]\n"
+        "\n"
+        "Serves <subject>.run (ForecastRequest -> ForecastReply) and <subject>.anomalies\n"
+        "(AnomaliesRequest -> AnomaliesReply), proto/valdrix/v1/forecast.proto, in a queue group\n"
+        "so that replicas share the requests.\n"
+        "\n"
+        "Configuration (environment):\n"
+        "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
+        "  VX_REDIS_URL             Redis for cached replies (redis://127.0.0.1:16379/0); when\n"
+        "                           it is down, replies are computed without the cache\n"
+        "  VX_FORECAST_SUBJECT      subject prefix (svc.forecast)\n"
+        "  VX_FORECAST_QUEUE        queue group of the replicas (forecast)\n"
+        "  VX_FORECAST_WORKERS      requests handled at once, per subject (4)\n"
+        "  VX_FORECAST_FIT_THREADS  services of one request fitted at once (number of CPUs, at\n"
+        "                           most 8)\n"
+        "  VX_FORECAST_MAX_INPUT    most cost records behind the rollup rows of one request;\n"
+        "                           beyond it the reply is Error TOO_LARGE (10000000)\n"
+        "  VX_FORECAST_CACHE_TTL    lifetime of a cached reply (1h)\n"
+        "  VX_FORECAST_REDIS_TIMEOUT  per Redis command (250ms)\n" VX_PG_ENV_USAGE
+        "                           (a request that waits longer for one is answered\n"
+        "                           Error DEADLINE)\n"
+        "  VX_OPS_HOST              /metrics /healthz /readyz listener host (127.0.0.1)\n"
+        "  VX_FORECAST_OPS_PORT     its port (9102)\n"
+        "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
+        stdout);
 }
 
 void fc_config_load(fc_config *c)

@@ -6,8 +6,8 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
-#include "vx/retry.h"
 #include "vx/ops.h"
+#include "vx/retry.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -155,8 +155,11 @@ int main(int argc, char **argv)
     vx_metrics *metrics = vx_metrics_create();
     fc_metrics_register(&svc.m, metrics);
     vx_ops_server *ops = NULL;
-    vx_ops_config oc = {.host = cfg.ops_host, .port = cfg.ops_port, .metrics = metrics,
-                        .ready = ready, .ready_ctx = &a};
+    vx_ops_config oc = {.host = cfg.ops_host,
+                        .port = cfg.ops_port,
+                        .metrics = metrics,
+                        .ready = ready,
+                        .ready_ctx = &a};
     if (vx_ops_start(&oc, &ops) != VX_OK) {
         vx_log(VX_LOG_ERROR, "cannot listen for /metrics", VX_STR("host", cfg.ops_host),
                VX_INT("port", cfg.ops_port));

@@ -41,19 +41,18 @@ void fc_metrics_register(fc_metrics *m, vx_metrics *reg)
                 "Requests answered, by kind (run, anomalies) and outcome", labels);
         }
         snprintf(labels, sizeof labels, "kind=\"%s\"", kind);
-        m->duration[k] = vx_metrics_histogram(
-            reg, "valdrix_forecast_request_duration_seconds",
-            "Time from receiving a request to sending its reply", labels,
-            vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
+        m->duration[k] =
+            vx_metrics_histogram(reg, "valdrix_forecast_request_duration_seconds",
+                                 "Time from receiving a request to sending its reply", labels,
+                                 vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
     }
     m->fit = vx_metrics_histogram(reg, "valdrix_forecast_fit_duration_seconds",
-                                  "Time to fit and forecast (or scan) one series", NULL,
-                                  fit_bounds, sizeof fit_bounds / sizeof fit_bounds[0]);
+                                  "Time to fit and forecast (or scan) one series", NULL, fit_bounds,
+                                  sizeof fit_bounds / sizeof fit_bounds[0]);
     m->cache_hits = vx_metrics_counter(reg, "valdrix_forecast_cache_hits_total",
                                        "Replies served from the Redis cache", NULL);
     m->cache_misses = vx_metrics_counter(reg, "valdrix_forecast_cache_misses_total",
-                                         "Requests computed because no cached reply existed",
-                                         NULL);
+                                         "Requests computed because no cached reply existed", NULL);
     m->cache_errors = vx_metrics_counter(
         reg, "valdrix_forecast_cache_errors_total",
         "Cache reads or writes that failed (Redis unreachable): computed without the cache", NULL);
@@ -180,8 +179,8 @@ static void compute(fc_service *s, const fc_request *req, fc_call *c)
         st = fc_forecast_reply(req, &roll, &ser, c->data_version, s->cfg->fit_threads, &c->reply,
                                &c->reply_len, &stats, err, sizeof err);
     else
-        st = fc_anomalies_reply(req, &roll, &ser, c->data_version, &c->reply, &c->reply_len,
-                                &stats, err, sizeof err);
+        st = fc_anomalies_reply(req, &roll, &ser, c->data_version, &c->reply, &c->reply_len, &stats,
+                                err, sizeof err);
     fc_series_cleanup(&ser);
     fc_rollup_cleanup(&roll);
     c->model_ms = (double)(vx_mono_ns() - t1) / 1e6;
@@ -233,11 +232,11 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
     vx_gauge_add(s->m.in_flight, -1);
     vx_status rst = vx_bus_respond(s->bus, msg, c.reply, c.reply_len, h, 1);
     vx_free(c.reply);
-    vx_log_level lvl = c.outcome == FC_OUT_OK || c.outcome == FC_OUT_INVALID ||
-                               c.outcome == FC_OUT_TOO_LARGE
-                           ? VX_LOG_INFO
-                       : c.outcome == FC_OUT_INTERNAL ? VX_LOG_ERROR
-                                                      : VX_LOG_WARN;
+    vx_log_level lvl =
+        c.outcome == FC_OUT_OK || c.outcome == FC_OUT_INVALID || c.outcome == FC_OUT_TOO_LARGE
+            ? VX_LOG_INFO
+        : c.outcome == FC_OUT_INTERNAL ? VX_LOG_ERROR
+                                       : VX_LOG_WARN;
     vx_log(lvl, "request", VX_STR("trace_id", trace.trace_id), VX_STR("tenant_id", req.tenant_id),
            VX_STR("kind", fc_kind_name(kind)), VX_STR("outcome", outcome_names[c.outcome]),
            VX_INT("records", c.records), VX_INT("rows", c.rows), VX_INT("series", c.parts),

@@ -43,8 +43,7 @@ fail:
     return st;
 }
 
-vx_status fc_store_read(PGconn *c, const fc_request *req, fc_rollup *out, char *err,
-                        size_t err_cap)
+vx_status fc_store_read(PGconn *c, const fc_request *req, fc_rollup *out, char *err, size_t err_cap)
 {
     fc_sql q;
     fc_rollup_sql(req, &q);

@@ -9,12 +9,12 @@
 
 typedef struct {
     const char *nats_url;
-    vx_pg_config pg; /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
+    vx_pg_config pg;            /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
     const char *stream;         /* JetStream stream of cost events */
     const char *subject_prefix; /* events arrive on <prefix>.<tenant_id> */
     const char *dlq_stream;
-    const char *dlq_prefix; /* poison goes to <dlq_prefix>.<tenant_id> */
-    const char *durable;    /* pull consumer shared by every replica */
+    const char *dlq_prefix;     /* poison goes to <dlq_prefix>.<tenant_id> */
+    const char *durable;        /* pull consumer shared by every replica */
     const char *changed_prefix; /* <prefix>.<tenant_id> announces committed changes */
     int64_t duplicate_window_ms;
     int64_t ack_wait_ms;

@@ -10,9 +10,9 @@
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <time.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
 {
@@ -33,12 +33,12 @@ void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
     static const char *const kinds[4] = {"reason=\"decode\"", "reason=\"invalid\"",
                                          "reason=\"tenant\"", "reason=\"storage\""};
     for (int i = 0; i < 4; i++)
-        m->dead[i] = vx_metrics_counter(reg, "valdrix_ingest_events_deadlettered_total",
-                                        "Messages or events sent to the dead-letter stream", kinds[i]);
-    m->batch_seconds = vx_metrics_histogram(reg, "valdrix_ingest_batch_seconds",
-                                            "Time to write one fetched batch, commit included",
-                                            NULL, vx_metrics_latency_bounds,
-                                            vx_metrics_latency_bounds_len);
+        m->dead[i] =
+            vx_metrics_counter(reg, "valdrix_ingest_events_deadlettered_total",
+                               "Messages or events sent to the dead-letter stream", kinds[i]);
+    m->batch_seconds = vx_metrics_histogram(
+        reg, "valdrix_ingest_batch_seconds", "Time to write one fetched batch, commit included",
+        NULL, vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
     m->pending = vx_metrics_gauge(reg, "valdrix_ingest_consumer_pending",
                                   "Messages in the stream not yet delivered to ingest", NULL);
     m->ack_pending = vx_metrics_gauge(reg, "valdrix_ingest_consumer_ack_pending",
@@ -93,10 +93,10 @@ static void log_counts(const ingest_work *w, const vx_ledger_counts *k, double s
                        double store_secs)
 {
     vx_log(VX_LOG_DEBUG, "batch committed", VX_INT("messages", w->n_msgs),
-           VX_DBL("store_seconds", store_secs),
-           VX_INT("events", w->n_events), VX_INT("inserted", k->inserted),
-           VX_INT("restated", k->restated), VX_INT("duplicate", k->duplicate),
-           VX_INT("rejected", w->n_rejects), VX_DBL("seconds", secs));
+           VX_DBL("store_seconds", store_secs), VX_INT("events", w->n_events),
+           VX_INT("inserted", k->inserted), VX_INT("restated", k->restated),
+           VX_INT("duplicate", k->duplicate), VX_INT("rejected", w->n_rejects),
+           VX_DBL("seconds", secs));
 }
 
 static void dlq_subject(const ingest_ctx *ctx, const char *subject, char *out, size_t cap)

@@ -6,8 +6,8 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
-#include "vx/retry.h"
 #include "vx/ops.h"
+#include "vx/retry.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -59,20 +59,23 @@ static vx_status setup_streams(ingest_ctx *ctx, char *err, size_t cap)
     const ingest_config *cfg = ctx->cfg;
     char subjects[256];
     snprintf(subjects, sizeof subjects, "%s.>", cfg->subject_prefix);
-    vx_stream_config events = {.name = cfg->stream, .subjects = subjects,
-                               .duplicate_window_ms = cfg->duplicate_window_ms};
+    vx_stream_config events = {
+        .name = cfg->stream, .subjects = subjects, .duplicate_window_ms = cfg->duplicate_window_ms};
     vx_status st = vx_bus_ensure_stream(ctx->bus, &events, err, cap);
     if (st != VX_OK)
         return st;
     char dlq_subjects[256];
     snprintf(dlq_subjects, sizeof dlq_subjects, "%s.>", cfg->dlq_prefix);
-    vx_stream_config dlq = {.name = cfg->dlq_stream, .subjects = dlq_subjects,
+    vx_stream_config dlq = {.name = cfg->dlq_stream,
+                            .subjects = dlq_subjects,
                             .duplicate_window_ms = cfg->duplicate_window_ms};
     st = vx_bus_ensure_stream(ctx->bus, &dlq, err, cap);
     if (st != VX_OK)
         return st;
-    vx_consumer_config cc = {.stream = cfg->stream, .durable = cfg->durable,
-                             .ack_wait_ms = cfg->ack_wait_ms, .max_ack_pending = cfg->max_ack_pending};
+    vx_consumer_config cc = {.stream = cfg->stream,
+                             .durable = cfg->durable,
+                             .ack_wait_ms = cfg->ack_wait_ms,
+                             .max_ack_pending = cfg->max_ack_pending};
     snprintf(err, cap, "cannot bind consumer %s on %s", cfg->durable, cfg->stream);
     return vx_bus_consumer_create(ctx->bus, &cc, &ctx->consumer);
 }
@@ -124,8 +127,11 @@ int main(int argc, char **argv)
     vx_metrics *metrics = vx_metrics_create();
     ingest_metrics_register(&ctx.m, metrics);
     vx_ops_server *ops = NULL;
-    vx_ops_config oc = {.host = cfg.ops_host, .port = cfg.ops_port, .metrics = metrics,
-                        .ready = ready, .ready_ctx = &ctx};
+    vx_ops_config oc = {.host = cfg.ops_host,
+                        .port = cfg.ops_port,
+                        .metrics = metrics,
+                        .ready = ready,
+                        .ready_ctx = &ctx};
     if (vx_ops_start(&oc, &ops) != VX_OK) {
         vx_log(VX_LOG_ERROR, "cannot listen for /metrics", VX_STR("host", cfg.ops_host),
                VX_INT("port", cfg.ops_port));

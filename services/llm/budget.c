@@ -59,17 +59,16 @@ static const char reserve_lua[] =
     "return {1, spent, reserved}\n";
 
 /* KEYS[1] the month hash; ARGV the ledger's sum, key ttl ms. Only the first seeder sets it. */
-static const char seed_lua[] =
-    "if redis.call('HSETNX', KEYS[1], 'spent', ARGV[1]) == 1 then\n"
-    "  local late = redis.call('HGET', KEYS[1], 'late')\n"
-    "  if late then\n"
-    "    redis.call('HINCRBY', KEYS[1], 'spent', late)\n"
-    "    redis.call('HDEL', KEYS[1], 'late')\n"
-    "  end\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
+static const char seed_lua[] = "if redis.call('HSETNX', KEYS[1], 'spent', ARGV[1]) == 1 then\n"
+                               "  local late = redis.call('HGET', KEYS[1], 'late')\n"
+                               "  if late then\n"
+                               "    redis.call('HINCRBY', KEYS[1], 'spent', late)\n"
+                               "    redis.call('HDEL', KEYS[1], 'late')\n"
+                               "  end\n"
+                               "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                               "  return 1\n"
+                               "end\n"
+                               "return 0\n";
 
 /* KEYS[1] the month hash; ARGV ticket, cost, key ttl ms. The ledger row is written before this
  * runs, so a seed that reads the ledger afterwards counts it; a cost settled while `spent` is
@@ -171,8 +170,9 @@ static vx_status seed(llm_budget_req *r, const ticket *t, int64_t key_ttl_ms)
         return st;
     }
     inc(b->m.seeds);
-    vx_log(VX_LOG_INFO, "llm budget: month seeded from the ledger", VX_STR("tenant_id", r->tenant_id),
-           VX_STR("month", t->month), VX_INT("spent_micro_usd", spent), VX_BOOL("set", n && out[0]));
+    vx_log(VX_LOG_INFO, "llm budget: month seeded from the ledger",
+           VX_STR("tenant_id", r->tenant_id), VX_STR("month", t->month),
+           VX_INT("spent_micro_usd", spent), VX_BOOL("set", n && out[0]));
     return VX_OK;
 }
 
@@ -189,8 +189,8 @@ static vx_status reserve(void *ctx, const vx_llm_estimate *est, void **out)
     vx_uuid_v4(&u);
     vx_uuid_format(&u, t->id);
     /* Above the largest budget means never: keep Lua's numbers exact. */
-    t->amount = est->cost_micro_usd > LLM_BUDGET_MAX_MICRO ? LLM_BUDGET_MAX_MICRO + 1
-                                                           : est->cost_micro_usd;
+    t->amount =
+        est->cost_micro_usd > LLM_BUDGET_MAX_MICRO ? LLM_BUDGET_MAX_MICRO + 1 : est->cost_micro_usd;
     int64_t key_ttl_ms = llm_budget_month_left_ms(t->reserved_at_ms) + KEY_GRACE_MS;
     char amount_s[24], limit_s[24], ttl_s[24], key_ttl_s[24];
     snprintf(amount_s, sizeof amount_s, "%llu", (unsigned long long)t->amount);
@@ -204,8 +204,8 @@ static vx_status reserve(void *ctx, const vx_llm_estimate *est, void **out)
         int64_t res[3] = {0, 0, 0};
         size_t n = 0;
         char why[256] = "";
-        vx_status st = vx_redis_eval_ints(b->redis, b->reserve, keys, 1, args, 5, res, 3, &n, why,
-                                          sizeof why);
+        vx_status st =
+            vx_redis_eval_ints(b->redis, b->reserve, keys, 1, args, 5, res, 3, &n, why, sizeof why);
         if (st != VX_OK || n != 3) {
             if (st == VX_OK)
                 st = VX_INTERNAL;
@@ -226,9 +226,9 @@ static vx_status reserve(void *ctx, const vx_llm_estimate *est, void **out)
             r->reserved_micro = res[2] > 0 ? (uint64_t)res[2] : 0;
             r->need_micro = t->amount;
             inc(b->m.denials);
-            vx_log(VX_LOG_INFO, "llm budget: reservation refused", VX_STR("tenant_id", r->tenant_id),
-                   VX_STR("provider", est->provider), VX_INT("need_micro_usd", t->amount),
-                   VX_INT("spent_micro_usd", r->spent_micro),
+            vx_log(VX_LOG_INFO, "llm budget: reservation refused",
+                   VX_STR("tenant_id", r->tenant_id), VX_STR("provider", est->provider),
+                   VX_INT("need_micro_usd", t->amount), VX_INT("spent_micro_usd", r->spent_micro),
                    VX_INT("reserved_micro_usd", r->reserved_micro),
                    VX_INT("limit_micro_usd", r->limit_micro));
             vx_free(t);
@@ -289,8 +289,8 @@ static void settle(void *ctx, void *tk, const vx_llm_estimate *est, const vx_llm
     int64_t res[1];
     size_t n = 0;
     char why[256] = "";
-    vx_status st = vx_redis_eval_ints(r->budget->redis, r->budget->settle, keys, 1, args, 3, res,
-                                      1, &n, why, sizeof why);
+    vx_status st = vx_redis_eval_ints(r->budget->redis, r->budget->settle, keys, 1, args, 3, res, 1,
+                                      &n, why, sizeof why);
     if (st != VX_OK) {
         /* The reservation stays until it expires; then the month is recounted from the
          * ledger, which has this call. */

@@ -38,9 +38,9 @@ typedef struct {
     const char *trace_id;   /* may be NULL */
     uint64_t limit_micro;   /* the tenant's monthly budget */
     /* written by the hooks */
-    bool denied;            /* a reservation was refused */
+    bool denied;                                      /* a reservation was refused */
     uint64_t spent_micro, reserved_micro, need_micro; /* at the last refusal */
-    bool unavailable;       /* a reservation could not be checked */
+    bool unavailable;                                 /* a reservation could not be checked */
     char unavailable_why[160];
 } llm_budget_req;
 

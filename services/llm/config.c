@@ -17,14 +17,16 @@ void llm_config_usage(void)
           "\n"
           "Configuration (environment):\n"
           "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-          "  VX_REDIS_URL             Redis for the budget and the cache (redis://127.0.0.1:16379/0);\n"
+          "  VX_REDIS_URL             Redis for the budget and the cache "
+          "(redis://127.0.0.1:16379/0);\n"
           "                           while it is unreachable no paid provider is called\n"
           "  VX_LLM_SUBJECT           subject of insight requests (svc.llm.insight)\n"
           "  VX_LLM_QUEUE             queue group shared by replicas (llm)\n"
           "  VX_LLM_WORKERS           requests handled at once by one replica (4)\n"
           "  VX_LLM_FORECAST_SUBJECT  the forecast service, <subject>.run and <subject>.anomalies\n"
           "                           (svc.forecast)\n"
-          "  VX_LLM_FORECAST_TIMEOUT  how long to wait for it before going on without (2s; 0: never ask)\n"
+          "  VX_LLM_FORECAST_TIMEOUT  how long to wait for it before going on without (2s; 0: "
+          "never ask)\n"
           "  VX_LLM_CACHE_TTL         how long an insight is cached (24h; 0: no cache)\n"
           "  VX_LLM_MONTHLY_BUDGET_USD  monthly LLM budget of a starter tenant in USD, times 3\n"
           "                           (growth), 5 (pro), 10 (enterprise), unless the tenant's\n"
@@ -45,8 +47,7 @@ void llm_config_usage(void)
           "  VX_LLM_BREAKER_WINDOW / VX_LLM_BREAKER_MIN_CALLS / VX_LLM_BREAKER_OPEN\n"
           "                           each provider's circuit breaker (20 / 5 / 5s)\n"
           "  VX_REDIS_POOL_SIZE       Redis connections (VX_LLM_WORKERS + 1)\n"
-          "  VX_REDIS_TIMEOUT         per Redis command (250ms)\n"
-          VX_PG_ENV_USAGE
+          "  VX_REDIS_TIMEOUT         per Redis command (250ms)\n" VX_PG_ENV_USAGE
           "  VX_OPS_HOST / VX_LLM_OPS_PORT  /metrics /healthz /readyz listener (127.0.0.1:9103)\n"
           "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
           stdout);

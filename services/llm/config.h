@@ -18,10 +18,10 @@ typedef struct {
     int workers;                  /* subscriptions, i.e. requests handled at once */
     const char *forecast_subject; /* <prefix>.run and <prefix>.anomalies (svc.forecast) */
     int64_t forecast_timeout_ms;
-    int64_t cache_ttl_ms;         /* 0: no cache */
+    int64_t cache_ttl_ms;          /* 0: no cache */
     uint64_t default_budget_micro; /* monthly, for the starter plan */
-    int64_t reservation_ttl_ms;   /* 0: twice the provider timeout */
-    int64_t default_deadline_ms;  /* for requests without Vx-Deadline-Ms */
+    int64_t reservation_ttl_ms;    /* 0: twice the provider timeout */
+    int64_t default_deadline_ms;   /* for requests without Vx-Deadline-Ms */
     int redis_pool_size;
     int64_t redis_timeout_ms;
     const char *ops_host;

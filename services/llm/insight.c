@@ -51,21 +51,20 @@ void llm_metrics_register(llm_metrics *m, vx_metrics *reg)
             reg, "valdrix_llm_forecast_calls_total",
             "Requests to the forecast service for an insight, by outcome", labels);
     }
-    m->request_seconds = vx_metrics_histogram(reg, "valdrix_llm_request_duration_seconds",
-                                              "Insight requests, receipt to reply", NULL,
-                                              vx_metrics_latency_bounds,
-                                              vx_metrics_latency_bounds_len);
+    m->request_seconds = vx_metrics_histogram(
+        reg, "valdrix_llm_request_duration_seconds", "Insight requests, receipt to reply", NULL,
+        vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
     m->budget.denials = vx_metrics_counter(reg, "valdrix_llm_budget_denials_total",
                                            "Provider calls the tenant's budget refused", NULL);
     m->budget.errors = vx_metrics_counter(
         reg, "valdrix_llm_budget_errors_total",
         "Provider calls not made because the budget could not be checked (fail closed)", NULL);
-    m->budget.seeds = vx_metrics_counter(reg, "valdrix_llm_budget_seeds_total",
-                                         "Monthly budget totals loaded from the usage ledger",
-                                         NULL);
-    m->budget.ledger_errors = vx_metrics_counter(reg, "valdrix_llm_ledger_errors_total",
-                                                 "Usage ledger rows that could not be written",
-                                                 NULL);
+    m->budget.seeds =
+        vx_metrics_counter(reg, "valdrix_llm_budget_seeds_total",
+                           "Monthly budget totals loaded from the usage ledger", NULL);
+    m->budget.ledger_errors =
+        vx_metrics_counter(reg, "valdrix_llm_ledger_errors_total",
+                           "Usage ledger rows that could not be written", NULL);
     m->budget.settle_errors = vx_metrics_counter(
         reg, "valdrix_llm_budget_settle_errors_total",
         "Settles and releases Redis did not take (the reservation then expires)", NULL);
@@ -145,11 +144,11 @@ static bool cache_get(job *j, const char *key)
     st = llm_answer_unpack((const uint8_t *)val, len, &a);
     vx_free(val);
     if (st != VX_OK || strcmp(a.tenant_id, j->req.tenant_id) != 0 ||
-        strcmp(a.from, j->req.from) != 0 || strcmp(a.to, j->req.to) != 0 ||
-        a.kind != j->req.kind) {
+        strcmp(a.from, j->req.from) != 0 || strcmp(a.to, j->req.to) != 0 || a.kind != j->req.kind) {
         if (st == VX_OK)
             llm_answer_cleanup(&a);
-        vx_log(VX_LOG_WARN, "llm cache: unusable entry dropped", VX_STR("tenant_id", j->req.tenant_id));
+        vx_log(VX_LOG_WARN, "llm cache: unusable entry dropped",
+               VX_STR("tenant_id", j->req.tenant_id));
         vx_redis_del(s->redis, key);
         vx_counter_inc(s->m.cache_errors);
         return false;
@@ -264,8 +263,8 @@ static void run(job *j)
     }
 
     char key[256] = "";
-    bool use_cache = cache_on(s) &&
-                     llm_cache_key(req, tenant.data_version, VX_LLM_PROMPT_VERSION, key, sizeof key);
+    bool use_cache = cache_on(s) && llm_cache_key(req, tenant.data_version, VX_LLM_PROMPT_VERSION,
+                                                  key, sizeof key);
     if (use_cache && cache_get(j, key)) {
         llm_store_close(tx);
         return;
@@ -328,8 +327,7 @@ static void run(job *j)
             /* the router says VX_UNAVAILABLE when a call it cut to the deadline timed out */
             fail(j, LLM_OUT_DEADLINE, LLM_ERR_DEADLINE, "no provider answered in time: %s", err);
         } else if (st == VX_INVALID) {
-            fail(j, LLM_OUT_INTERNAL, LLM_ERR_INTERNAL, "the insight context was refused: %s",
-                 err);
+            fail(j, LLM_OUT_INTERNAL, LLM_ERR_INTERNAL, "the insight context was refused: %s", err);
         } else if (br.unavailable) {
             fail(j, LLM_OUT_UNAVAILABLE, LLM_ERR_UNAVAILABLE,
                  "LLM spending is paused because %s, and no local provider is configured (%s)",
@@ -403,8 +401,8 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
 
     int64_t today = vx_wall_ms() / 86400000;
     char err[512] = "";
-    if (llm_req_decode(vx_bus_msg_data(msg), vx_bus_msg_len(msg), today, &j.req, err,
-                       sizeof err) != VX_OK)
+    if (llm_req_decode(vx_bus_msg_data(msg), vx_bus_msg_len(msg), today, &j.req, err, sizeof err) !=
+        VX_OK)
         fail(&j, LLM_OUT_INVALID, LLM_ERR_INVALID, "%s", err);
     else {
         j.have_req = true;
@@ -412,21 +410,21 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
     }
 
     size_t len = 0;
-    uint8_t *reply = j.answered ? llm_reply_result(&j.answer, &len)
-                                : llm_reply_error(j.code, j.message, &len);
+    uint8_t *reply =
+        j.answered ? llm_reply_result(&j.answer, &len) : llm_reply_error(j.code, j.message, &len);
     /* counted before the reply leaves, so whoever reads /metrics after the answer sees it */
     int64_t ms = vx_mono_ms() - j.t0_ms;
     vx_counter_inc(s->m.requests[j.outcome]);
     vx_histogram_observe(s->m.request_seconds, (double)ms / 1000.0);
     vx_status st = vx_bus_respond(s->bus, msg, reply, len, NULL, 0);
     vx_free(reply);
-    vx_log(j.answered || j.outcome == LLM_OUT_INVALID || j.outcome == LLM_OUT_BUDGET
-               ? VX_LOG_INFO
-               : VX_LOG_WARN,
+    vx_log(j.answered || j.outcome == LLM_OUT_INVALID || j.outcome == LLM_OUT_BUDGET ? VX_LOG_INFO
+                                                                                     : VX_LOG_WARN,
            "insight", VX_STR("tenant_id", j.have_req ? j.req.tenant_id : NULL),
            VX_STR("trace_id", j.trace.trace_id), VX_STR("request_id", j.request_id),
            VX_STR("kind", j.have_req ? vx_llm_kind_str(j.req.kind) : NULL),
-           VX_STR("from", j.have_req ? j.req.from : NULL), VX_STR("to", j.have_req ? j.req.to : NULL),
+           VX_STR("from", j.have_req ? j.req.from : NULL),
+           VX_STR("to", j.have_req ? j.req.to : NULL),
            VX_STR("provider", j.answered ? j.answer.provider : NULL),
            VX_BOOL("cached", j.answered && j.answer.cached),
            VX_STR("outcome", outcome_names[j.outcome]), VX_INT("ms", ms),

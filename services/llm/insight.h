@@ -18,8 +18,8 @@
 
 /* Request outcomes, the label values of valdrix_llm_requests_total. */
 typedef enum {
-    LLM_OUT_OK,          /* a provider answered */
-    LLM_OUT_CACHED,      /* served from the cache */
+    LLM_OUT_OK,     /* a provider answered */
+    LLM_OUT_CACHED, /* served from the cache */
     LLM_OUT_INVALID,
     LLM_OUT_BUDGET,
     LLM_OUT_UNAVAILABLE,
@@ -44,8 +44,8 @@ typedef struct {
     vx_llm_router *router;
     llm_budget *budget;
     llm_metrics m;
-    bool local_first;    /* local is the first provider: its answers are worth caching */
-    atomic_bool pg_ok;   /* the last Postgres operation succeeded (for /readyz) */
+    bool local_first;  /* local is the first provider: its answers are worth caching */
+    atomic_bool pg_ok; /* the last Postgres operation succeeded (for /readyz) */
 } llm_svc;
 
 void llm_metrics_register(llm_metrics *m, vx_metrics *reg);

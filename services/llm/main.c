@@ -7,8 +7,8 @@
 #include "vx/clock.h"
 #include "vx/config.h"
 #include "vx/log.h"
-#include "vx/retry.h"
 #include "vx/ops.h"
+#include "vx/retry.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -80,8 +80,8 @@ static void drain(vx_bus_sub **subs, int n)
 
 static vx_status connect_bus(const llm_config *cfg, vx_bus **bus, char *err, size_t cap)
 {
-    vx_bus_config bc = {.url = cfg->nats_url, .name = "valdrix-llm", .timeout_ms = 5000,
-                        .send_asap = true};
+    vx_bus_config bc = {
+        .url = cfg->nats_url, .name = "valdrix-llm", .timeout_ms = 5000, .send_asap = true};
     snprintf(err, cap, "cannot reach %s", cfg->nats_url);
     return vx_bus_connect(&bc, bus);
 }
@@ -151,8 +151,11 @@ int main(int argc, char **argv)
         snprintf(providers + strlen(providers), sizeof providers - strlen(providers), "%s%s",
                  i ? "," : "", names[i]);
 
-    vx_ops_config oc = {.host = cfg.ops_host, .port = cfg.ops_port, .metrics = metrics,
-                        .ready = ready, .ready_ctx = &svc};
+    vx_ops_config oc = {.host = cfg.ops_host,
+                        .port = cfg.ops_port,
+                        .metrics = metrics,
+                        .ready = ready,
+                        .ready_ctx = &svc};
     if (vx_ops_start(&oc, &ops) != VX_OK) {
         vx_log(VX_LOG_ERROR, "cannot listen for /metrics", VX_STR("host", cfg.ops_host),
                VX_INT("port", cfg.ops_port));
@@ -197,9 +200,8 @@ int main(int argc, char **argv)
     RETRY_UNTIL_OK("postgres", check_pg(&svc, err, sizeof err));
     for (int i = 0; i < cfg.workers; i++) {
         snprintf(err, sizeof err, "cannot subscribe to %s", cfg.subject);
-        RETRY_UNTIL_OK("subscribe",
-                       vx_bus_serve(svc.bus, cfg.subject, cfg.queue, llm_insight_handle, &svc,
-                                    &subs[i]));
+        RETRY_UNTIL_OK("subscribe", vx_bus_serve(svc.bus, cfg.subject, cfg.queue,
+                                                 llm_insight_handle, &svc, &subs[i]));
     }
     vx_logm(VX_LOG_INFO, "ready");
     while (!stop_requested)

@@ -10,8 +10,7 @@
 #include <string.h>
 
 /* A connection in a transaction that sees only `tenant_id`. */
-static vx_status begin(vx_pg_pool *pool, const char *tenant_id, PGconn **out, char *err,
-                       size_t cap)
+static vx_status begin(vx_pg_pool *pool, const char *tenant_id, PGconn **out, char *err, size_t cap)
 {
     PGconn *c;
     vx_status st = vx_pg_acquire(pool, &c);
@@ -40,8 +39,8 @@ static vx_status finish(vx_pg_pool *pool, PGconn *c, vx_status st, char *err, si
     return st;
 }
 
-static PGresult *query(PGconn *c, const char *sql, int n, const char *const *params,
-                       vx_status *st, char *err, size_t cap)
+static PGresult *query(PGconn *c, const char *sql, int n, const char *const *params, vx_status *st,
+                       char *err, size_t cap)
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     *st = vx_pg_result_status(c, r, err, cap);
@@ -159,15 +158,15 @@ static char *array_literal(char *const *v, size_t n, vx_buf *b)
 #define ROWS_SQL(col)                                                                              \
     "SELECT service_name, billing_currency, amount::text, previous::text, week::text, "            \
     "prior_week::text FROM (SELECT service_name, billing_currency, " SUMS(col) WHERE               \
-    "GROUP BY service_name, billing_currency) q "                                                  \
-    "ORDER BY greatest(abs(coalesce(amount, 0)), abs(coalesce(previous, 0))) DESC, "               \
-    "service_name, billing_currency LIMIT 10001"
+        "GROUP BY service_name, billing_currency) q "                                              \
+        "ORDER BY greatest(abs(coalesce(amount, 0)), abs(coalesce(previous, 0))) DESC, "           \
+        "service_name, billing_currency LIMIT 10001"
 #define FOCUS_SQL(col)                                                                             \
     "SELECT billing_currency, amount::text, previous::text, week::text, prior_week::text "         \
     "FROM (SELECT billing_currency, " SUMS(col) WHERE                                              \
-    "AND ($12::text = '' OR service_name = $12::text) "                                            \
-    "AND ($13::text = '' OR sub_account_id = $13::text) GROUP BY billing_currency) q "             \
-    "ORDER BY billing_currency"
+        "AND ($12::text = '' OR service_name = $12::text) "                                        \
+        "AND ($13::text = '' OR sub_account_id = $13::text) GROUP BY billing_currency) q "         \
+        "ORDER BY billing_currency"
 
 static const char *const rows_sql[] = {ROWS_SQL("effective_cost"), ROWS_SQL("billed_cost"),
                                        ROWS_SQL("list_cost")};
@@ -238,8 +237,7 @@ vx_status llm_store_rows(llm_store_tx *tx, const llm_req *req, llm_rows *rows, l
                     st = VX_INTERNAL;
                     break;
                 }
-                llm_rows_add(focus, service, account, PQgetvalue(r, i, 0), s[0], s[1], s[2],
-                             s[3]);
+                llm_rows_add(focus, service, account, PQgetvalue(r, i, 0), s[0], s[1], s[2], s[3]);
             }
             PQclear(r);
         }
@@ -261,8 +259,12 @@ vx_status llm_store_usage(vx_pg_pool *pool, const llm_usage_row *u, char *err, s
     snprintf(out, sizeof out, "%llu", (unsigned long long)u->output_tokens);
     llm_micro_format(u->cost_micro_usd, cost, sizeof cost);
     snprintf(latency, sizeof latency, "%lld", (long long)(u->latency_ms > 0 ? u->latency_ms : 0));
-    const char *p[11] = {u->tenant_id, at, u->provider, u->model ? u->model : "", in, out, cost,
-                         latency, u->outcome, u->request_id, u->trace_id};
+    const char *p[11] = {u->tenant_id, at,
+                         u->provider,  u->model ? u->model : "",
+                         in,           out,
+                         cost,         latency,
+                         u->outcome,   u->request_id,
+                         u->trace_id};
     PGresult *r = query(c,
                         "INSERT INTO llm_usage (tenant_id, created_at, provider, model, "
                         "input_tokens, output_tokens, cost, latency_ms, outcome, request_id, "

@@ -90,8 +90,8 @@ static void record(const char *method, const char *path, long status, const char
 }
 
 /* method, URL path on 127.0.0.1:port, optional bearer key and body; extra header may be NULL */
-static resp http(int port, const char *method, const char *path, const char *key,
-                 const char *body, size_t body_len, const char *extra)
+static resp http(int port, const char *method, const char *path, const char *key, const char *body,
+                 size_t body_len, const char *extra)
 {
     resp r = {0};
     CURL *c = curl_easy_init();
@@ -282,14 +282,22 @@ static void new_tenant(fixture *f, char *tenant, char *key, char *plan, char *ap
 {
     char out[256], name[64];
     snprintf(name, sizeof name, "api-%s-%d", f->id, rand());
-    char *args[] = {(char *)"valdrix", (char *)"tenant", (char *)"create", (char *)"--name", name,
-                    (char *)"--plan", plan, (char *)"--api-per-min", api_per_min,
+    char *args[] = {(char *)"valdrix",
+                    (char *)"tenant",
+                    (char *)"create",
+                    (char *)"--name",
+                    name,
+                    (char *)"--plan",
+                    plan,
+                    (char *)"--api-per-min",
+                    api_per_min,
                     NULL};
     if (!api_per_min)
         args[7] = NULL;
     assert_int_equal(h_run("valdrix", args, NULL, out, sizeof out), 0);
     sscanf(out, "%36s", tenant);
-    char *kargs[] = {(char *)"valdrix", (char *)"key", (char *)"create", (char *)"--tenant", tenant, NULL};
+    char *kargs[] = {(char *)"valdrix",  (char *)"key", (char *)"create",
+                     (char *)"--tenant", tenant,        NULL};
     assert_int_equal(h_run("valdrix", kargs, NULL, out, sizeof out), 0);
     sscanf(out, "%120s", key);
 }
@@ -314,7 +322,8 @@ static void seed(const char *tenant, int n, int64_t t0, const char *service)
     assert_int_equal(vx_pg_acquire(pool, &c), VX_OK);
     vx_ledger_counts k;
     char err[256];
-    assert_int_equal(vx_ledger_write(l, c, ptrs, (size_t)n, &k, NULL, NULL, err, sizeof err), VX_OK);
+    assert_int_equal(vx_ledger_write(l, c, ptrs, (size_t)n, &k, NULL, NULL, err, sizeof err),
+                     VX_OK);
     vx_pg_release(pool, c, false);
     vx_ledger_destroy(l);
     vx_pg_pool_destroy(pool);
@@ -334,25 +343,31 @@ static void test_api_auth_failures_all_look_alike(void **state)
     char wrong[128];
     snprintf(wrong, sizeof wrong, "%s", key);
     wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == 'a' ? 'b' : 'a';
-    const char *bad_keys[] = {NULL, "nonsense", "vxk_zzzzzzzzzzzz.0000000000000000000000000000000000000000000000000000000000000000", wrong};
+    const char *bad_keys[] = {
+        NULL, "nonsense",
+        "vxk_zzzzzzzzzzzz.0000000000000000000000000000000000000000000000000000000000000000", wrong};
     for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
         resp r = http(f->port, "GET", path, bad_keys[i], NULL, 0, NULL);
         assert_int_equal(r.status, 401);
         assert_string_equal(header(&r, "Content-Type"), "application/problem+json");
         /* the same detail whatever was wrong */
-        assert_non_null(strstr(r.body, "send Authorization: Bearer <key> with a valid, unrevoked API key"));
+        assert_non_null(
+            strstr(r.body, "send Authorization: Bearer <key> with a valid, unrevoked API key"));
         free(r.body);
     }
     /* a client's request id with JSON in it stays inside its string in the problem body */
-    resp hostile = http(f->port, "GET", path, NULL, NULL, 0, "x-request-id: a\"},\"status\":200,\"x\":{\"");
+    resp hostile =
+        http(f->port, "GET", path, NULL, NULL, 0, "x-request-id: a\"},\"status\":200,\"x\":{\"");
     assert_int_equal(hostile.status, 401);
     json_t *pj = json_loads(hostile.body, 0, NULL);
     assert_non_null(pj);
     assert_int_equal(json_integer_value(json_object_get(pj, "status")), 401);
-    assert_string_equal(json_string_value(json_object_get(pj, "request_id")), "a\"},\"status\":200,\"x\":{\"");
+    assert_string_equal(json_string_value(json_object_get(pj, "request_id")),
+                        "a\"},\"status\":200,\"x\":{\"");
     json_decref(pj);
     free(hostile.body);
-    char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke", (char *)"--key", key, NULL};
+    char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke",
+                      (char *)"--key",   key,           NULL};
     char out[256];
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 0);
     /* the API trusts a cached lookup for VX_API_KEY_CACHE_TTL; this API runs with the default
@@ -410,14 +425,16 @@ static void test_api_paging_and_isolation(void **state)
         assert_non_null(strstr(r.body, "\"data\":[]"));
         free(r.body);
     }
-    resp s = http(f->port, "GET", "/v1/costs/summary?from=2025-04-01&to=2025-05-01&group_by=service",
-                  ka, NULL, 0, NULL);
+    resp s =
+        http(f->port, "GET", "/v1/costs/summary?from=2025-04-01&to=2025-05-01&group_by=service", ka,
+             NULL, 0, NULL);
     assert_int_equal(s.status, 200);
     assert_null(strstr(s.body, "Secret-Of-B"));
     assert_non_null(strstr(s.body, "\"RecordCount\":2100"));
     free(s.body);
     /* a cursor of A's query does not work for B */
-    resp r = http(f->port, "GET", "/v1/costs?from=2025-04-01&to=2025-05-01&limit=1", ka, NULL, 0, NULL);
+    resp r =
+        http(f->port, "GET", "/v1/costs?from=2025-04-01&to=2025-05-01&limit=1", ka, NULL, 0, NULL);
     json_t *j = json_loads(r.body, 0, NULL);
     snprintf(path, sizeof path, "/v1/costs?from=2025-04-01&to=2025-05-01&limit=1&cursor=%s",
              json_string_value(json_object_get(j, "next_cursor")));
@@ -486,7 +503,8 @@ static void test_api_bad_input_gets_4xx_and_service_keeps_running(void **state)
         {"GET", "/v1/costs?from=2024-01-01&to=2025-06-01", NULL, 400, "366 days"},
         {"GET", "/v1/costs?from=2025-01-01&to=2025-01-02&limit=999999", NULL, 400, "limit"},
         {"GET", "/v1/costs?from=2025-01-01&to=2025-01-02&service=%ZZ", NULL, 400, "service"},
-        {"GET", "/v1/costs/summary?from=2025-01-01&to=2025-01-02&group_by=tenant_id", NULL, 400, "group_by"},
+        {"GET", "/v1/costs/summary?from=2025-01-01&to=2025-01-02&group_by=tenant_id", NULL, 400,
+         "group_by"},
         {"POST", "/v1/cost-events", "{not json", 400, "not JSON"},
         {"POST", "/v1/cost-events", "[{\"EventId\":5}]", 400, "EventId: must be a string"},
         {"POST", "/v1/cost-events", "", 400, "empty"},
@@ -515,7 +533,8 @@ static void test_api_bad_input_gets_4xx_and_service_keeps_running(void **state)
 
 static const char EVENT[] =
     "{\"EventId\":\"%s\",\"ChargePeriodStart\":\"2025-09-01T00:00:00Z\","
-    "\"ChargePeriodEnd\":\"2025-09-01T01:00:00Z\",\"BilledCost\":\"%s\",\"BillingCurrency\":\"USD\","
+    "\"ChargePeriodEnd\":\"2025-09-01T01:00:00Z\",\"BilledCost\":\"%s\",\"BillingCurrency\":"
+    "\"USD\","
     "\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\",\"ServiceName\":\"AmazonEC2\","
     "\"ChargeCategory\":\"Usage\"}";
 
@@ -532,7 +551,8 @@ static void test_api_posted_events_reach_the_ledger(void **state)
     snprintf(e1, sizeof e1, EVENT, id1, "0.000000001");
     snprintf(e2, sizeof e2, EVENT, id2, "123456789.123456789");
     snprintf(body, sizeof body, "%s\n%s\n{\"EventId\":\"broken\"}\n", e1, e2);
-    resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), "Idempotency-Key: t-1");
+    resp r =
+        http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), "Idempotency-Key: t-1");
     assert_int_equal(r.status, 202);
     assert_non_null(strstr(r.body, "\"accepted\":2"));
     assert_non_null(strstr(r.body, "\"index\":2"));
@@ -565,8 +585,9 @@ static void test_api_posted_events_reach_the_ledger(void **state)
 /* RecordCount of the one-group summary answer, or -1. */
 static long summary_count(fixture *f, const char *key)
 {
-    resp r = http(f->port, "GET", "/v1/costs/summary?from=2025-09-01&to=2025-09-02&group_by=service",
-                  key, NULL, 0, NULL);
+    resp r =
+        http(f->port, "GET", "/v1/costs/summary?from=2025-09-01&to=2025-09-02&group_by=service",
+             key, NULL, 0, NULL);
     long n = -1;
     const char *p = strstr(r.body, "\"RecordCount\":");
     if (r.status == 200 && p)
@@ -592,8 +613,9 @@ static void test_api_cached_summary_follows_new_commits(void **state)
         resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
         assert_int_equal(r.status, 202);
         free(r.body);
-        assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
-                                      t, NULL, round, 20000),
+        assert_int_equal(h_wait_query(f->pg,
+                                      "SELECT count(*) FROM cost_records WHERE tenant_id = $1", t,
+                                      NULL, round, 20000),
                          round);
         /* the announcement follows the commit within moments; the cached answer must follow it */
         long got = -1;
@@ -627,9 +649,17 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
     /* make sure the stream exists, as it would in production */
-    char *gen[] = {(char *)"valdrix", (char *)"generate", (char *)"--tenant", t, (char *)"--days",
-                   (char *)"1", (char *)"--events-per-day", (char *)"1", (char *)"--end",
-                   (char *)"2020-01-02", NULL};
+    char *gen[] = {(char *)"valdrix",
+                   (char *)"generate",
+                   (char *)"--tenant",
+                   t,
+                   (char *)"--days",
+                   (char *)"1",
+                   (char *)"--events-per-day",
+                   (char *)"1",
+                   (char *)"--end",
+                   (char *)"2020-01-02",
+                   NULL};
     char out[512];
     assert_int_equal(h_run("valdrix", gen, f->envp, out, sizeof out), 0);
     h_proxy_cut(proxy);
@@ -639,7 +669,11 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     assert_int_equal(h_http_get(f->port, "/readyz", NULL, 0), 503);
     char id[37], body[700];
     vx_test_uuid(id);
-    snprintf(body, sizeof body, "[" "%s" "]", "");
+    snprintf(body, sizeof body,
+             "["
+             "%s"
+             "]",
+             "");
     char ev[600];
     snprintf(ev, sizeof ev, EVENT, id, "5");
     snprintf(body, sizeof body, "[%s]", ev);
@@ -660,9 +694,8 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
                                   t, NULL, 1, 20000),
                      1);
     vx_sleep_ms(1000);
-    assert_int_equal(h_query_int(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
-                                 t, NULL),
-                     1);
+    assert_int_equal(
+        h_query_int(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1", t, NULL), 1);
     assert_int_equal(stop_child(f, ing), 0);
     h_proxy_stop(proxy);
 }
@@ -689,8 +722,8 @@ static void *call_forecast(void *arg)
 static void slow_forecaster(void *ctx, vx_bus_msg *req)
 {
     vx_sleep_ms(700);
-    Valdrix__V1__ForecastRequest *in = valdrix__v1__forecast_request__unpack(
-        NULL, vx_bus_msg_len(req), vx_bus_msg_data(req));
+    Valdrix__V1__ForecastRequest *in =
+        valdrix__v1__forecast_request__unpack(NULL, vx_bus_msg_len(req), vx_bus_msg_data(req));
     char tenant[64] = "(undecodable)";
     if (in && in->scope)
         snprintf(tenant, sizeof tenant, "%s", in->scope->tenant_id);
@@ -730,7 +763,8 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
     FIXTURE(f);
     /* a stand-in forecast service answering slowly, one request at a time */
     vx_bus *bus;
-    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-forecaster", .timeout_ms = 5000};
+    vx_bus_config bc = {
+        .url = getenv("VX_NATS_URL"), .name = "test-forecaster", .timeout_ms = 5000};
     assert_int_equal(vx_bus_connect(&bc, &bus), VX_OK);
     vx_bus_sub *sub;
     /* subjects of this test's own, so that no other test's service answers */
@@ -758,8 +792,7 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
         pthread_join(th[i], NULL);
         /* the reply rendered as JSON; the request carried the key's tenant */
         if (calls[i].status == 200 && strstr(calls[i].body, "\"records\":42") &&
-            strstr(calls[i].body, own) &&
-            strstr(calls[i].body, "\"model\":\"sum\""))
+            strstr(calls[i].body, own) && strstr(calls[i].body, "\"model\":\"sum\""))
             ok++;
         if (calls[i].status == 503 && strstr(calls[i].body, "too many forecast and insight"))
             busy++;
@@ -882,12 +915,14 @@ static void test_api_forecasts_anomalies_and_insights_from_the_services(void **s
     PQclear(pr);
     pr = PQexecParams(
         f->pg,
-        "INSERT INTO cost_daily (tenant_id, day, service_name, sub_account_id, region_id, provider, "
+        "INSERT INTO cost_daily (tenant_id, day, service_name, sub_account_id, region_id, "
+        "provider, "
         "billing_currency, billed_cost, effective_cost, list_cost, record_count) "
         "SELECT $1::uuid, d::date, s, '111111111111', 'us-east-1', 'AWS', 'USD', a, a, a, 24 FROM "
         "generate_series(current_date - 120, current_date - 1, interval '1 day') d, "
         "unnest(ARRAY['AmazonEC2', 'AmazonS3', 'AWSLambda']) s, "
-        "LATERAL (SELECT round((CASE WHEN s = 'AmazonEC2' AND d::date = current_date - 20 THEN 2500 "
+        "LATERAL (SELECT round((CASE WHEN s = 'AmazonEC2' AND d::date = current_date - 20 THEN "
+        "2500 "
         "ELSE (CASE s WHEN 'AmazonEC2' THEN 300 WHEN 'AmazonS3' THEN 80 ELSE 20 END) * "
         "(1 + 0.2 * (extract(isodow FROM d) < 6)::int) * (0.9 + 0.2 * random()) END)::numeric, 2) "
         "AS a) x",
@@ -972,7 +1007,8 @@ static void test_api_redis_down_still_serves_and_limits(void **state)
     int redis_port = atoi(strrchr(url, ':') + 1);
     h_proxy *proxy = h_proxy_start("127.0.0.1", redis_port);
     char redis_env[64];
-    snprintf(redis_env, sizeof redis_env, "VX_REDIS_URL=redis://127.0.0.1:%d/0", h_proxy_port(proxy));
+    snprintf(redis_env, sizeof redis_env, "VX_REDIS_URL=redis://127.0.0.1:%d/0",
+             h_proxy_port(proxy));
     start_api(f, redis_env, NULL);
     char t[40], k[128];
     new_tenant(f, t, k, "starter", "4");
@@ -1008,13 +1044,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_auth_failures_all_look_alike, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_paging_and_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_limits_headers_and_plans, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_bad_input_gets_4xx_and_service_keeps_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_bad_input_gets_4xx_and_service_keeps_running,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_posted_events_reach_the_ledger, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_cached_summary_follows_new_commits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_service_requests_pass_through_and_are_bounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_service_breaker_opens_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_cached_summary_follows_new_commits, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_api_service_requests_pass_through_and_are_bounded,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_service_breaker_opens_and_recovers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_api_forecasts_anomalies_and_insights_from_the_services,
                                         setup, teardown),
     };

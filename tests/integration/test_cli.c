@@ -28,31 +28,35 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     if (!have_stack())
         skip();
     char out[512];
-    char *create[] = {(char *)"valdrix", (char *)"tenant", (char *)"create", (char *)"--name",
-                      (char *)"cli-key-test", (char *)"--plan", (char *)"pro", NULL};
+    char *create[] = {(char *)"valdrix",      (char *)"tenant", (char *)"create", (char *)"--name",
+                      (char *)"cli-key-test", (char *)"--plan", (char *)"pro",    NULL};
     char name[64];
     snprintf(name, sizeof name, "cli-key-%d", (int)getpid());
     create[4] = name;
     assert_int_equal(h_run("valdrix", create, NULL, out, sizeof out), 0);
     char tenant[64];
     assert_int_equal(sscanf(out, "%63s", tenant), 1);
-    char *key_args[] = {(char *)"valdrix", (char *)"key", (char *)"create", (char *)"--tenant",
-                        tenant, NULL};
+    char *key_args[] = {(char *)"valdrix",  (char *)"key", (char *)"create",
+                        (char *)"--tenant", tenant,        NULL};
     assert_int_equal(h_run("valdrix", key_args, NULL, out, sizeof out), 0);
     char key[128];
     assert_int_equal(sscanf(out, "%127s", key), 1);
     assert_true(strncmp(key, "vxk_", 4) == 0);
     PGconn *pg = h_admin();
     /* the table holds the hash of the secret, never the secret */
-    assert_int_equal(h_query_int(pg,
-                                 "SELECT count(*) FROM api_keys WHERE key_id = split_part($1, '.', 1) "
-                                 "AND tenant_id = $2 AND secret_sha256 = sha256(convert_to(split_part($1, '.', 2), 'UTF8'))",
-                                 key, tenant),
-                     1);
-    assert_int_equal(h_query_int(pg,
-                                 "SELECT count(*) FROM api_keys WHERE position(convert_to(split_part($1, '.', 2), 'UTF8') in secret_sha256) > 0",
-                                 key, NULL),
-                     0);
+    assert_int_equal(
+        h_query_int(pg,
+                    "SELECT count(*) FROM api_keys WHERE key_id = split_part($1, '.', 1) "
+                    "AND tenant_id = $2 AND secret_sha256 = sha256(convert_to(split_part($1, '.', "
+                    "2), 'UTF8'))",
+                    key, tenant),
+        1);
+    assert_int_equal(
+        h_query_int(pg,
+                    "SELECT count(*) FROM api_keys WHERE position(convert_to(split_part($1, '.', "
+                    "2), 'UTF8') in secret_sha256) > 0",
+                    key, NULL),
+        0);
     /* the service role finds the key (and only it) through the lookup function */
     PGconn *app = PQconnectdb(getenv("VX_PG_DSN"));
     assert_int_equal(PQstatus(app), CONNECTION_OK);
@@ -67,7 +71,8 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     r = PQexec(app, "SELECT count(*) FROM api_keys");
     assert_string_equal(PQgetvalue(r, 0, 0), "0"); /* no tenant set: row-level security hides all */
     PQclear(r);
-    char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke", (char *)"--key", key, NULL};
+    char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke",
+                      (char *)"--key",   key,           NULL};
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 0);
     r = PQexecParams(app, lookup, 1, NULL, (const char *[]){key}, NULL, NULL, 0);
     snprintf(want, sizeof want, "%s/true/pro", tenant);
@@ -78,15 +83,17 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     assert_non_null(strstr(out, "no active key"));
     /* bad input is named */
     char *bad_plan[] = {(char *)"valdrix", (char *)"tenant", (char *)"create", (char *)"--name",
-                        (char *)"x", (char *)"--plan", (char *)"gold", NULL};
+                        (char *)"x",       (char *)"--plan", (char *)"gold",   NULL};
     assert_int_equal(h_run("valdrix", bad_plan, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "--plan must be starter, growth, pro or enterprise, not 'gold'"));
     PQfinish(pg);
 }
 
 static const char CSV[] =
-    "\xef\xbb\xbf" "BillingCurrency,BilledCost,EffectiveCost,ListCost,ChargePeriodStart,ChargePeriodEnd,"
-    "ProviderName,SubAccountId,ServiceName,ServiceCategory,RegionId,ResourceId,ChargeCategory,Tags,Extra\r\n"
+    "\xef\xbb\xbf"
+    "BillingCurrency,BilledCost,EffectiveCost,ListCost,ChargePeriodStart,ChargePeriodEnd,"
+    "ProviderName,SubAccountId,ServiceName,ServiceCategory,RegionId,ResourceId,ChargeCategory,Tags,"
+    "Extra\r\n"
     "USD,12.3456789,12.00,13,2025-09-01T00:00:00Z,2025-09-01T01:00:00Z,AWS,1111,AmazonEC2,Compute,"
     "us-east-1,i-1,Usage,\"{\"\"team\"\": \"\"core, infra\"\"}\",ignored\r\n"
     "USD,twelve,1,1,2025-09-01T00:00:00Z,2025-09-01T01:00:00Z,AWS,1111,AmazonEC2,Compute,"
@@ -159,14 +166,23 @@ static void test_cli_usage_errors_are_clear(void **state)
     char *no_cmd[] = {(char *)"valdrix", (char *)"frobnicate", NULL};
     assert_int_equal(h_run("valdrix", no_cmd, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "unknown command 'frobnicate'"));
-    char *bad_days[] = {(char *)"valdrix", (char *)"generate", (char *)"--tenant",
-                        (char *)"0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01", (char *)"--days",
-                        (char *)"many", (char *)"--events-per-day", (char *)"10", NULL};
+    char *bad_days[] = {(char *)"valdrix",
+                        (char *)"generate",
+                        (char *)"--tenant",
+                        (char *)"0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01",
+                        (char *)"--days",
+                        (char *)"many",
+                        (char *)"--events-per-day",
+                        (char *)"10",
+                        NULL};
     assert_int_equal(h_run("valdrix", bad_days, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "--days must be a whole number"));
-    char *missing[] = {(char *)"valdrix", (char *)"publish", (char *)"--tenant",
+    char *missing[] = {(char *)"valdrix",
+                       (char *)"publish",
+                       (char *)"--tenant",
                        (char *)"0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01",
-                       (char *)"/nonexistent/file.csv", NULL};
+                       (char *)"/nonexistent/file.csv",
+                       NULL};
     assert_int_equal(h_run("valdrix", missing, NULL, out, sizeof out), 1);
     assert_non_null(strstr(out, "cannot open /nonexistent/file.csv"));
     char *help[] = {(char *)"valdrix", (char *)"--help", NULL};

@@ -44,7 +44,8 @@ static void add_env(fixture *f, const char *k, const char *v)
 
 static int setup(void **state)
 {
-    if (!vx_test_env("VX_NATS_URL") || !vx_test_env("VX_PG_DSN") || !vx_test_env("VX_PG_ADMIN_DSN")) {
+    if (!vx_test_env("VX_NATS_URL") || !vx_test_env("VX_PG_DSN") ||
+        !vx_test_env("VX_PG_ADMIN_DSN")) {
         *state = NULL;
         return 0;
     }
@@ -159,15 +160,18 @@ static void test_ingest_published_events_arrive_exactly(void **state)
     publish(f, f->tenant, evs, 3, NULL, NULL);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 3, 15000), 3);
     PGresult *r = PQexecParams(f->pg,
-                               "SELECT sum(billed_cost)::text, min(effective_cost)::text FROM cost_records WHERE tenant_id = $1",
+                               "SELECT sum(billed_cost)::text, min(effective_cost)::text FROM "
+                               "cost_records WHERE tenant_id = $1",
                                1, NULL, (const char *[]){f->tenant}, NULL, NULL, 0);
     assert_string_equal(PQgetvalue(r, 0, 0), "1234569.011011121");
     /* effective cost defaults to billed cost when a publisher leaves it out */
     assert_string_equal(PQgetvalue(r, 0, 1), "0.020000000");
     PQclear(r);
     assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
-    assert_int_equal(h_query_int(f->pg, "SELECT sum(record_count) FROM cost_daily WHERE tenant_id = $1",
-                                 f->tenant, NULL), 3);
+    assert_int_equal(h_query_int(f->pg,
+                                 "SELECT sum(record_count) FROM cost_daily WHERE tenant_id = $1",
+                                 f->tenant, NULL),
+                     3);
     int64_t until = vx_mono_ms() + 5000;
     while (h_metric(port, "valdrix_ingest_events_written_total") != 3 && vx_mono_ms() < until)
         vx_sleep_ms(50);
@@ -202,8 +206,10 @@ static void test_ingest_resent_messages_and_events_store_nothing_twice(void **st
         vx_sleep_ms(50);
     assert_true(h_metric(port, "valdrix_ingest_events_duplicate_total") == 3);
     assert_int_equal(h_query_int(f->pg, COUNT_SQL, f->tenant, NULL), 2);
-    assert_int_equal(h_query_int(f->pg, "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1",
-                                 f->tenant, NULL), 12);
+    assert_int_equal(h_query_int(f->pg,
+                                 "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1",
+                                 f->tenant, NULL),
+                     12);
     assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
 }
 
@@ -224,7 +230,8 @@ static void test_ingest_restatement_replaces_row_and_rollup(void **state)
     const char *sql = "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1";
     assert_int_equal(h_wait_query(f->pg, sql, f->tenant, NULL, 60, 15000), 60);
     assert_int_equal(h_query_int(f->pg, "SELECT revision FROM cost_records WHERE tenant_id = $1",
-                                 f->tenant, NULL), 2);
+                                 f->tenant, NULL),
+                     2);
     /* a late lower revision changes nothing */
     vx_test_event_fill(&ev, f->tenant, id, t, 999, 0, 1, "AmazonEC2");
     publish(f, f->tenant, &ev, 1, NULL, NULL);
@@ -380,9 +387,19 @@ static pid_t spawn_generate(fixture *f, int days, int per_day, char *seed)
     static char d[16], p[16];
     snprintf(d, sizeof d, "%d", days);
     snprintf(p, sizeof p, "%d", per_day);
-    char *args[] = {(char *)"valdrix", (char *)"generate", (char *)"--tenant", f->tenant,
-                    (char *)"--days", d, (char *)"--events-per-day", p, (char *)"--seed",
-                    seed, (char *)"--end", (char *)"2025-06-01", NULL};
+    char *args[] = {(char *)"valdrix",
+                    (char *)"generate",
+                    (char *)"--tenant",
+                    f->tenant,
+                    (char *)"--days",
+                    d,
+                    (char *)"--events-per-day",
+                    p,
+                    (char *)"--seed",
+                    seed,
+                    (char *)"--end",
+                    (char *)"2025-06-01",
+                    NULL};
     return h_spawn("valdrix", args, f->envp, f->log);
 }
 
@@ -435,8 +452,10 @@ static void test_ingest_kill9_during_publish_loses_and_duplicates_nothing(void *
     ing = start_ingest(f, &port, NULL);
     assert_int_equal(wait_exit(gen, 120000), 0);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, total, 120000), total);
-    assert_int_equal(h_query_int(f->pg, "SELECT count(DISTINCT event_id) FROM cost_records WHERE tenant_id = $1",
-                                 f->tenant, NULL), total);
+    assert_int_equal(
+        h_query_int(f->pg, "SELECT count(DISTINCT event_id) FROM cost_records WHERE tenant_id = $1",
+                    f->tenant, NULL),
+        total);
     assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
     assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
 }
@@ -447,10 +466,11 @@ static pid_t start_ingest_via_proxy(fixture *f, int *port, h_proxy **proxy)
     char host[64], dsn[512] = "VX_PG_DSN=";
     int pg_port;
     const char *real = getenv("VX_PG_DSN");
-    assert_true(h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
+    assert_true(
+        h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
     *proxy = h_proxy_start(host, pg_port);
-    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(*proxy), dsn + 10, sizeof dsn - 10,
-                          host, sizeof host, &pg_port));
+    assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(*proxy), dsn + 10, sizeof dsn - 10, host,
+                          sizeof host, &pg_port));
     return start_ingest(f, port, dsn);
 }
 
@@ -494,7 +514,8 @@ static void test_ingest_sigterm_during_outage_hands_batch_back(void **state)
     vx_test_event ev;
     char id[37];
     vx_test_uuid(id);
-    vx_test_event_fill(&ev, f->tenant, id, vx_civil_to_unix(2025, 8, 6, 0, 0, 0), 9, 0, 0, "AmazonEC2");
+    vx_test_event_fill(&ev, f->tenant, id, vx_civil_to_unix(2025, 8, 6, 0, 0, 0), 9, 0, 0,
+                       "AmazonEC2");
     publish(f, f->tenant, &ev, 1, NULL, NULL);
     int64_t until = vx_mono_ms() + 10000;
     while (h_metric(port, "valdrix_ingest_store_retries_total") < 1 && vx_mono_ms() < until)
@@ -521,16 +542,24 @@ static void test_ingest_bad_configuration_exits_78_naming_the_variable(void **st
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ingest_published_events_arrive_exactly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_resent_messages_and_events_store_nothing_twice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_restatement_replaces_row_and_rollup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_poison_goes_to_dead_letters_with_reason, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_oversized_poison_is_dead_lettered_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_published_events_arrive_exactly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_resent_messages_and_events_store_nothing_twice,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_restatement_replaces_row_and_rollup, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_poison_goes_to_dead_letters_with_reason, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_oversized_poison_is_dead_lettered_truncated,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_two_replicas_share_the_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_kill9_during_publish_loses_and_duplicates_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_ingest_kill9_during_publish_loses_and_duplicates_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_rides_out_a_postgres_outage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_sigterm_during_outage_hands_batch_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ingest_bad_configuration_exits_78_naming_the_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_sigterm_during_outage_hands_batch_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_bad_configuration_exits_78_naming_the_variable,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,7 +69,8 @@ static inline void vx_test_uuid(char *out)
     " SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, service_name, billing_currency, "      \
     "  sum(billed_cost) b, sum(effective_cost) e, sum(list_cost) l, count(*) n "                   \
     "  FROM cost_records WHERE tenant_id = $1 GROUP BY 1,2,3"                                      \
-    " ) r FULL JOIN (SELECT * FROM cost_daily_service WHERE tenant_id = $1 AND record_count <> 0) d" \
+    " ) r FULL JOIN (SELECT * FROM cost_daily_service WHERE tenant_id = $1 AND record_count <> "   \
+    "0) d"                                                                                         \
     " USING (day, service_name, billing_currency)"                                                 \
     " WHERE r.b IS DISTINCT FROM d.billed_cost OR r.e IS DISTINCT FROM d.effective_cost"           \
     "  OR r.l IS DISTINCT FROM d.list_cost OR r.n IS DISTINCT FROM d.record_count)"

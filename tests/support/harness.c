@@ -160,14 +160,16 @@ int h_run(const char *prog, char *const *args, const char *const *env, char *out
 int h_http_get(int port, const char *path, char *body, size_t body_cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return 0;
     }
     char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return 0;
@@ -264,8 +266,9 @@ void h_create_tenant(PGconn *c, char *id, const char *plan)
     vx_uuid_v4(&u);
     vx_uuid_format(&u, id);
     const char *p[3] = {id, id, plan};
-    PGresult *r = PQexecParams(c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'it-' || $2, $3)",
-                               3, NULL, p, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'it-' || $2, $3)", 3,
+                     NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         fprintf(stderr, "create tenant: %s", PQresultErrorMessage(r));
         exit(1);

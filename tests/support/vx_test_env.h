@@ -16,7 +16,8 @@ static inline const char *vx_test_env(const char *name)
         return v;
     const char *req = getenv("VX_TEST_REQUIRE_SERVERS");
     if (req && *req == '1') {
-        fprintf(stderr, "%s is not set but VX_TEST_REQUIRE_SERVERS=1: the stack is missing\n", name);
+        fprintf(stderr, "%s is not set but VX_TEST_REQUIRE_SERVERS=1: the stack is missing\n",
+                name);
         exit(1);
     }
     fprintf(stderr, "%s is not set: skipping (run under make test)\n", name);

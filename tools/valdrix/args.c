@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts, int n_opts,
-               const char **pos, int max_pos, int *n_pos)
+bool cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts, int n_opts, const char **pos,
+               int max_pos, int *n_pos)
 {
     *n_pos = 0;
     for (int i = 0; i < argc; i++) {

@@ -17,8 +17,10 @@ static PGconn *admin_connect(const char *cmd)
 {
     const char *dsn = getenv("VX_PG_ADMIN_DSN");
     if (!dsn || !*dsn) {
-        fprintf(stderr, "valdrix %s: VX_PG_ADMIN_DSN is not set (the owner role's DSN; "
-                        "`set -a; . .run/env; set +a` after scripts/stack.sh up)\n", cmd);
+        fprintf(stderr,
+                "valdrix %s: VX_PG_ADMIN_DSN is not set (the owner role's DSN; "
+                "`set -a; . .run/env; set +a` after scripts/stack.sh up)\n",
+                cmd);
         return NULL;
     }
     PGconn *c = PQconnectdb(dsn);
@@ -100,7 +102,10 @@ static int tenant_create(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         plan_ok |= strcmp(plan, plans[i]) == 0;
     if (!plan_ok) {
-        fprintf(stderr, "valdrix tenant create: --plan must be starter, growth, pro or enterprise, not '%s'\n", plan);
+        fprintf(
+            stderr,
+            "valdrix tenant create: --plan must be starter, growth, pro or enterprise, not '%s'\n",
+            plan);
         return 2;
     }
     char id[37];
@@ -154,12 +159,14 @@ static int tenant_list(int argc, char **argv)
     PGresult *r = run(c, "tenant list",
                       "SELECT id, plan, name, coalesce(api_per_min::text, '-'), "
                       "coalesce(llm_per_day::text, '-'), coalesce(remediation_per_hour::text, '-') "
-                      "FROM tenants ORDER BY created_at, id", 0, NULL);
+                      "FROM tenants ORDER BY created_at, id",
+                      0, NULL);
     if (!r) {
         PQfinish(c);
         return 1;
     }
-    printf("%-36s  %-10s  %-8s %-8s %-8s  %s\n", "ID", "PLAN", "API/MIN", "LLM/DAY", "REM/HOUR", "NAME");
+    printf("%-36s  %-10s  %-8s %-8s %-8s  %s\n", "ID", "PLAN", "API/MIN", "LLM/DAY", "REM/HOUR",
+           "NAME");
     for (int i = 0; i < PQntuples(r); i++)
         printf("%-36s  %-10s  %-8s %-8s %-8s  %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
                PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5), PQgetvalue(r, i, 2));
@@ -229,9 +236,10 @@ static int key_create(int argc, char **argv)
     if (!c)
         return 1;
     const char *params[3] = {key_id, tenant, hex};
-    PGresult *r = run(c, "key create",
-                      "INSERT INTO api_keys (key_id, tenant_id, secret_sha256) VALUES ($1, $2, $3::bytea)",
-                      3, params);
+    PGresult *r =
+        run(c, "key create",
+            "INSERT INTO api_keys (key_id, tenant_id, secret_sha256) VALUES ($1, $2, $3::bytea)", 3,
+            params);
     int rc = r ? 0 : 1;
     if (r)
         printf("%s.%s\n", key_id, secret);
@@ -258,9 +266,10 @@ static int key_revoke(int argc, char **argv)
     if (!c)
         return 1;
     const char *params[1] = {id};
-    PGresult *r = run(c, "key revoke",
-                      "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
-                      1, params);
+    PGresult *r =
+        run(c, "key revoke",
+            "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", 1,
+            params);
     int rc = 1;
     if (r && strcmp(PQcmdTuples(r), "1") == 0) {
         fprintf(stderr, "valdrix key revoke: %s revoked\n", id);

@@ -20,8 +20,8 @@ static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const 
     const char *url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
     const char *stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
     const char *prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
-    int64_t window = vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS,
-                                        1000, 86400000);
+    int64_t window =
+        vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS, 1000, 86400000);
     vx_bus_config bc = {.url = url, .name = "valdrix-cli", .timeout_ms = 10000};
     vx_bus *bus = NULL;
     if (vx_bus_connect(&bc, &bus) != VX_OK) {
@@ -61,14 +61,17 @@ static int finish(const char *cmd, publisher *p, vx_bus *bus, uint64_t bad)
     publisher_destroy(p);
     vx_bus_destroy(bus);
     if (st != VX_OK) {
-        fprintf(stderr, "valdrix %s: %llu message(s) were not acknowledged (%s); run the same "
-                        "command again: nothing already stored is duplicated\n",
+        fprintf(stderr,
+                "valdrix %s: %llu message(s) were not acknowledged (%s); run the same "
+                "command again: nothing already stored is duplicated\n",
                 cmd, (unsigned long long)failed, vx_status_str(st));
         return 1;
     }
     if (bad) {
-        fprintf(stderr, "valdrix %s: %llu row(s) rejected (see above); the other %llu events "
-                        "were published\n", cmd, (unsigned long long)bad, (unsigned long long)events);
+        fprintf(stderr,
+                "valdrix %s: %llu row(s) rejected (see above); the other %llu events "
+                "were published\n",
+                cmd, (unsigned long long)bad, (unsigned long long)events);
         return 1;
     }
     return 0;
@@ -83,13 +86,14 @@ int cmd_publish(int argc, char **argv)
     if (!cli_parse("publish", argc, argv, o, no, pos, 1, &np))
         return 2;
     if (cli_get(o, no, "help")) {
-        puts("usage: valdrix publish --tenant TENANT_ID [--batch N] FILE.csv\n"
-             "Reads a FOCUS CSV file (header line; ChargePeriodStart, ChargePeriodEnd, BilledCost,\n"
-             "EffectiveCost, ListCost, BillingCurrency, ServiceName, ServiceCategory, RegionId,\n"
-             "ResourceId, SubAccountId, ChargeCategory, ProviderName, Tags as JSON; other columns\n"
-             "are ignored) and publishes its rows as cost events, N per message (500). A bad row\n"
-             "is reported with its line and column and the rest is still published. Publishing\n"
-             "the same file again stores nothing twice. FILE may be - for standard input.");
+        puts(
+            "usage: valdrix publish --tenant TENANT_ID [--batch N] FILE.csv\n"
+            "Reads a FOCUS CSV file (header line; ChargePeriodStart, ChargePeriodEnd, BilledCost,\n"
+            "EffectiveCost, ListCost, BillingCurrency, ServiceName, ServiceCategory, RegionId,\n"
+            "ResourceId, SubAccountId, ChargeCategory, ProviderName, Tags as JSON; other columns\n"
+            "are ignored) and publishes its rows as cost events, N per message (500). A bad row\n"
+            "is reported with its line and column and the rest is still published. Publishing\n"
+            "the same file again stores nothing twice. FILE may be - for standard input.");
         return 0;
     }
     char tenant[37];
@@ -158,8 +162,8 @@ int cmd_publish(int argc, char **argv)
 
 int cmd_generate(int argc, char **argv)
 {
-    cli_opt o[] = {{"tenant", true, NULL}, {"days", true, NULL},  {"events-per-day", true, NULL},
-                   {"seed", true, NULL},   {"end", true, NULL},   {"batch", true, NULL},
+    cli_opt o[] = {{"tenant", true, NULL}, {"days", true, NULL}, {"events-per-day", true, NULL},
+                   {"seed", true, NULL},   {"end", true, NULL},  {"batch", true, NULL},
                    {"help", false, NULL}};
     const int no = 7;
     const char *pos[1];
@@ -193,8 +197,11 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "valdrix generate: --end must be a date YYYY-MM-DD, not '%s'\n", end_s);
         return 2;
     }
-    vx_gen_config gc = {.tenant_id = tenant, .days = (int)days, .events_per_day = (int)per_day,
-                        .seed = (uint64_t)seed, .end_unix_s = end};
+    vx_gen_config gc = {.tenant_id = tenant,
+                        .days = (int)days,
+                        .events_per_day = (int)per_day,
+                        .seed = (uint64_t)seed,
+                        .end_unix_s = end};
     vx_gen *g = NULL;
     char why[256];
     if (vx_gen_create(&gc, &g, why, sizeof why) != VX_OK) {

@@ -29,11 +29,13 @@ int cmd_stream(int argc, char **argv)
     const char *name = pos[0];
     if ((strcmp(name, VX_DEFAULT_EVENTS_STREAM) == 0 || strcmp(name, VX_DEFAULT_DLQ_STREAM) == 0) &&
         !cli_get(o, 2, "yes")) {
-        fprintf(stderr, "valdrix stream delete: %s holds cost events; add --yes to delete it\n", name);
+        fprintf(stderr, "valdrix stream delete: %s holds cost events; add --yes to delete it\n",
+                name);
         return 2;
     }
     vx_bus_config bc = {.url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL),
-                        .name = "valdrix-cli", .timeout_ms = 10000};
+                        .name = "valdrix-cli",
+                        .timeout_ms = 10000};
     vx_bus *bus = NULL;
     if (vx_bus_connect(&bc, &bus) != VX_OK) {
         fprintf(stderr, "valdrix stream delete: cannot connect to NATS (VX_NATS_URL)\n");

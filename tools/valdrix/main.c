@@ -18,7 +18,8 @@ static void usage(FILE *f)
           "  tenant list                              list tenants\n"
           "  key create --tenant T                    create an API key; prints it once\n"
           "  key revoke --key KEY_ID                  revoke an API key\n"
-          "  publish --tenant T FILE.csv              publish a FOCUS CSV file's rows as cost events\n"
+          "  publish --tenant T FILE.csv              publish a FOCUS CSV file's rows as cost "
+          "events\n"
           "  generate --tenant T --days D --events-per-day N [--seed S]\n"
           "                                           publish synthetic cost history\n"
           "  stream delete NAME [--yes]               delete a JetStream stream and its messages\n"
@@ -47,8 +48,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"migrate", cmd_migrate}, {"tenant", cmd_tenant}, {"key", cmd_key},
-        {"publish", cmd_publish}, {"generate", cmd_generate}, {"stream", cmd_stream},
+        {"migrate", cmd_migrate},   {"tenant", cmd_tenant},     {"key", cmd_key},
+        {"publish", cmd_publish},   {"generate", cmd_generate}, {"stream", cmd_stream},
         {"forecast", cmd_forecast},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

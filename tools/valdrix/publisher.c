@@ -28,8 +28,8 @@ struct publisher {
     bool tty;
 };
 
-publisher *publisher_create(vx_bus *bus, const char *what, const char *subject,
-                            size_t batch_events, uint64_t total)
+publisher *publisher_create(vx_bus *bus, const char *what, const char *subject, size_t batch_events,
+                            uint64_t total)
 {
     publisher *p = vx_xcalloc(1, sizeof *p);
     p->bus = bus;

@@ -14,8 +14,8 @@
 typedef struct publisher publisher;
 
 /* `subject` is copied; `total` is the number of events expected (0 if unknown), for progress. */
-publisher *publisher_create(vx_bus *bus, const char *what, const char *subject,
-                            size_t batch_events, uint64_t total);
+publisher *publisher_create(vx_bus *bus, const char *what, const char *subject, size_t batch_events,
+                            uint64_t total);
 /* Encodes ev into the current message (the event may change afterwards); sends the message
  * when it is full. */
 vx_status publisher_add(publisher *p, const vx_cost_event *ev);

@@ -10,7 +10,9 @@
 
 _Noreturn void vx_config_fail(const char *name, const char *why)
 {
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"bad configuration\",\"variable\":\"%s\",\"error\":\"%s\"}\n",
+    fprintf(stderr,
+            "{\"level\":\"error\",\"msg\":\"bad "
+            "configuration\",\"variable\":\"%s\",\"error\":\"%s\"}\n",
             name, why);
     exit(VX_EXIT_CONFIG);
 }
@@ -95,9 +97,11 @@ bool vx_env_bool(const char *name, bool def)
     const char *v = vx_env_str(name, NULL);
     if (!v)
         return def;
-    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+        !strcasecmp(v, "on"))
         return true;
-    if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+    if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+        !strcasecmp(v, "off"))
         return false;
     vx_config_fail(name, "not a boolean (true/false)");
 }

@@ -52,12 +52,23 @@ bool vx_json_escape(char *buf, size_t cap, size_t *len, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc = 0;
         switch (*p) {
-        case '"': esc = '"'; break;
-        case '\\': esc = '\\'; break;
-        case '\n': esc = 'n'; break;
-        case '\r': esc = 'r'; break;
-        case '\t': esc = 't'; break;
-        default: break;
+        case '"':
+            esc = '"';
+            break;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        default:
+            break;
         }
         if (esc) {
             if (n + 2 >= cap)

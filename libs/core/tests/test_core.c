@@ -51,8 +51,9 @@ static void test_core_money_parse_is_exact(void **state)
 static void test_core_money_parse_rejects_bad_text(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "-", ".", "1e3", "1.2.3", "abc", " 1", "1 ", "NaN", "inf",
-                         "99999999999999999999", "0x10"};
+    const char *bad[] = {
+        "",    "-", ".", "1e3", "1.2.3", "abc", " 1", "1 ", "NaN", "inf", "99999999999999999999",
+        "0x10"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vx_money m;
         assert_false(vx_money_parse(bad[i], strlen(bad[i]), &m));
@@ -62,8 +63,13 @@ static void test_core_money_parse_rejects_bad_text(void **state)
 static void test_core_money_format_round_trips(void **state)
 {
     (void)state;
-    const char *cases[] = {"0", "12.5", "-0.000000001", "1234567.123456789", "-42",
-                           "9223372036854775807.999999999", "-9223372036854775808.999999999"};
+    const char *cases[] = {"0",
+                           "12.5",
+                           "-0.000000001",
+                           "1234567.123456789",
+                           "-42",
+                           "9223372036854775807.999999999",
+                           "-9223372036854775808.999999999"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vx_money m = parse_ok(cases[i]);
         char buf[VX_MONEY_STR_MAX];
@@ -102,8 +108,13 @@ static void test_core_iso8601_parses_and_formats(void **state)
     assert_string_equal(buf, "2024-02-29T23:00:00Z");
     vx_format_date(-1, buf, sizeof buf);
     assert_string_equal(buf, "1969-12-31");
-    const char *bad[] = {"2023-02-29", "2024-13-01", "2024-1-01", "2024-01-01T25:00:00Z",
-                         "2024-01-01X", "2024-01-01T10:00:00Zjunk", ""};
+    const char *bad[] = {"2023-02-29",
+                         "2024-13-01",
+                         "2024-1-01",
+                         "2024-01-01T25:00:00Z",
+                         "2024-01-01X",
+                         "2024-01-01T10:00:00Zjunk",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(vx_parse_iso8601(bad[i], strlen(bad[i]), &t));
 }

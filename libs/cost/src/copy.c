@@ -16,11 +16,20 @@ static void put_escaped(vx_buf *out, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         char esc;
         switch (s[i]) {
-        case '\\': esc = '\\'; break;
-        case '\t': esc = 't'; break;
-        case '\n': esc = 'n'; break;
-        case '\r': esc = 'r'; break;
-        default: continue;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        default:
+            continue;
         }
         vx_buf_append(out, s + run, i - run);
         vx_buf_putc(out, '\\');

@@ -50,7 +50,7 @@ static int next(vx_csv *c)
 typedef struct {
     bool too_long;
     bool too_many;
-    bool quoted; /* some field was quoted, so the record is not a blank line */
+    bool quoted;     /* some field was quoted, so the record is not a blank line */
     const char *bad; /* first malformation seen, if any */
 } record_state;
 
@@ -176,17 +176,16 @@ vx_csv_result vx_csv_next(vx_csv *c, char *why, size_t why_cap)
             return VX_CSV_IO;
         if (st.too_long) {
             vx_errf(why, why_cap, "line %llu: record longer than %u bytes",
-                        (unsigned long long)c->record_line, VX_CSV_MAX_RECORD_BYTES);
+                    (unsigned long long)c->record_line, VX_CSV_MAX_RECORD_BYTES);
             return VX_CSV_BAD;
         }
         if (st.too_many) {
             vx_errf(why, why_cap, "line %llu: more than %u fields",
-                        (unsigned long long)c->record_line, VX_CSV_MAX_FIELDS);
+                    (unsigned long long)c->record_line, VX_CSV_MAX_FIELDS);
             return VX_CSV_BAD;
         }
         if (st.bad) {
-            vx_errf(why, why_cap, "line %llu: %s", (unsigned long long)c->record_line,
-                        st.bad);
+            vx_errf(why, why_cap, "line %llu: %s", (unsigned long long)c->record_line, st.bad);
             return VX_CSV_BAD;
         }
         if (c->n_fields == 1 && c->fields[0].len == 0 && !st.quoted)

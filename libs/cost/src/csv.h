@@ -24,10 +24,10 @@ typedef struct {
     unsigned char in[64 * 1024];
     size_t in_pos, in_len;
     bool in_eof;
-    bool started;        /* BOM handled */
-    uint64_t line;       /* physical line of the next byte, 1-based */
+    bool started;         /* BOM handled */
+    uint64_t line;        /* physical line of the next byte, 1-based */
     uint64_t record_line; /* first line of the last record */
-    vx_buf text;         /* field bytes of the last record, each followed by NUL */
+    vx_buf text;          /* field bytes of the last record, each followed by NUL */
     vx_csv_span *fields;
     size_t n_fields, cap_fields;
 } vx_csv;

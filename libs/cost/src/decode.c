@@ -90,18 +90,30 @@ static bool read_field(wire *w, uint32_t *field, unsigned *type, wire *payload, 
 static const char *string_field_name(uint32_t field)
 {
     switch (field) {
-    case 1: return "event_id";
-    case 2: return "tenant_id";
-    case 3: return "provider";
-    case 4: return "sub_account_id";
-    case 5: return "service_name";
-    case 6: return "service_category";
-    case 7: return "region_id";
-    case 8: return "resource_id";
-    case 9: return "charge_category";
-    case 15: return "billing_currency";
-    case 17: return "usage_unit";
-    default: return NULL;
+    case 1:
+        return "event_id";
+    case 2:
+        return "tenant_id";
+    case 3:
+        return "provider";
+    case 4:
+        return "sub_account_id";
+    case 5:
+        return "service_name";
+    case 6:
+        return "service_category";
+    case 7:
+        return "region_id";
+    case 8:
+        return "resource_id";
+    case 9:
+        return "charge_category";
+    case 15:
+        return "billing_currency";
+    case 17:
+        return "usage_unit";
+    default:
+        return NULL;
     }
 }
 
@@ -121,8 +133,8 @@ static bool scan_event(wire ev, size_t index, char *why, size_t why_cap)
         const char *err = NULL;
         size_t at = (size_t)(ev.p - ev.base);
         if (!read_field(&ev, &field, &type, &sub, &err)) {
-            vx_errf(why, why_cap, "not a CostEventBatch: event %zu: %s at byte %zu", index,
-                        err, at);
+            vx_errf(why, why_cap, "not a CostEventBatch: event %zu: %s at byte %zu", index, err,
+                    at);
             return false;
         }
         if (type != WT_LEN)
@@ -141,20 +153,20 @@ static bool scan_event(wire ev, size_t index, char *why, size_t why_cap)
             wire text = {0};
             at = (size_t)(sub.p - sub.base);
             if (!read_field(&sub, &ef, &et, &text, &err)) {
-                vx_errf(why, why_cap, "not a CostEventBatch: event %zu: tag: %s at byte %zu",
-                            index, err, at);
+                vx_errf(why, why_cap, "not a CostEventBatch: event %zu: tag: %s at byte %zu", index,
+                        err, at);
                 return false;
             }
             if (et == WT_LEN && (ef == 1 || ef == 2) && has_nul(&text)) {
                 vx_errf(why, why_cap, "event %zu: tags: %s contains a NUL byte", index,
-                            ef == 1 ? "a key" : "a value");
+                        ef == 1 ? "a key" : "a value");
                 return false;
             }
         }
     }
     if (tags > VX_COST_MAX_TAGS) {
         vx_errf(why, why_cap, "event %zu: tags: %zu tags, more than %u", index, tags,
-                    VX_COST_MAX_TAGS);
+                VX_COST_MAX_TAGS);
         return false;
     }
     return true;
@@ -288,8 +300,7 @@ vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out
                                size_t why_cap)
 {
     if (len > VX_COST_MAX_MESSAGE_BYTES) {
-        vx_errf(why, why_cap, "message is %zu bytes, more than %u", len,
-                    VX_COST_MAX_MESSAGE_BYTES);
+        vx_errf(why, why_cap, "message is %zu bytes, more than %u", len, VX_COST_MAX_MESSAGE_BYTES);
         return VX_INVALID;
     }
     if (len > 0 && !data) {
@@ -311,9 +322,8 @@ vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out
         bool exhausted = a->exhausted;
         arena_destroy(a);
         if (exhausted)
-            vx_errf(why, why_cap,
-                        "not a CostEventBatch: decoding would take more than %zu bytes",
-                        len * BUDGET_PER_WIRE_BYTE + BUDGET_FIXED_BYTES);
+            vx_errf(why, why_cap, "not a CostEventBatch: decoding would take more than %zu bytes",
+                    len * BUDGET_PER_WIRE_BYTE + BUDGET_FIXED_BYTES);
         else
             vx_errf(why, why_cap, "not a CostEventBatch: malformed protobuf");
         return VX_INVALID;

@@ -42,26 +42,16 @@ static const struct {
     const char *name;
     bool required;
 } columns[COL_COUNT] = {
-    [COL_START] = {"ChargePeriodStart", true},
-    [COL_END] = {"ChargePeriodEnd", true},
-    [COL_BILLED] = {"BilledCost", true},
-    [COL_EFFECTIVE] = {"EffectiveCost", false},
-    [COL_LIST] = {"ListCost", false},
-    [COL_CURRENCY] = {"BillingCurrency", true},
-    [COL_SERVICE] = {"ServiceName", true},
-    [COL_CATEGORY] = {"ServiceCategory", false},
-    [COL_REGION] = {"RegionId", false},
-    [COL_RESOURCE] = {"ResourceId", false},
-    [COL_ACCOUNT] = {"SubAccountId", true},
-    [COL_CHARGE_CATEGORY] = {"ChargeCategory", false},
-    [COL_PROVIDER] = {"ProviderName", true},
-    [COL_CONSUMED_QTY] = {"ConsumedQuantity", false},
-    [COL_USAGE_QTY] = {"UsageQuantity", false},
-    [COL_CONSUMED_UNIT] = {"ConsumedUnit", false},
-    [COL_USAGE_UNIT] = {"UsageUnit", false},
-    [COL_TAGS] = {"Tags", false},
-    [COL_EVENT_ID] = {"x_EventId", false},
-    [COL_REVISION] = {"x_Revision", false},
+    [COL_START] = {"ChargePeriodStart", true},  [COL_END] = {"ChargePeriodEnd", true},
+    [COL_BILLED] = {"BilledCost", true},        [COL_EFFECTIVE] = {"EffectiveCost", false},
+    [COL_LIST] = {"ListCost", false},           [COL_CURRENCY] = {"BillingCurrency", true},
+    [COL_SERVICE] = {"ServiceName", true},      [COL_CATEGORY] = {"ServiceCategory", false},
+    [COL_REGION] = {"RegionId", false},         [COL_RESOURCE] = {"ResourceId", false},
+    [COL_ACCOUNT] = {"SubAccountId", true},     [COL_CHARGE_CATEGORY] = {"ChargeCategory", false},
+    [COL_PROVIDER] = {"ProviderName", true},    [COL_CONSUMED_QTY] = {"ConsumedQuantity", false},
+    [COL_USAGE_QTY] = {"UsageQuantity", false}, [COL_CONSUMED_UNIT] = {"ConsumedUnit", false},
+    [COL_USAGE_UNIT] = {"UsageUnit", false},    [COL_TAGS] = {"Tags", false},
+    [COL_EVENT_ID] = {"x_EventId", false},      [COL_REVISION] = {"x_Revision", false},
 };
 
 /* Occurrences of each distinct row so far: open addressing on 64-bit row digests. */
@@ -73,12 +63,12 @@ typedef struct {
 
 struct vx_focus_reader {
     vx_csv csv;
-    vx_uuid ns;        /* the tenant */
+    vx_uuid ns; /* the tenant */
     char tenant[VX_UUID_STR_LEN + 1];
     long col[COL_COUNT]; /* field index of each used column, -1 when absent */
-    size_t n_columns;  /* in the header */
+    size_t n_columns;    /* in the header */
     occurrence_table seen;
-    vx_buf name;       /* scratch: the UUIDv5 name of a row */
+    vx_buf name; /* scratch: the UUIDv5 name of a row */
     uint64_t last_line;
 };
 
@@ -185,8 +175,7 @@ vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out, c
         strcat(missing, columns[c].name);
     }
     if (n_missing) {
-        vx_errf(why, why_cap, "missing required column%s: %s", n_missing > 1 ? "s" : "",
-                    missing);
+        vx_errf(why, why_cap, "missing required column%s: %s", n_missing > 1 ? "s" : "", missing);
         goto fail;
     }
     r->last_line = 1;
@@ -225,8 +214,8 @@ typedef struct {
 
 static bool bad_value(const row_ctx *x, int c, const char *reason)
 {
-    vx_errf(x->why, x->why_cap, "line %llu, column %s: %s",
-                (unsigned long long)x->r->last_line, columns[c].name, reason);
+    vx_errf(x->why, x->why_cap, "line %llu, column %s: %s", (unsigned long long)x->r->last_line,
+            columns[c].name, reason);
     return false;
 }
 
@@ -301,8 +290,7 @@ static bool parse_tags(const row_ctx *x, vx_cost_event *e)
     json_object_foreach(obj, key, v)
     {
         if (json_is_string(v)) {
-            vx_cost_event_add_tag(e, key, strlen(key), json_string_value(v),
-                                  json_string_length(v));
+            vx_cost_event_add_tag(e, key, strlen(key), json_string_value(v), json_string_length(v));
         } else if (json_is_null(v)) {
             vx_cost_event_add_tag(e, key, strlen(key), "", 0);
         } else {
@@ -406,8 +394,7 @@ vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_
     case VX_CSV_END:
         return VX_NOT_FOUND;
     case VX_CSV_IO:
-        vx_errf(why, why_cap, "reading line %llu failed",
-                    (unsigned long long)r->csv.record_line);
+        vx_errf(why, why_cap, "reading line %llu failed", (unsigned long long)r->csv.record_line);
         return VX_IO;
     case VX_CSV_BAD:
         r->last_line = r->csv.record_line;
@@ -416,7 +403,7 @@ vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_
     r->last_line = r->csv.record_line;
     if (r->csv.n_fields != r->n_columns) {
         vx_errf(why, why_cap, "line %llu: %zu fields, the header has %zu",
-                    (unsigned long long)r->last_line, r->csv.n_fields, r->n_columns);
+                (unsigned long long)r->last_line, r->csv.n_fields, r->n_columns);
         return VX_INVALID;
     }
     row_ctx x = {r, why, why_cap};

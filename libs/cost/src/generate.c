@@ -43,9 +43,9 @@ typedef struct {
 } region;
 
 static const region regions[] = {
-    {AWS, "us-east-1", 50},    {AWS, "us-west-2", 25},    {AWS, "eu-west-1", 18},
-    {AWS, "ap-southeast-1", 7}, {GCP, "us-central1", 65}, {GCP, "europe-west1", 35},
-    {AZURE, "eastus", 60},     {AZURE, "westeurope", 40},
+    {AWS, "us-east-1", 50},     {AWS, "us-west-2", 25},    {AWS, "eu-west-1", 18},
+    {AWS, "ap-southeast-1", 7}, {GCP, "us-central1", 65},  {GCP, "europe-west1", 35},
+    {AZURE, "eastus", 60},      {AZURE, "westeurope", 40},
 };
 
 typedef struct {
@@ -54,7 +54,7 @@ typedef struct {
     char *category;
     unsigned daily_usd; /* typical spend per day: the service's share of the bill */
     char *unit;
-    int64_t price_nanos; /* per unit */
+    int64_t price_nanos;   /* per unit */
     unsigned effective_pm; /* effective / billed, per mille: commitments amortised */
     unsigned list_pm;      /* list / billed, per mille: negotiated discounts */
     char *team;
@@ -62,12 +62,12 @@ typedef struct {
 } service;
 
 static const service services[] = {
-    {AWS, "Amazon Elastic Compute Cloud", "Compute", 3400, "Hours", 96000000, 780, 1000,
-     "platform", "i-0"},
+    {AWS, "Amazon Elastic Compute Cloud", "Compute", 3400, "Hours", 96000000, 780, 1000, "platform",
+     "i-0"},
     {AWS, "Amazon Simple Storage Service", "Storage", 900, "GB-Mo", 23000000, 1000, 1000,
      "platform", "s3-valdrix-"},
-    {AWS, "Amazon Relational Database Service", "Databases", 1300, "Hours", 480000000, 880,
-     1000, "data", "db-"},
+    {AWS, "Amazon Relational Database Service", "Databases", 1300, "Hours", 480000000, 880, 1000,
+     "data", "db-"},
     {AWS, "AWS Lambda", "Compute", 250, "Requests", 200, 1000, 1000, "web", "fn-"},
     {AWS, "Amazon CloudFront", "Networking", 300, "GB", 85000000, 1000, 1060, "web", "E"},
     {AWS, "Amazon DynamoDB", "Databases", 350, "ReadCapacityUnit-Hrs", 130000, 1000, 1000, "web",
@@ -79,8 +79,7 @@ static const service services[] = {
     {GCP, "BigQuery", "Analytics", 800, "TiB", 6250000000, 1000, 1000, "data", "bq-"},
     {GCP, "Cloud Storage", "Storage", 380, "GiB-Mo", 20000000, 1000, 1000, "data", "gcs-"},
     {GCP, "Cloud SQL", "Databases", 450, "Hours", 260000000, 1000, 1000, "data", "sql-"},
-    {AZURE, "Virtual Machines", "Compute", 1100, "Hours", 192000000, 850, 1080, "platform",
-     "vm-"},
+    {AZURE, "Virtual Machines", "Compute", 1100, "Hours", 192000000, 850, 1080, "platform", "vm-"},
     {AZURE, "Storage Accounts", "Storage", 210, "GB-Mo", 18400000, 1000, 1000, "platform", "st"},
     {AZURE, "Azure Cosmos DB", "Databases", 330, "100 RU/s-Hours", 8000000, 1000, 1000, "web",
      "cosmos-"},
@@ -159,20 +158,19 @@ vx_status vx_gen_create(const vx_gen_config *cfg, vx_gen **out, char *why, size_
     }
     if (cfg->events_per_day < 1 || cfg->events_per_day > MAX_EVENTS_PER_DAY) {
         vx_errf(why, why_cap, "events_per_day: %d is outside 1..%d", cfg->events_per_day,
-                    MAX_EVENTS_PER_DAY);
+                MAX_EVENTS_PER_DAY);
         return VX_INVALID;
     }
     int64_t end_s = cfg->end_unix_s ? cfg->end_unix_s : vx_wall_ms() / 1000;
     if (end_s < VX_COST_MIN_PERIOD_S || end_s > VX_COST_MAX_PERIOD_S) {
         vx_errf(why, why_cap, "end_unix_s: %lld is outside 2000-01-01..2100-01-01",
-                    (long long)end_s);
+                (long long)end_s);
         return VX_INVALID;
     }
     end_s -= end_s % DAY_S;
     int64_t start_s = end_s - (int64_t)cfg->days * DAY_S;
     if (start_s < VX_COST_MIN_PERIOD_S) {
-        vx_errf(why, why_cap, "days: %d days before the end starts before 2000-01-01",
-                    cfg->days);
+        vx_errf(why, why_cap, "days: %d days before the end starts before 2000-01-01", cfg->days);
         return VX_INVALID;
     }
 

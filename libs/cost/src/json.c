@@ -13,15 +13,24 @@
 static const struct {
     const char *proto, *focus;
 } names[] = {
-    {"event_id", "EventId"},          {"provider", "ProviderName"},
-    {"sub_account_id", "SubAccountId"}, {"service_name", "ServiceName"},
-    {"service_category", "ServiceCategory"}, {"region_id", "RegionId"},
-    {"resource_id", "ResourceId"},    {"charge_category", "ChargeCategory"},
-    {"charge_period_start", "ChargePeriodStart"}, {"charge_period_end", "ChargePeriodEnd"},
-    {"billed_cost", "BilledCost"},    {"effective_cost", "EffectiveCost"},
-    {"list_cost", "ListCost"},        {"billing_currency", "BillingCurrency"},
-    {"usage_quantity", "ConsumedQuantity"}, {"usage_unit", "ConsumedUnit"},
-    {"tags", "Tags"},                 {"revision", "Revision"},
+    {"event_id", "EventId"},
+    {"provider", "ProviderName"},
+    {"sub_account_id", "SubAccountId"},
+    {"service_name", "ServiceName"},
+    {"service_category", "ServiceCategory"},
+    {"region_id", "RegionId"},
+    {"resource_id", "ResourceId"},
+    {"charge_category", "ChargeCategory"},
+    {"charge_period_start", "ChargePeriodStart"},
+    {"charge_period_end", "ChargePeriodEnd"},
+    {"billed_cost", "BilledCost"},
+    {"effective_cost", "EffectiveCost"},
+    {"list_cost", "ListCost"},
+    {"billing_currency", "BillingCurrency"},
+    {"usage_quantity", "ConsumedQuantity"},
+    {"usage_unit", "ConsumedUnit"},
+    {"tags", "Tags"},
+    {"revision", "Revision"},
 };
 
 static bool word_char(char c)
@@ -87,8 +96,10 @@ static bool get_money(json_t *obj, const char *key, Valdrix__V1__Money **field, 
             return false;
         }
     } else if (json_is_real(v)) {
-        vx_errf(why, cap, "%s: give amounts with a fraction as decimal strings (\"12.34\") "
-                              "so they stay exact", key);
+        vx_errf(why, cap,
+                "%s: give amounts with a fraction as decimal strings (\"12.34\") "
+                "so they stay exact",
+                key);
         return false;
     } else {
         vx_errf(why, cap, "%s: must be a decimal string", key);
@@ -123,13 +134,13 @@ static bool get_tags(json_t *obj, vx_cost_event *e, char *why, size_t cap)
         return false;
     }
     if (json_object_size(tags) > VX_COST_MAX_TAGS) {
-        vx_errf(why, cap, "Tags: %zu tags, more than %u", json_object_size(tags),
-                    VX_COST_MAX_TAGS);
+        vx_errf(why, cap, "Tags: %zu tags, more than %u", json_object_size(tags), VX_COST_MAX_TAGS);
         return false;
     }
     const char *k;
     json_t *v;
-    json_object_foreach(tags, k, v) {
+    json_object_foreach(tags, k, v)
+    {
         if (!json_is_string(v)) {
             vx_errf(why, cap, "Tags.%.100s: must be a string", k);
             return false;
@@ -208,8 +219,7 @@ static void add_event(vx_cost_json_batch *b, json_t *obj, const char *tenant)
 }
 
 vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_id,
-                              size_t max_events, vx_cost_json_batch *out, char *why,
-                              size_t why_cap)
+                              size_t max_events, vx_cost_json_batch *out, char *why, size_t why_cap)
 {
     memset(out, 0, sizeof *out);
     size_t i = 0;
@@ -224,7 +234,7 @@ vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_i
         json_t *arr = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!arr) {
             vx_errf(why, why_cap, "not JSON: %s at line %d, column %d", jerr.text, jerr.line,
-                        jerr.column);
+                    jerr.column);
             return VX_INVALID;
         }
         size_t n = json_array_size(arr);
@@ -276,7 +286,7 @@ vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_i
                 out->errors = vx_xrealloc(out->errors, (out->n_errors + 1) * sizeof *out->errors);
                 out->errors[out->n_errors].index = index;
                 vx_errf(out->errors[out->n_errors].reason, sizeof out->errors[0].reason,
-                            "not JSON: %s", jerr.text);
+                        "not JSON: %s", jerr.text);
                 out->n_errors++;
             } else {
                 add_event(out, obj, tenant_id);

@@ -76,7 +76,7 @@ static bool check_money(const char *field, const Valdrix__V1__Money *m, bool req
     }
     if (m->nanos <= -VX_NANOS_PER_UNIT || m->nanos >= VX_NANOS_PER_UNIT) {
         vx_errf(why, why_cap, "%s: nanos %d out of range -999999999..999999999", field,
-                    (int)m->nanos);
+                (int)m->nanos);
         return false;
     }
     if (!vx_money_valid((vx_money){m->units, m->nanos})) {
@@ -145,15 +145,14 @@ vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_ten
         }
     }
     if (!is_currency(e->billing_currency)) {
-        vx_errf(why, why_cap,
-                    "billing_currency: not an ISO 4217 code (three upper-case letters)");
+        vx_errf(why, why_cap, "billing_currency: not an ISO 4217 code (three upper-case letters)");
         return VX_INVALID;
     }
 
     if (e->charge_period_start < VX_COST_MIN_PERIOD_S ||
         e->charge_period_start >= VX_COST_MAX_PERIOD_S) {
         vx_errf(why, why_cap, "charge_period_start: %lld is outside 2000-01-01..2100-01-01",
-                    (long long)e->charge_period_start);
+                (long long)e->charge_period_start);
         return VX_INVALID;
     }
     if (e->charge_period_end <= e->charge_period_start) {
@@ -162,7 +161,7 @@ vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_ten
     }
     if (e->charge_period_end > VX_COST_MAX_PERIOD_S) {
         vx_errf(why, why_cap, "charge_period_end: %lld is after 2100-01-01",
-                    (long long)e->charge_period_end);
+                (long long)e->charge_period_end);
         return VX_INVALID;
     }
 

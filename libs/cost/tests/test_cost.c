@@ -542,10 +542,10 @@ static void test_cost_copy_row_escapes_text_and_tags(void **state)
     vx_buf out;
     vx_buf_init(&out);
     vx_cost_copy_row(&out, &f.e);
-    const char *expected =
-        TENANT "\t2024-01-01T00:00:00Z\t" EVENT_ID "\t2\t2024-01-01T01:00:00Z\tAWS\t123456789012\t"
-               "Amazon EC2\tCompute\tus-east-1\ti-1\\t2\\\\3\\r\\n4\tCredit\t-12.5\t-12.5\t-12.5\tUSD\t0\t"
-               "Hours\t{\"note\":\"a\\\\tb\\\\\"c\\\\\\\\d\\\\ne\",\"env\":\"prod\\\\r\"}\n";
+    const char *expected = TENANT
+        "\t2024-01-01T00:00:00Z\t" EVENT_ID "\t2\t2024-01-01T01:00:00Z\tAWS\t123456789012\t"
+        "Amazon EC2\tCompute\tus-east-1\ti-1\\t2\\\\3\\r\\n4\tCredit\t-12.5\t-12.5\t-12.5\tUSD\t0\t"
+        "Hours\t{\"note\":\"a\\\\tb\\\\\"c\\\\\\\\d\\\\ne\",\"env\":\"prod\\\\r\"}\n";
     assert_string_equal(out.data, expected);
     assert_int_equal(out.len, strlen(expected));
     vx_buf_cleanup(&out);
@@ -595,7 +595,8 @@ static const char focus_file[] =
     "ChargeCategory,SomethingElse\r\n"
     "2024-03-01,2024-03-02,12.50,11.00,USD,\"Amazon EC2, Linux\",Compute,111122223333,AWS,"
     "us-east-1,24,Hours,\"{\"\"env\"\":\"\"prod\"\",\"\"n\"\":3,\"\"x\"\":null}\",Usage,a\r\n"
-    "2024-03-01T00:00:00Z,2024-03-02T00:00:00Z,\"12,5O\",,USD,S3,Storage,111122223333,AWS,us-east-1,"
+    "2024-03-01T00:00:00Z,2024-03-02T00:00:00Z,\"12,5O\",,USD,S3,Storage,111122223333,AWS,us-east-"
+    "1,"
     ",,,Usage,b\r\n"
     "2024-03-02,2024-03-03T00:00:00+00:00,-1.25,,EUR,\"Multi\r\nLine\",Storage,111122223333,AWS,"
     "eu-west-1,1,GB,,Credit,c\r\n"
@@ -726,9 +727,9 @@ static void test_cost_focus_names_missing_columns(void **state)
     char why[256] = "";
     assert_int_equal(vx_focus_open(f, TENANT, &r, why, sizeof why), VX_INVALID);
     assert_null(r);
-    assert_string_equal(
-        why, "missing required columns: ChargePeriodEnd, BillingCurrency, SubAccountId, "
-             "ProviderName");
+    assert_string_equal(why,
+                        "missing required columns: ChargePeriodEnd, BillingCurrency, SubAccountId, "
+                        "ProviderName");
     fclose(f);
 
     f = open_text("", 0);
@@ -980,8 +981,8 @@ static void test_cost_gen_weekdays_outspend_weekends(void **state)
         while (vx_gen_next(g, &e)) {
             int64_t dow = (e.charge_period_start / 86400 + 4) % 7; /* 0 is Sunday */
             bool weekend = dow == 0 || dow == 6;
-            spend[weekend] += vx_money_to_nanos((vx_money){e.billed_cost->units,
-                                                           e.billed_cost->nanos});
+            spend[weekend] +=
+                vx_money_to_nanos((vx_money){e.billed_cost->units, e.billed_cost->nanos});
         }
         /* Any 91 days hold 13 of each weekday. */
         vx_int128 weekday_avg = spend[0] / 65, weekend_avg = spend[1] / 26;

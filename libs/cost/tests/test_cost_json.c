@@ -14,7 +14,7 @@
 #define TENANT "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01"
 
 #define GOOD(id, cost)                                                                             \
-    "{\"EventId\":\"" id "\",\"ChargePeriodStart\":\"2025-09-01T00:00:00Z\","                     \
+    "{\"EventId\":\"" id "\",\"ChargePeriodStart\":\"2025-09-01T00:00:00Z\","                      \
     "\"ChargePeriodEnd\":\"2025-09-01T01:00:00Z\",\"BilledCost\":" cost ","                        \
     "\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\","                 \
     "\"ServiceName\":\"AmazonEC2\",\"ChargeCategory\":\"Usage\",\"Tags\":{\"team\":\"core\"},"     \
@@ -61,22 +61,28 @@ static void test_cost_json_ndjson_with_errors_per_event(void **state)
 {
     (void)state;
     vx_cost_json_batch b;
-    decode_ok(GOOD(ID1, "\"1\"") "\n"
-              "\n"
-              GOOD(ID2, "12.5") "\n"
-              "{not json}\r\n"
-              "{\"EventId\":\"" ID1 "\",\"ChargePeriodStart\":\"2025-09-01\","
-              "\"ChargePeriodEnd\":\"2025-08-01\",\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\","
-              "\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\",\"ServiceName\":\"S\","
-              "\"ChargeCategory\":\"Usage\"}\n"
-              "{\"EventId\":\"" ID1 "\",\"ChargePeriodStart\":\"yesterday\"}\n",
-              &b);
+    decode_ok(
+        GOOD(ID1, "\"1\"") "\n"
+                           "\n" GOOD(ID2,
+                                     "12.5") "\n"
+                                             "{not json}\r\n"
+                                             "{\"EventId\":\"" ID1
+                                             "\",\"ChargePeriodStart\":\"2025-09-01\","
+                                             "\"ChargePeriodEnd\":\"2025-08-01\",\"BilledCost\":"
+                                             "\"1\",\"BillingCurrency\":\"USD\","
+                                             "\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\","
+                                             "\"ServiceName\":\"S\","
+                                             "\"ChargeCategory\":\"Usage\"}\n"
+                                             "{\"EventId\":\"" ID1
+                                             "\",\"ChargePeriodStart\":\"yesterday\"}\n",
+        &b);
     assert_int_equal(b.total, 5);
     assert_int_equal(b.n_events, 1);
     assert_int_equal(b.index[0], 0);
     assert_int_equal(b.n_errors, 4);
     assert_int_equal(b.errors[0].index, 1);
-    assert_non_null(strstr(b.errors[0].reason, "BilledCost: give amounts with a fraction as decimal strings"));
+    assert_non_null(
+        strstr(b.errors[0].reason, "BilledCost: give amounts with a fraction as decimal strings"));
     assert_int_equal(b.errors[1].index, 2);
     assert_non_null(strstr(b.errors[1].reason, "not JSON"));
     assert_int_equal(b.errors[2].index, 3);
@@ -92,23 +98,32 @@ static void test_cost_json_field_errors_name_focus_fields(void **state)
     static const struct {
         const char *body, *want;
     } cases[] = {
-        {"[{\"EventId\":\"nope\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
-         "\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\","
+        {"[{\"EventId\":\"nope\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-"
+         "09-02\","
+         "\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\","
+         "\"SubAccountId\":\"1\","
          "\"ServiceName\":\"S\",\"ChargeCategory\":\"Usage\"}]",
          "EventId"},
-        {"[{\"EventId\":\"" ID1 "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
-         "\"BilledCost\":\"1\",\"BillingCurrency\":\"usd\",\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\","
+        {"[{\"EventId\":\"" ID1
+         "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
+         "\"BilledCost\":\"1\",\"BillingCurrency\":\"usd\",\"ProviderName\":\"AWS\","
+         "\"SubAccountId\":\"1\","
          "\"ServiceName\":\"S\",\"ChargeCategory\":\"Usage\"}]",
          "BillingCurrency"},
-        {"[{\"EventId\":\"" ID1 "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
-         "\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\","
+        {"[{\"EventId\":\"" ID1
+         "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
+         "\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\","
+         "\"SubAccountId\":\"1\","
          "\"ServiceName\":\"S\",\"ChargeCategory\":\"Usage\",\"Revision\":-1}]",
          "Revision: must be a whole number"},
-        {"[{\"EventId\":\"" ID1 "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
-         "\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\",\"SubAccountId\":\"1\","
+        {"[{\"EventId\":\"" ID1
+         "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
+         "\"BilledCost\":\"1\",\"BillingCurrency\":\"USD\",\"ProviderName\":\"AWS\","
+         "\"SubAccountId\":\"1\","
          "\"ServiceName\":\"S\",\"ChargeCategory\":\"Usage\",\"Tags\":{\"a\":1}}]",
          "Tags.a: must be a string"},
-        {"[{\"EventId\":\"" ID1 "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
+        {"[{\"EventId\":\"" ID1
+         "\",\"ChargePeriodStart\":\"2025-09-01\",\"ChargePeriodEnd\":\"2025-09-02\","
          "\"BilledCost\":\"1 dollar\",\"BillingCurrency\":\"USD\"}]",
          "BilledCost: not a decimal number"},
         {"[{\"EventId\":\"" ID1 "\",\"ServiceName\":5}]", "ServiceName: must be a string"},
@@ -140,10 +155,12 @@ static void test_cost_json_body_level_errors(void **state)
                      VX_INVALID);
     assert_string_equal(why, "3 events, more than 2 in one request");
     const char *nd = "{}\n{}\n{}\n";
-    assert_int_equal(vx_cost_json_decode(nd, strlen(nd), TENANT, 2, &b, why, sizeof why), VX_INVALID);
+    assert_int_equal(vx_cost_json_decode(nd, strlen(nd), TENANT, 2, &b, why, sizeof why),
+                     VX_INVALID);
     /* duplicate keys are refused rather than silently picking one */
     const char *dup = "[{\"EventId\":\"" ID1 "\",\"EventId\":\"" ID1 "\"}]";
-    assert_int_equal(vx_cost_json_decode(dup, strlen(dup), TENANT, 10, &b, why, sizeof why), VX_INVALID);
+    assert_int_equal(vx_cost_json_decode(dup, strlen(dup), TENANT, 10, &b, why, sizeof why),
+                     VX_INVALID);
 }
 
 int main(void)

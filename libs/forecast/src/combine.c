@@ -116,8 +116,7 @@ vx_status vx_forecast_combine(const vx_forecast_result *const *parts, size_t n_p
         double *sigma = vx_xmalloc(H * sizeof *sigma);
         double q_lo, q_hi;
         char cw[160];
-        fc_calibrate(r->backtest_errors, no, hbt, r->level, H, sigma, &q_lo, &q_hi, cw,
-                     sizeof cw);
+        fc_calibrate(r->backtest_errors, no, hbt, r->level, H, sigma, &q_lo, &q_hi, cw, sizeof cw);
         for (size_t h = 0; h < H; h++) {
             r->lo[h] = r->yhat[h] + q_lo * sigma[h];
             r->hi[h] = r->yhat[h] + q_hi * sigma[h];

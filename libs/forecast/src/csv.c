@@ -204,7 +204,7 @@ vx_status vx_forecast_csv_parse(const char *buf, size_t len, vx_forecast_csv *ou
     int64_t n = span / out->step + 1;
     if (n > VX_FORECAST_MAX_POINTS) {
         vx_errf(err, err_cap, "the dates span %lld periods; the limit is %d", (long long)n,
-            VX_FORECAST_MAX_POINTS);
+                VX_FORECAST_MAX_POINTS);
         goto done;
     }
     out->values = vx_xmalloc((size_t)n * sizeof *out->values);

@@ -19,7 +19,6 @@ void vx_forecast_opts_init(vx_forecast_opts *o)
     o->max_origins = 8;
 }
 
-
 /* Forecasts h steps after z[0..n) with one model; false if the model cannot run on it. */
 static bool model_forecast(vx_forecast_model model, const vx_forecast_series *s, const double *z,
                            size_t n, size_t h, double *out, size_t *changepoints, double *warm)

@@ -116,8 +116,8 @@ static void test_forecast_late_slope_change_followed(void **state)
     for (int seed = 1; seed <= SEEDS; seed++) {
         rng g = {(uint64_t)seed * 7919};
         for (size_t i = 0; i < N + H; i++)
-            y[i] = 500 + (i > BREAK ? 4.0 * (double)(i - BREAK) : 0) + weekly[i % 7] +
-                   5 * normal(&g);
+            y[i] =
+                500 + (i > BREAK ? 4.0 * (double)(i - BREAK) : 0) + weekly[i % 7] + 5 * normal(&g);
         vx_forecast_result *r = forecast(y, N, VX_FORECAST_DAILY, H, 0.8);
         double mae = 0;
         for (size_t h = 0; h < H; h++)
@@ -143,8 +143,8 @@ static void test_forecast_recent_spike_not_repeated(void **state)
         vx_forecast_result *f = forecast(y, 140, VX_FORECAST_DAILY, 14, 0.8);
         /* step 2 is the spike's weekday one week later */
         if (!(f->yhat[2] < 400))
-            fail_msg("noisy=%d model %s yhat[2] = %g\n%s", noisy,
-                     vx_forecast_model_name(f->model), f->yhat[2], f->reason);
+            fail_msg("noisy=%d model %s yhat[2] = %g\n%s", noisy, vx_forecast_model_name(f->model),
+                     f->yhat[2], f->reason);
         vx_forecast_result_destroy(f);
     }
 }

@@ -153,7 +153,7 @@ static void test_forecast_combine_adds_point_forecasts(void **state)
     size_t cnt = (size_t)t->origins * t->backtest_horizon;
     for (size_t k = 0; k < cnt; k++)
         assert_near(t->backtest_errors[k],
-                            parts[0]->backtest_errors[k] + parts[1]->backtest_errors[k], 1e-6);
+                    parts[0]->backtest_errors[k] + parts[1]->backtest_errors[k], 1e-6);
     assert_true(t->candidates[VX_FORECAST_MODEL_SUM].evaluated);
     double mase = t->candidates[VX_FORECAST_MODEL_SUM].mase;
     assert_true(isfinite(mase) && mase > 0 && mase < 5);
@@ -242,8 +242,7 @@ static void test_forecast_combine_fallbacks_and_refusals(void **state)
     /* nothing, or parts of other horizons: refused */
     vx_forecast_result *out = NULL;
     char err[128] = "";
-    assert_int_equal(vx_forecast_combine(NULL, 0, NULL, false, &out, err, sizeof err),
-                     VX_INVALID);
+    assert_int_equal(vx_forecast_combine(NULL, 0, NULL, false, &out, err, sizeof err), VX_INVALID);
     vx_forecast_series ser = {.values = a, .n = N, .spacing = VX_FORECAST_DAILY, .start_day = DAY0};
     vx_forecast_opts o;
     vx_forecast_opts_init(&o);
@@ -251,8 +250,7 @@ static void test_forecast_combine_fallbacks_and_refusals(void **state)
     vx_forecast_result *shorter = NULL;
     assert_int_equal(vx_forecast_run(&ser, &o, &shorter, err, sizeof err), VX_OK);
     const vx_forecast_result *mixed[2] = {m[0], shorter};
-    assert_int_equal(vx_forecast_combine(mixed, 2, NULL, false, &out, err, sizeof err),
-                     VX_INVALID);
+    assert_int_equal(vx_forecast_combine(mixed, 2, NULL, false, &out, err, sizeof err), VX_INVALID);
     assert_non_null(strstr(err, "horizon"));
     assert_null(out);
     vx_forecast_result_destroy(shorter);

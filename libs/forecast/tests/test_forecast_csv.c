@@ -81,8 +81,9 @@ static void test_forecast_csv_bad_input_names_the_line(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vx_forecast_csv c;
         char why[200] = "";
-        assert_int_equal(vx_forecast_csv_parse(bad[i].text, strlen(bad[i].text), &c, why, sizeof why),
-                         VX_INVALID);
+        assert_int_equal(
+            vx_forecast_csv_parse(bad[i].text, strlen(bad[i].text), &c, why, sizeof why),
+            VX_INVALID);
         if (!strstr(why, bad[i].want))
             fail_msg("case %zu: '%s' lacks '%s'", i, why, bad[i].want);
         assert_null(c.values);

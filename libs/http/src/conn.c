@@ -59,8 +59,9 @@ static void update_reading(http_conn *c)
     if (c->closing || c->peer_done)
         return;
     bool lingering = c->state == CONN_DONE; /* read only to see EOF */
-    bool want = lingering || (http_conn_wants_input(c) &&
-                              uv_stream_get_write_queue_size(stream_of(c)) <= HTTP_MAX_QUEUED_WRITE);
+    bool want =
+        lingering || (http_conn_wants_input(c) &&
+                      uv_stream_get_write_queue_size(stream_of(c)) <= HTTP_MAX_QUEUED_WRITE);
     if (want && c->read_paused) {
         c->read_paused = false;
         if (uv_read_start(stream_of(c), on_alloc, on_read) != 0)

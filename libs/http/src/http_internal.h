@@ -116,7 +116,7 @@ typedef struct http_arena_block http_arena_block;
 
 struct vx_http_request {
     http_loop *loop;
-    http_conn *conn; /* NULL once the connection is gone */
+    http_conn *conn;              /* NULL once the connection is gone */
     vx_http_request *prev, *next; /* loop->live */
     vx_http_request *queue_next;
     atomic_bool responded;

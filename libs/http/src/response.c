@@ -15,41 +15,76 @@
 const char *vx_http_status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -153,12 +188,18 @@ static void problem_body(vx_buf *out, int status, const char *type_suffix, const
 static const char *problem_suffix(int status)
 {
     switch (status) {
-    case 408: return "request-timeout";
-    case 413: return "body-too-large";
-    case 414: return "uri-too-long";
-    case 417: return "expectation-failed";
-    case 431: return "headers-too-large";
-    default: return "bad-request";
+    case 408:
+        return "request-timeout";
+    case 413:
+        return "body-too-large";
+    case 414:
+        return "uri-too-long";
+    case 417:
+        return "expectation-failed";
+    case 431:
+        return "headers-too-large";
+    default:
+        return "bad-request";
     }
 }
 
@@ -260,8 +301,8 @@ vx_status vx_http_respond(vx_http_request *req, int status, const char *content_
                           size_t len)
 {
     claim(req);
-    if (status < 200 || status > 599 || !content_type_ok(content_type) ||
-        (n_headers && !headers) || !headers_ok(headers, n_headers) || (len && !body)) {
+    if (status < 200 || status > 599 || !content_type_ok(content_type) || (n_headers && !headers) ||
+        !headers_ok(headers, n_headers) || (len && !body)) {
         respond_internal_error(req);
         return VX_INVALID;
     }
@@ -275,10 +316,9 @@ vx_status vx_http_respond_problem(vx_http_request *req, int status, const char *
     return vx_http_respond_problem_headers(req, status, type_suffix, title, detail, NULL, 0);
 }
 
-vx_status vx_http_respond_problem_headers(vx_http_request *req, int status,
-                                          const char *type_suffix, const char *title,
-                                          const char *detail, const vx_http_header *headers,
-                                          size_t n_headers)
+vx_status vx_http_respond_problem_headers(vx_http_request *req, int status, const char *type_suffix,
+                                          const char *title, const char *detail,
+                                          const vx_http_header *headers, size_t n_headers)
 {
     claim(req);
     if (status < 200 || status > 599 || (n_headers && !headers) ||
@@ -289,8 +329,7 @@ vx_status vx_http_respond_problem_headers(vx_http_request *req, int status,
     vx_buf body;
     vx_buf_init(&body);
     problem_body(&body, status, type_suffix, title, detail, req->id);
-    respond_built(req, status, "application/problem+json", headers, n_headers, body.data,
-                  body.len);
+    respond_built(req, status, "application/problem+json", headers, n_headers, body.data, body.len);
     vx_buf_cleanup(&body);
     return VX_OK;
 }

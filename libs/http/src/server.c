@@ -154,8 +154,7 @@ static int open_socket(const struct sockaddr *sa, socklen_t len)
         return -1;
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-        bind(fd, sa, len) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 || bind(fd, sa, len) != 0) {
         close(fd);
         return -1;
     }
@@ -210,9 +209,9 @@ static vx_status init_loop(vx_http_server *s, unsigned i, struct sockaddr *sa, s
         int bound_len = sizeof bound;
         if (uv_tcp_getsockname(&l->listener, (struct sockaddr *)&bound, &bound_len) != 0)
             return VX_IO;
-        s->port = ntohs(bound.ss_family == AF_INET6
-                            ? ((const struct sockaddr_in6 *)&bound)->sin6_port
-                            : ((const struct sockaddr_in *)&bound)->sin_port);
+        s->port =
+            ntohs(bound.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((const struct sockaddr_in *)&bound)->sin_port);
         /* The other loops bind the port actually chosen. */
         if (sa->sa_family == AF_INET6)
             ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)s->port);

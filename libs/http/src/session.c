@@ -219,12 +219,18 @@ static void fail(http_conn *c, int status, const char *detail)
 static const char *limit_detail(int status)
 {
     switch (status) {
-    case 408: return "the request did not arrive in time";
-    case 413: return "the request body is larger than the server accepts";
-    case 414: return "the request target is longer than the server accepts";
-    case 417: return "only the expectation 100-continue is supported";
-    case 431: return "the request headers are larger than the server accepts";
-    default: return NULL;
+    case 408:
+        return "the request did not arrive in time";
+    case 413:
+        return "the request body is larger than the server accepts";
+    case 414:
+        return "the request target is longer than the server accepts";
+    case 417:
+        return "only the expectation 100-continue is supported";
+    case 431:
+        return "the request headers are larger than the server accepts";
+    default:
+        return NULL;
     }
 }
 
@@ -278,8 +284,8 @@ static void parse(http_conn *c)
             dispatch(c);
         } else {
             int status = c->error_status ? c->error_status : 400;
-            fail(c, status, status == 400 ? llhttp_get_error_reason(&c->parser)
-                                          : limit_detail(status));
+            fail(c, status,
+                 status == 400 ? llhttp_get_error_reason(&c->parser) : limit_detail(status));
         }
     }
     if (c->state != CONN_DONE) {

@@ -105,7 +105,9 @@ static void put_param(vx_http_request *req, const char *name, char *out, size_t 
     vx_status st = vx_http_request_query(req, name, &v);
     size_t used = strlen(out);
     snprintf(out + used, cap - used, "%s=%s;", name,
-             st == VX_OK ? v : st == VX_NOT_FOUND ? "(none)" : "(invalid)");
+             st == VX_OK          ? v
+             : st == VX_NOT_FOUND ? "(none)"
+                                  : "(invalid)");
 }
 
 static void handler(void *ctx, vx_http_request *req)
@@ -131,8 +133,8 @@ static void handler(void *ctx, vx_http_request *req)
         size_t len;
         const char *body = vx_http_request_body(req, &len);
         const char *ct = vx_http_request_header(req, "CONTENT-TYPE");
-        snprintf(out, sizeof out, "%s %zu %s %s loop=%u from=%s", vx_http_request_method(req),
-                 len, ct ? ct : "-", vx_http_request_trace(req)->trace_id,
+        snprintf(out, sizeof out, "%s %zu %s %s loop=%u from=%s", vx_http_request_method(req), len,
+                 ct ? ct : "-", vx_http_request_trace(req)->trace_id,
                  vx_http_request_loop_index(req), vx_http_request_remote_addr(req));
         vx_http_header extra[] = {{"x-echo", "yes"}};
         char *reply = vx_xasprintf("%s\n%.*s", out, (int)len, body);
@@ -371,8 +373,9 @@ static void test_http_chunked_body(void **state)
 {
     (void)state;
     fixture *f = start();
-    response *r = roundtrip(f, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                               "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    response *r =
+        roundtrip(f, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "POST 11 "));
     assert_non_null(strstr(r->body, "\nhello world"));
@@ -455,9 +458,8 @@ static void test_http_client_gone_before_answer(void **state)
 static void test_http_limits(void **state)
 {
     (void)state;
-    fixture *f = start_with((vx_http_config){.max_header_bytes = 1024,
-                                             .max_body_bytes = 100,
-                                             .request_timeout_ms = 200});
+    fixture *f = start_with((vx_http_config){
+        .max_header_bytes = 1024, .max_body_bytes = 100, .request_timeout_ms = 200});
     char big[2048];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';

@@ -129,7 +129,8 @@ vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id
         return VX_OK;
     }
     const char *params[1] = {tenant_id};
-    PGresult *r = PQexecParams(c, "SELECT vx_tenant_exists($1::uuid)", 1, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c, "SELECT vx_tenant_exists($1::uuid)", 1, NULL, params, NULL, NULL, 0);
     vx_status st = vx_pg_result_status(c, r, NULL, 0);
     if (st == VX_OK) {
         *exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -150,7 +151,7 @@ vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id
 /* ---- the batch write ---- */
 
 #define STAGE_SQL                                                                                  \
-    "CREATE TEMP TABLE IF NOT EXISTS vx_stage (LIKE cost_records INCLUDING DEFAULTS) "              \
+    "CREATE TEMP TABLE IF NOT EXISTS vx_stage (LIKE cost_records INCLUDING DEFAULTS) "             \
     "ON COMMIT DELETE ROWS; "                                                                      \
     "CREATE TEMP TABLE IF NOT EXISTS vx_roll_stage (LIKE cost_daily) ON COMMIT DELETE ROWS"
 
@@ -176,8 +177,7 @@ vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id
     "list_cost = d.list_cost + EXCLUDED.list_cost, "                                               \
     "record_count = d.record_count + EXCLUDED.record_count RETURNING 1"
 
-#define RETURN_COLS                                                                                \
-    "recorded_at, " GROUP_COLS ", billed_cost, effective_cost, list_cost"
+#define RETURN_COLS "recorded_at, " GROUP_COLS ", billed_cost, effective_cost, list_cost"
 
 /* New events: insert, then add them to the rollup. An event repeated within the batch conflicts
  * with its own first copy and is left to the restatement pass, so no sort is needed here. */
@@ -185,8 +185,9 @@ static const char INSERT_SQL[] =
     "WITH ins AS (INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
     " FROM vx_stage WHERE tenant_id = $1::uuid ON CONFLICT (tenant_id, recorded_at, event_id) DO "
     "NOTHING RETURNING " RETURN_COLS ", 1 AS n), "
-    "roll AS (" ROLLUP_UPSERT("ins") ") "
-    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM roll)";
+    "roll AS (" ROLLUP_UPSERT(
+        "ins") ") "
+               "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM roll)";
 
 /* The fast path: every staged row is new (the common case), so the rollup grows by exactly the
  * batch's own sums, computed by the writer. Run inside a savepoint; if any row conflicted, the
@@ -220,13 +221,15 @@ static const char RESTATE_SQL[] =
     "effective_cost = s.effective_cost, list_cost = s.list_cost, billing_currency = "
     "s.billing_currency, usage_quantity = s.usage_quantity, usage_unit = s.usage_unit, tags = "
     "s.tags, ingested_at = now() FROM s WHERE c.tenant_id = $1::uuid AND c.recorded_at = "
-    "s.recorded_at AND c.event_id = s.event_id AND c.revision < s.revision RETURNING c.recorded_at, "
+    "s.recorded_at AND c.event_id = s.event_id AND c.revision < s.revision RETURNING "
+    "c.recorded_at, "
     "c.service_name, c.sub_account_id, c.region_id, c.provider, c.billing_currency, c.billed_cost, "
     "c.effective_cost, c.list_cost), "
     "delta AS (SELECT " RETURN_COLS ", 1 AS n FROM upd UNION ALL SELECT recorded_at, " GROUP_COLS
     ", -billed_cost, -effective_cost, -list_cost, -1 FROM old), "
-    "roll AS (" ROLLUP_UPSERT("delta") ") "
-    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM roll)";
+    "roll AS (" ROLLUP_UPSERT(
+        "delta") ") "
+                 "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM roll)";
 
 static const char TENANT_SQL[] = "SELECT set_config('vx.tenant_id', $1, true)";
 
@@ -259,12 +262,12 @@ static uint64_t u64(PGresult *r, int col)
 /* ---- prepared batches ---- */
 
 struct vx_ledger_batch {
-    vx_buf copy;          /* COPY text of every row */
-    vx_buf roll;          /* COPY text of the batch's rollup rows (vx_roll_stage) */
-    char (*tenants)[37];  /* distinct tenants, sorted */
-    size_t *staged;       /* rows per tenant */
+    vx_buf copy;         /* COPY text of every row */
+    vx_buf roll;         /* COPY text of the batch's rollup rows (vx_roll_stage) */
+    char (*tenants)[37]; /* distinct tenants, sorted */
+    size_t *staged;      /* rows per tenant */
     size_t n_tenants;
-    int *months;          /* distinct charge months (year * 12 + month - 1), sorted */
+    int *months; /* distinct charge months (year * 12 + month - 1), sorted */
     size_t n_months;
     size_t n;
 };

@@ -34,8 +34,9 @@ static void create_tenant(char *id)
     vx_test_uuid(id);
     PGconn *c = admin();
     const char *p[2] = {id, id};
-    PGresult *r = PQexecParams(c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'test-' || $2, 'starter')",
-                               2, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(
+        c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'test-' || $2, 'starter')", 2, NULL, p,
+        NULL, NULL, 0);
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
@@ -134,9 +135,11 @@ static void test_ledger_writes_exact_amounts_once(void **state)
     assert_int_equal(counts.duplicate, 0);
     assert_value("SELECT sum(billed_cost)::text FROM cost_records WHERE tenant_id = $1", tenant,
                  "8.840000001");
-    assert_value("SELECT billed_cost::text FROM cost_daily WHERE tenant_id = $1 AND service_name = 'AmazonEC2'",
+    assert_value("SELECT billed_cost::text FROM cost_daily WHERE tenant_id = $1 AND service_name = "
+                 "'AmazonEC2'",
                  tenant, "12.340000001");
-    assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant, "1");
+    assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant,
+                 "1");
 
     /* The same events again, and twice within one batch: nothing changes. */
     vx_test_event again[4];
@@ -149,7 +152,8 @@ static void test_ledger_writes_exact_amounts_once(void **state)
     assert_int_equal(counts.restated, 0);
     assert_int_equal(counts.duplicate, 4);
     assert_value("SELECT count(*)::text FROM cost_records WHERE tenant_id = $1", tenant, "3");
-    assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant, "1");
+    assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant,
+                 "1");
     assert_rollup_consistent(tenant);
 }
 
@@ -171,11 +175,14 @@ static void test_ledger_restatement_replaces_and_moves_rollup(void **state)
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.restated, 1);
     assert_int_equal(counts.inserted, 0);
-    assert_value("SELECT billed_cost::text || '/' || revision FROM cost_records WHERE tenant_id = $1",
-                 tenant, "40.250000000/2");
-    assert_value("SELECT billed_cost::text || '/' || record_count FROM cost_daily WHERE tenant_id = $1 AND service_name = 'AmazonEC2'",
+    assert_value(
+        "SELECT billed_cost::text || '/' || revision FROM cost_records WHERE tenant_id = $1",
+        tenant, "40.250000000/2");
+    assert_value("SELECT billed_cost::text || '/' || record_count FROM cost_daily WHERE tenant_id "
+                 "= $1 AND service_name = 'AmazonEC2'",
                  tenant, "0.000000000/0");
-    assert_value("SELECT billed_cost::text || '/' || record_count FROM cost_daily WHERE tenant_id = $1 AND service_name = 'AmazonRDS'",
+    assert_value("SELECT billed_cost::text || '/' || record_count FROM cost_daily WHERE tenant_id "
+                 "= $1 AND service_name = 'AmazonRDS'",
                  tenant, "40.250000000/1");
     /* equal and lower revisions are duplicates */
     vx_test_event_fill(&ev, tenant, id, t, 999, 0, 2, "AmazonEC2");
@@ -184,8 +191,10 @@ static void test_ledger_restatement_replaces_and_moves_rollup(void **state)
     vx_test_event_fill(&ev, tenant, id, t, 999, 0, 1, "AmazonEC2");
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.duplicate, 1);
-    assert_value("SELECT billed_cost::text FROM cost_records WHERE tenant_id = $1", tenant, "40.250000000");
-    assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant, "2");
+    assert_value("SELECT billed_cost::text FROM cost_records WHERE tenant_id = $1", tenant,
+                 "40.250000000");
+    assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1", tenant,
+                 "2");
     assert_rollup_consistent(tenant);
 }
 
@@ -221,7 +230,8 @@ static void test_ledger_creates_partitions_on_demand(void **state)
     /* a month nobody has written yet */
     int year = 2040 + (int)(vx_wall_ms() % 50);
     vx_test_event ev;
-    vx_test_event_fill(&ev, tenant, id, vx_civil_to_unix(year, 7, 31, 23, 0, 0), 1, 0, 0, "Storage");
+    vx_test_event_fill(&ev, tenant, id, vx_civil_to_unix(year, 7, 31, 23, 0, 0), 1, 0, 0,
+                       "Storage");
     vx_ledger_counts counts;
     assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
     assert_int_equal(counts.inserted, 1);
@@ -300,8 +310,8 @@ static void *writer(void *p)
             uint32_t rev = (uint32_t)((k + w->seed + round) % 4);
             /* the amount and service depend on the revision, so restatements move money */
             vx_test_event_fill(&evs[i], w->tenant, w->ids[k], t0 + (int64_t)(k % 5) * 86400 + k,
-                       (int64_t)(k + 1) * (rev + 1), (int32_t)(rev * 1000), rev,
-                       rev % 2 ? "Odd" : "Even");
+                               (int64_t)(k + 1) * (rev + 1), (int32_t)(rev * 1000), rev,
+                               rev % 2 ? "Odd" : "Even");
         }
         vx_ledger_counts counts;
         w->st = write_events(evs, EVENTS_PER_WRITER, &counts);

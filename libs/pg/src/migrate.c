@@ -90,7 +90,7 @@ static vx_status list_migrations(const char *dir, mig_list *out, char *err, size
     for (size_t i = 1; i < out->n; i++) {
         if (out->v[i].version == out->v[i - 1].version) {
             vx_errf(err, cap, "migrations %s and %s share version %d", out->v[i - 1].name,
-                       out->v[i].name, out->v[i].version);
+                    out->v[i].name, out->v[i].version);
             return VX_INVALID;
         }
     }
@@ -162,9 +162,9 @@ static vx_status apply(PGconn *c, const mig_file *m, const char *sql, const char
         goto fail;
     if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
         vx_errf(err, cap,
-                   "%s: ends the runner's transaction (no COMMIT or ROLLBACK inside a "
-                   "migration)",
-                   m->name);
+                "%s: ends the runner's transaction (no COMMIT or ROLLBACK inside a "
+                "migration)",
+                m->name);
         st = VX_INVALID;
         goto fail;
     }
@@ -266,13 +266,13 @@ vx_status vx_pg_migrate(const char *dsn, const char *dir, int *applied, char *er
             goto fail;
         if (strcmp(PQgetvalue(rows, row, 1), files.v[i].name) != 0) {
             vx_errf(err, err_cap, "%s: version %d was applied as %s", files.v[i].name,
-                       files.v[i].version, PQgetvalue(rows, row, 1));
+                    files.v[i].version, PQgetvalue(rows, row, 1));
             st = VX_CONFLICT;
             goto fail;
         }
         if (strcmp(PQgetvalue(rows, row, 2), checksum) != 0) {
             vx_errf(err, err_cap, "%s: changed after it was applied (checksum %s, recorded %s)",
-                       files.v[i].name, checksum, PQgetvalue(rows, row, 2));
+                    files.v[i].name, checksum, PQgetvalue(rows, row, 2));
             st = VX_CONFLICT;
             goto fail;
         }

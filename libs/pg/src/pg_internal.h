@@ -5,7 +5,6 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-
 /* Copies libpq's message into err without its trailing newlines. */
 void pg_copy_msg(char *err, size_t cap, const char *msg);
 

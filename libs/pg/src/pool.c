@@ -29,7 +29,7 @@ struct vx_pg_pool {
     char *options; /* the DSN's own options plus our statement_timeout */
     char connect_timeout_s[24];
     char tcp_user_timeout_ms[24]; /* statement_timeout + 10 s: a silent network fails in time */
-    int cap; /* size + overflow */
+    int cap;                      /* size + overflow */
     pooled *idle;
     int n_idle;
     pooled *busy; /* checked out, so release can find each connection's age */
@@ -154,13 +154,21 @@ void vx_pg_pool_destroy(vx_pg_pool *p)
  * make the client notice too, so no call hangs for the kernel's retransmission timeout. */
 static vx_status open_conn(vx_pg_pool *p, pooled *out)
 {
-    const char *const keys[] = {"dbname",          "options",          "connect_timeout",
-                                "application_name", "keepalives",       "keepalives_idle",
-                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+    const char *const keys[] = {"dbname",
+                                "options",
+                                "connect_timeout",
+                                "application_name",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
                                 NULL};
-    const char *const vals[] = {p->dsn, p->options,
-                                p->connect_timeout_s[0] ? p->connect_timeout_s : NULL, p->app_name,
-                                "1", "10", "5", "3", p->tcp_user_timeout_ms, NULL};
+    const char *const vals[] = {
+        p->dsn,      p->options, p->connect_timeout_s[0] ? p->connect_timeout_s : NULL,
+        p->app_name, "1",        "10",
+        "5",         "3",        p->tcp_user_timeout_ms,
+        NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     bool ok = c && PQstatus(c) == CONNECTION_OK;
     pthread_mutex_lock(&p->mu);

@@ -389,14 +389,17 @@ static void test_pg_errors_map_by_sqlstate_class(void **state)
     PGconn *c = NULL;
     assert_int_equal(vx_pg_acquire(p, &c), VX_OK);
     char err[256] = "";
-    assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 'd' USING ERRCODE = '40P01'; END $$",
+    assert_int_equal(vx_pg_exec(c,
+                                "DO $$ BEGIN RAISE EXCEPTION 'd' USING ERRCODE = '40P01'; END $$",
                                 err, sizeof err),
                      VX_CONFLICT);
-    assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 's' USING ERRCODE = '40001'; END $$",
+    assert_int_equal(vx_pg_exec(c,
+                                "DO $$ BEGIN RAISE EXCEPTION 's' USING ERRCODE = '40001'; END $$",
                                 err, sizeof err),
                      VX_CONFLICT);
     /* a unique violation, a value out of range: the data is refused */
-    assert_int_equal(vx_pg_exec(c, "DO $$ BEGIN RAISE EXCEPTION 'u' USING ERRCODE = '23505'; END $$",
+    assert_int_equal(vx_pg_exec(c,
+                                "DO $$ BEGIN RAISE EXCEPTION 'u' USING ERRCODE = '23505'; END $$",
                                 err, sizeof err),
                      VX_INVALID);
     assert_int_equal(vx_pg_exec(c, "SELECT 1e40::numeric(38, 9)", err, sizeof err), VX_INVALID);

@@ -48,9 +48,9 @@ struct vx_ratelimit {
     int64_t backoff_ms;
     int open_handles;
     uv_timer_t cmd_timer, connect_timer, reconnect_timer;
-    uv_check_t flush; /* sends the queued checks after each poll phase */
-    uv_idle_t wake;   /* active while checks are queued, so that poll does not block */
-    pending *head, *tail; /* sent, waiting for Redis, oldest first */
+    uv_check_t flush;             /* sends the queued checks after each poll phase */
+    uv_idle_t wake;               /* active while checks are queued, so that poll does not block */
+    pending *head, *tail;         /* sent, waiting for Redis, oldest first */
     pending *queue[RL_BATCH_MAX]; /* started this turn, not sent yet */
     int n_queued;
 };
@@ -253,8 +253,7 @@ static bool send_batch(redisAsyncContext *ac, batch *b, bool full);
 /* Turns element i of the script's reply, {allowed, stored, now, tat_after} per check, into a
  * decision. The pure GCRA re-derives it from stored and now; a disagreement would mean the two
  * copies of the arithmetic differ. */
-static bool parse_reply(vx_ratelimit *rl, const redisReply *r, int i, pending *p,
-                        vx_rl_decision *d)
+static bool parse_reply(vx_ratelimit *rl, const redisReply *r, int i, pending *p, vx_rl_decision *d)
 {
     const redisReply *const *e = (const redisReply *const *)r->element + 4 * i;
     for (size_t k = 0; k < 4; k++)

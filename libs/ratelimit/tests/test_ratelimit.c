@@ -386,7 +386,8 @@ static void test_ratelimit_burst_in_one_turn_is_exact(void **state)
     const vx_rl_limit lim = {.limit = 200, .period_ms = 3600000};
     tally burst = {0}, other = {0};
     for (int i = 0; i < 300; i++) {
-        assert_int_equal(vx_ratelimit_check(f->rl, "burst", VX_RL_API, &lim, tally_cb, &burst), VX_OK);
+        assert_int_equal(vx_ratelimit_check(f->rl, "burst", VX_RL_API, &lim, tally_cb, &burst),
+                         VX_OK);
         if (i % 60 == 0)
             assert_int_equal(vx_ratelimit_check(f->rl, "other", VX_RL_API, &lim, tally_cb, &other),
                              VX_OK);

@@ -123,7 +123,8 @@ void redis_count(vx_redis *r, int outcome)
 
 static struct timeval tv_of(int64_t ms)
 {
-    return (struct timeval){.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return (struct timeval){.tv_sec = (time_t)(ms / 1000),
+                            .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 }
 
 /* Logs once when Redis becomes unreachable and once when it answers again. */
@@ -148,7 +149,8 @@ static bool setup_command(redisContext *c, int argc, const char **argv, char *wh
     }
     bool ok = rep->type == REDIS_REPLY_STATUS;
     if (!ok)
-        vx_errf(why, cap, "%s refused: %.*s", argv[0], rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 0,
+        vx_errf(why, cap, "%s refused: %.*s", argv[0],
+                rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 0,
                 rep->type == REDIS_REPLY_ERROR ? rep->str : "");
     freeReplyObject(rep);
     return ok;
@@ -156,7 +158,8 @@ static bool setup_command(redisContext *c, int argc, const char **argv, char *wh
 
 static redisContext *connect_one(vx_redis *r, char *why, size_t cap)
 {
-    redisContext *c = redisConnectWithTimeout(r->url.host, r->url.port, tv_of(r->connect_timeout_ms));
+    redisContext *c =
+        redisConnectWithTimeout(r->url.host, r->url.port, tv_of(r->connect_timeout_ms));
     if (c == NULL) {
         vx_errf(why, cap, "cannot allocate a connection");
         return NULL;
@@ -241,9 +244,8 @@ static void note_breaker(vx_redis *r, int64_t now_ms)
                      vx_breaker_state_at(r->breaker, now_ms) == VX_BREAKER_CLOSED ? 0 : 1);
 }
 
-vx_status redis_run(vx_redis *r, int argc, const char **argv, const size_t *lens,
-                    bool retry_stale, const char *quiet_error, redisReply **reply, char *why,
-                    size_t why_cap)
+vx_status redis_run(vx_redis *r, int argc, const char **argv, const size_t *lens, bool retry_stale,
+                    const char *quiet_error, redisReply **reply, char *why, size_t why_cap)
 {
     int64_t now = vx_mono_ms();
     /* An open breaker costs nothing: no slot, no connection attempt. */
@@ -286,9 +288,10 @@ vx_status redis_run(vx_redis *r, int argc, const char **argv, const size_t *lens
         }
         int e = errno;
         bool timed_out = s->ctx->err == REDIS_ERR_IO && (e == EAGAIN || e == EWOULDBLOCK);
-        snprintf(err, sizeof err, "%s", timed_out ? "command timed out"
-                                        : s->ctx->errstr[0] ? s->ctx->errstr
-                                                            : "connection lost");
+        snprintf(err, sizeof err, "%s",
+                 timed_out           ? "command timed out"
+                 : s->ctx->errstr[0] ? s->ctx->errstr
+                                     : "connection lost");
         redisFree(s->ctx);
         s->ctx = NULL;
         st = timed_out ? VX_TIMEOUT : VX_UNAVAILABLE;

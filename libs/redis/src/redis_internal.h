@@ -55,9 +55,8 @@ struct vx_redis_script {
  * reply; otherwise VX_TIMEOUT, VX_UNAVAILABLE (why says what happened). Counts the outcome,
  * except for error replies starting with `quiet_error` (may be NULL), which the caller
  * handles. Thread-safe. */
-vx_status redis_run(vx_redis *r, int argc, const char **argv, const size_t *lens,
-                    bool retry_stale, const char *quiet_error, redisReply **reply, char *why,
-                    size_t why_cap);
+vx_status redis_run(vx_redis *r, int argc, const char **argv, const size_t *lens, bool retry_stale,
+                    const char *quiet_error, redisReply **reply, char *why, size_t why_cap);
 
 /* Counts one outcome (REDIS_OUT_*). */
 void redis_count(vx_redis *r, int outcome);

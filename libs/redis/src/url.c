@@ -61,8 +61,8 @@ static bool parse_int_range(const char *a, const char *b, long min, long max, in
 
 static bool host_char_ok(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 vx_status vx_redis_url_parse(const char *url, vx_redis_url *out, char *why, size_t why_cap)

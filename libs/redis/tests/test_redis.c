@@ -214,8 +214,8 @@ static void test_redis_select_and_auth_from_the_url(void **state)
     char user[64], pattern[96];
     snprintf(user, sizeof user, "vxt_redis_%d", (int)getpid());
     snprintf(pattern, sizeof pattern, "~%s*", f->prefix);
-    redisReply *rep = redisCommand(f->direct, "ACL SETUSER %s reset on >s3cr%%2Ft %s +@all", user,
-                                   pattern);
+    redisReply *rep =
+        redisCommand(f->direct, "ACL SETUSER %s reset on >s3cr%%2Ft %s +@all", user, pattern);
     assert_non_null(rep);
     assert_int_equal(rep->type, REDIS_REPLY_STATUS);
     freeReplyObject(rep);
@@ -248,10 +248,10 @@ static void test_redis_scripts_survive_script_flush(void **state)
 {
     fixture *f = *state;
     start(f, g.url);
-    vx_redis_script *incr = vx_redis_script_create(
-        "local v = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))\n"
-        "redis.call('PEXPIRE', KEYS[1], 60000)\n"
-        "return {v, #KEYS, #ARGV}\n");
+    vx_redis_script *incr =
+        vx_redis_script_create("local v = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))\n"
+                               "redis.call('PEXPIRE', KEYS[1], 60000)\n"
+                               "return {v, #KEYS, #ARGV}\n");
     vx_redis_script *one = vx_redis_script_create("return 42");
     char k[128];
     key(f, "counter", k, sizeof k);
@@ -539,11 +539,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_script_errors_and_bad_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_many_threads_share_a_small_pool, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_redis_unreachable_is_fast_and_opens_the_breaker,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_silent_server_times_out, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_redis_recovers_when_redis_comes_back, setup,
+        cmocka_unit_test_setup_teardown(test_redis_unreachable_is_fast_and_opens_the_breaker, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_redis_silent_server_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_recovers_when_redis_comes_back, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     vx_redis_url_cleanup(&g.u);

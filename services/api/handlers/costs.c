@@ -13,7 +13,7 @@
 
 typedef struct {
     api_query q;
-    bool cacheable;   /* NATS is up, so announcements arrive */
+    bool cacheable;      /* NATS is up, so announcements arrive */
     uint64_t gen, epoch; /* taken before the query */
     int64_t taken_ms;
 } costs_state;
@@ -27,8 +27,8 @@ static const char *param(void *arg, const char *name)
 /* A parameter with a bad %-escape is refused by name before anything reads it. */
 static bool escapes_ok(api_call *c)
 {
-    static const char *const names[] = {"from", "to", "service", "region", "account",
-                                        "provider", "limit", "cursor", "group_by"};
+    static const char *const names[] = {"from",     "to",    "service", "region",  "account",
+                                        "provider", "limit", "cursor",  "group_by"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v;
         if (vx_http_request_query(c->req, names[i], &v) == VX_INVALID) {
@@ -54,7 +54,8 @@ static PGresult *query(api_call *c, const api_sql *s)
     PGconn *pg;
     char err[256] = "";
     if (vx_pg_acquire(c->ctx->pool, &pg) != VX_OK) {
-        api_set_problem(c, 503, "unavailable", "Service unavailable", "the database is unreachable");
+        api_set_problem(c, 503, "unavailable", "Service unavailable",
+                        "the database is unreachable");
         c->retry_after_s = 2;
         return NULL;
     }
@@ -73,8 +74,10 @@ static PGresult *query(api_call *c, const api_sql *s)
         api_set_problem(c, 504, "timeout", "Query timed out",
                         "the query took longer than the statement timeout; narrow the range");
     else {
-        vx_log(VX_LOG_ERROR, "query failed", VX_STR("error", err), VX_STR("tenant_id", c->key.tenant_id));
-        api_set_problem(c, 503, "unavailable", "Service unavailable", "the database failed the query");
+        vx_log(VX_LOG_ERROR, "query failed", VX_STR("error", err),
+               VX_STR("tenant_id", c->key.tenant_id));
+        api_set_problem(c, 503, "unavailable", "Service unavailable",
+                        "the database failed the query");
         c->retry_after_s = 2;
     }
     return NULL;
@@ -97,8 +100,8 @@ static void costs_job(api_call *c)
         json_object_set_new(o, "EventId", json_string(PQgetvalue(r, i, 2)));
         json_object_set_new(o, "Revision", json_integer(strtoll(PQgetvalue(r, i, 3), NULL, 10)));
         json_object_set_new(o, "ChargePeriodEnd", json_string(PQgetvalue(r, i, 4)));
-        static const char *const text_cols[] = {"ProviderName", "SubAccountId", "ServiceName",
-                                                "ServiceCategory", "RegionId", "ResourceId",
+        static const char *const text_cols[] = {"ProviderName",    "SubAccountId", "ServiceName",
+                                                "ServiceCategory", "RegionId",     "ResourceId",
                                                 "ChargeCategory"};
         for (int k = 0; k < 7; k++)
             json_object_set_new(o, text_cols[k], json_string(PQgetvalue(r, i, 5 + k)));
@@ -166,12 +169,14 @@ static void summary_job(api_call *c)
     for (int i = 0; i < n; i++) {
         json_t *o = json_object();
         for (int k = 0; k < g; k++)
-            json_object_set_new(o, api_group_name(st->q.group_by[k]), json_string(PQgetvalue(r, i, k)));
+            json_object_set_new(o, api_group_name(st->q.group_by[k]),
+                                json_string(PQgetvalue(r, i, k)));
         json_object_set_new(o, "BillingCurrency", json_string(PQgetvalue(r, i, g)));
         json_object_set_new(o, "BilledCost", json_string(PQgetvalue(r, i, g + 1)));
         json_object_set_new(o, "EffectiveCost", json_string(PQgetvalue(r, i, g + 2)));
         json_object_set_new(o, "ListCost", json_string(PQgetvalue(r, i, g + 3)));
-        json_object_set_new(o, "RecordCount", json_integer(strtoll(PQgetvalue(r, i, g + 4), NULL, 10)));
+        json_object_set_new(o, "RecordCount",
+                            json_integer(strtoll(PQgetvalue(r, i, g + 4), NULL, 10)));
         json_array_append_new(data, o);
     }
     PQclear(r);
@@ -209,9 +214,9 @@ void handle_summary(api_call *c)
     st->taken_ms = vx_mono_ms();
     if (st->cacheable) {
         size_t len;
-        char *hit = api_cache_get(c->ctx->cache, c->key.tenant_id,
-                                  vx_http_request_query_string(c->req), st->epoch, st->taken_ms,
-                                  &len);
+        char *hit =
+            api_cache_get(c->ctx->cache, c->key.tenant_id, vx_http_request_query_string(c->req),
+                          st->epoch, st->taken_ms, &len);
         if (hit) {
             vx_counter_inc(c->ctx->cache_hits);
             api_set_json(c, 200, hit);

@@ -116,7 +116,8 @@ static void events_job(api_call *c)
     const char *body = vx_http_request_body(c->req, &len);
     vx_cost_json_batch b;
     char why[256];
-    if (vx_cost_json_decode(body, len, c->key.tenant_id, MAX_EVENTS, &b, why, sizeof why) != VX_OK) {
+    if (vx_cost_json_decode(body, len, c->key.tenant_id, MAX_EVENTS, &b, why, sizeof why) !=
+        VX_OK) {
         api_set_problem(c, 400, "invalid-body", "Invalid body", "%s", why);
         return;
     }

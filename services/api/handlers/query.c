@@ -5,10 +5,10 @@
 #include "vx/uuid.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,8 +112,9 @@ static void binding(const api_query *q, const char *tenant, const char *payload,
 {
     int n = snprintf(out, cap, "v1|%s|%lld|%lld", tenant, (long long)q->from_s, (long long)q->to_s);
     for (int f = 0; f < API_FILTER_COUNT && n > 0 && (size_t)n < cap; f++)
-        n += snprintf(out + n, cap - (size_t)n, "|%zu:%s", q->filters[f] ? strlen(q->filters[f]) : 0,
-                      q->filters[f] ? q->filters[f] : "");
+        n +=
+            snprintf(out + n, cap - (size_t)n, "|%zu:%s", q->filters[f] ? strlen(q->filters[f]) : 0,
+                     q->filters[f] ? q->filters[f] : "");
     if (n > 0 && (size_t)n < cap)
         snprintf(out + n, cap - (size_t)n, "|%s", payload);
 }
@@ -122,7 +123,8 @@ static void mac(const uint8_t *secret, size_t secret_len, const char *msg, unsig
 {
     unsigned char full[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)msg, strlen(msg), full, &len);
+    HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)msg, strlen(msg), full,
+         &len);
     memcpy(out16, full, 16);
 }
 
@@ -202,8 +204,9 @@ vx_status api_summary_query_parse(api_param_fn get, void *ctx, api_query *q, api
         return st;
     const char *g = get(ctx, "group_by");
     if (!g || !*g)
-        return refuse(why, "group_by", "%s",
-                      "group_by is required: one or two of day, service, region, account, provider");
+        return refuse(
+            why, "group_by", "%s",
+            "group_by is required: one or two of day, service, region, account, provider");
     const char *p = g;
     while (*p) {
         size_t n = strcspn(p, ",");
@@ -212,8 +215,10 @@ vx_status api_summary_query_parse(api_param_fn get, void *ctx, api_query *q, api
             if (strlen(group_names[i]) == n && strncmp(p, group_names[i], n) == 0)
                 found = i;
         if (found < 0)
-            return refuse(why, "group_by", "'%.60s' is not one of day, service, region, account, "
-                                           "provider", g);
+            return refuse(why, "group_by",
+                          "'%.60s' is not one of day, service, region, account, "
+                          "provider",
+                          g);
         for (int i = 0; i < q->n_group_by; i++)
             if (q->group_by[i] == (api_group)found)
                 return refuse(why, "group_by", "'%.60s' names a field twice", g);
@@ -232,7 +237,7 @@ vx_status api_summary_query_parse(api_param_fn get, void *ctx, api_query *q, api
 static const char *add_param(api_sql *s, const char *value)
 {
     s->params[s->n_params++] = value;
-    static const char *const refs[] = {"$1", "$2", "$3", "$4", "$5", "$6",
+    static const char *const refs[] = {"$1", "$2", "$3", "$4",  "$5",  "$6",
                                        "$7", "$8", "$9", "$10", "$11", "$12"};
     return refs[s->n_params - 1];
 }
@@ -259,8 +264,8 @@ static void append_range(api_sql *s, const api_query *q, const char *tenant, con
                  t, column, from, column, to);
     else
         snprintf(buf, sizeof buf,
-                 " WHERE tenant_id = %s::uuid AND %s >= %s::timestamptz AND %s < %s::timestamptz", t,
-                 column, from, column, to);
+                 " WHERE tenant_id = %s::uuid AND %s >= %s::timestamptz AND %s < %s::timestamptz",
+                 t, column, from, column, to);
     append(s, buf);
     for (int f = 0; f < API_FILTER_COUNT; f++) {
         if (!q->filters[f])
@@ -273,12 +278,13 @@ static void append_range(api_sql *s, const api_query *q, const char *tenant, con
 void api_costs_sql(const api_query *q, const char *tenant, api_sql *out)
 {
     memset(out, 0, sizeof *out);
-    append(out, "SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-                "(extract(epoch FROM recorded_at) * 1000000)::bigint, event_id, revision, "
-                "to_char(charge_period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                "provider, sub_account_id, service_name, service_category, region_id, resource_id, "
-                "charge_category, billed_cost::text, effective_cost::text, list_cost::text, "
-                "billing_currency, usage_quantity::text, usage_unit, tags::text FROM cost_records");
+    append(out,
+           "SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+           "(extract(epoch FROM recorded_at) * 1000000)::bigint, event_id, revision, "
+           "to_char(charge_period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+           "provider, sub_account_id, service_name, service_category, region_id, resource_id, "
+           "charge_category, billed_cost::text, effective_cost::text, list_cost::text, "
+           "billing_currency, usage_quantity::text, usage_unit, tags::text FROM cost_records");
     append_range(out, q, tenant, "recorded_at", false);
     char buf[256];
     if (q->has_cursor) {
@@ -312,7 +318,8 @@ void api_summary_sql(const api_query *q, const char *tenant, api_sql *out)
              cols);
     append(out, buf);
     append_range(out, q, tenant, "day", true);
-    snprintf(buf, sizeof buf, " GROUP BY %s, billing_currency ORDER BY %s, billing_currency LIMIT %d",
-             cols, cols, API_MAX_QUERY_ROWS + 1);
+    snprintf(buf, sizeof buf,
+             " GROUP BY %s, billing_currency ORDER BY %s, billing_currency LIMIT %d", cols, cols,
+             API_MAX_QUERY_ROWS + 1);
     append(out, buf);
 }

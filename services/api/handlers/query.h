@@ -18,13 +18,25 @@
 /* Looks up a decoded query parameter by name; NULL when absent. */
 typedef const char *(*api_param_fn)(void *ctx, const char *name);
 
-typedef enum { API_FILTER_SERVICE, API_FILTER_REGION, API_FILTER_ACCOUNT, API_FILTER_PROVIDER, API_FILTER_COUNT } api_filter;
+typedef enum {
+    API_FILTER_SERVICE,
+    API_FILTER_REGION,
+    API_FILTER_ACCOUNT,
+    API_FILTER_PROVIDER,
+    API_FILTER_COUNT
+} api_filter;
 
-typedef enum { API_GROUP_DAY, API_GROUP_SERVICE, API_GROUP_REGION, API_GROUP_ACCOUNT, API_GROUP_PROVIDER } api_group;
+typedef enum {
+    API_GROUP_DAY,
+    API_GROUP_SERVICE,
+    API_GROUP_REGION,
+    API_GROUP_ACCOUNT,
+    API_GROUP_PROVIDER
+} api_group;
 
 typedef struct {
-    int64_t from_s, to_s;                   /* [from, to), Unix seconds, UTC midnight or time */
-    const char *filters[API_FILTER_COUNT];  /* borrowed from the request; NULL = no filter */
+    int64_t from_s, to_s;                  /* [from, to), Unix seconds, UTC midnight or time */
+    const char *filters[API_FILTER_COUNT]; /* borrowed from the request; NULL = no filter */
     int limit;
     bool has_cursor;
     int64_t after_us;      /* keyset position: recorded_at in microseconds... */

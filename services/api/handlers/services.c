@@ -17,9 +17,15 @@ static const char *subject_of(const api_call *c, char *buf, size_t cap)
 {
     const api_config *cfg = c->ctx->cfg;
     switch (c->route) {
-    case ROUTE_FORECASTS: snprintf(buf, cap, "%s.run", cfg->forecast_subject); break;
-    case ROUTE_ANOMALIES: snprintf(buf, cap, "%s.anomalies", cfg->forecast_subject); break;
-    default: snprintf(buf, cap, "%s", cfg->llm_subject); break;
+    case ROUTE_FORECASTS:
+        snprintf(buf, cap, "%s.run", cfg->forecast_subject);
+        break;
+    case ROUTE_ANOMALIES:
+        snprintf(buf, cap, "%s.anomalies", cfg->forecast_subject);
+        break;
+    default:
+        snprintf(buf, cap, "%s", cfg->llm_subject);
+        break;
     }
     return buf;
 }
@@ -32,8 +38,9 @@ static const char *param(void *arg, const char *name)
 
 static vx_status encode(api_call *c, uint8_t **out, size_t *out_len, api_refusal *why)
 {
-    static const char *const names[] = {"from", "to", "service", "region", "account", "provider",
-                                        "currency", "cost", "min_abs", "min_rel", "top_services"};
+    static const char *const names[] = {"from",    "to",       "service",     "region",
+                                        "account", "provider", "currency",    "cost",
+                                        "min_abs", "min_rel",  "top_services"};
     for (size_t i = 0; c->route == ROUTE_ANOMALIES && i < sizeof names / sizeof names[0]; i++) {
         const char *v;
         if (vx_http_request_query(c->req, names[i], &v) == VX_INVALID) {
@@ -49,16 +56,23 @@ static vx_status encode(api_call *c, uint8_t **out, size_t *out_len, api_refusal
         return api_forecast_request_encode(body, len, c->key.tenant_id, out, out_len, why);
     case ROUTE_ANOMALIES:
         return api_anomalies_request_encode(param, c->req, c->key.tenant_id, out, out_len, why);
-    default: return api_insight_request_encode(body, len, c->key.tenant_id, out, out_len, why);
+    default:
+        return api_insight_request_encode(body, len, c->key.tenant_id, out, out_len, why);
     }
 }
 
 static void decode(api_call *c, const void *reply, size_t len, api_svc_answer *a)
 {
     switch (c->route) {
-    case ROUTE_FORECASTS: api_forecast_reply_decode(reply, len, a); break;
-    case ROUTE_ANOMALIES: api_anomalies_reply_decode(reply, len, a); break;
-    default: api_insight_reply_decode(reply, len, a); break;
+    case ROUTE_FORECASTS:
+        api_forecast_reply_decode(reply, len, a);
+        break;
+    case ROUTE_ANOMALIES:
+        api_anomalies_reply_decode(reply, len, a);
+        break;
+    default:
+        api_insight_reply_decode(reply, len, a);
+        break;
     }
 }
 
@@ -96,8 +110,8 @@ static void service_job(api_call *c)
     api_refusal why;
     if (encode(c, &msg, &msg_len, &why) != VX_OK) {
         if (c->route == ROUTE_ANOMALIES)
-            api_set_problem(c, 400, "invalid-parameter", "Invalid parameter", "%s: %s",
-                            why.param, why.detail);
+            api_set_problem(c, 400, "invalid-parameter", "Invalid parameter", "%s: %s", why.param,
+                            why.detail);
         else
             api_set_problem(c, 400, "invalid-body", "Invalid body", "%s: %s", why.param,
                             why.detail);
@@ -117,7 +131,8 @@ static void service_job(api_call *c)
         vx_free(msg);
         api_set_problem(c, 503, "unavailable", "Service unavailable",
                         "the %s service timed out or failed repeatedly; not asking it for a few "
-                        "seconds", svc_names[svc]);
+                        "seconds",
+                        svc_names[svc]);
         c->retry_after_s = 5;
         return;
     }

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
@@ -327,8 +326,8 @@ vx_status api_anomalies_request_encode(api_param_fn get, void *ctx, const char *
         if (v == NULL)
             continue;
         if (!text_ok(v))
-            return refuse(why, filter_keys[f], "%s must be 1 to %d printable bytes",
-                          filter_keys[f], API_MAX_FILTER_BYTES);
+            return refuse(why, filter_keys[f], "%s must be 1 to %d printable bytes", filter_keys[f],
+                          API_MAX_FILTER_BYTES);
         in.filter[f].values[0] = v;
         in.filter[f].n = 1;
     }

@@ -29,7 +29,8 @@ static void peeked(void *arg, const vx_rl_decision *d)
     json_object_set_new(o, "period_seconds", json_integer(d->limit.period_ms / 1000));
     json_object_set_new(o, "remaining", json_integer(d->remaining));
     json_object_set_new(o, "reset_seconds", json_integer((d->reset_ms + 999) / 1000));
-    json_object_set_new(o, "source", json_string(d->source == VX_RL_SOURCE_REDIS ? "redis" : "local"));
+    json_object_set_new(o, "source",
+                        json_string(d->source == VX_RL_SOURCE_REDIS ? "redis" : "local"));
     json_object_set_new(u->limits, vx_rl_category_str(d->category), o);
     u->next++;
     peek_next(c);
@@ -61,7 +62,8 @@ static void peek_next(api_call *c)
         return;
     }
     vx_ratelimit *rl = c->ctx->limiters[vx_http_request_loop_index(c->req)];
-    if (vx_ratelimit_peek(rl, c->key.tenant_id, (vx_rl_category)u->next, &lim, peeked, c) != VX_OK) {
+    if (vx_ratelimit_peek(rl, c->key.tenant_id, (vx_rl_category)u->next, &lim, peeked, c) !=
+        VX_OK) {
         json_decref(u->limits);
         api_set_problem(c, 503, "unavailable", "Service unavailable", "rate limiter closed");
         api_finish(c);

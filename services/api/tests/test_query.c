@@ -46,10 +46,18 @@ static void test_query_costs_params_validated(void **state)
         {{{"from", "2025-13-01", "to", "2025-02-01", NULL}}, "from", "not an ISO-8601"},
         {{{"from", "2025-02-01", "to", "2025-01-01", NULL}}, "to", "must be after from"},
         {{{"from", "2024-01-01", "to", "2025-01-02", NULL}}, "to", "more than 366 days"},
-        {{{"from", "2025-01-01", "to", "2025-01-02", "limit", "0", NULL}}, "limit", "from 1 to 10000"},
-        {{{"from", "2025-01-01", "to", "2025-01-02", "limit", "10001", NULL}}, "limit", "from 1 to 10000"},
-        {{{"from", "2025-01-01", "to", "2025-01-02", "limit", "5; DROP TABLE", NULL}}, "limit", "not '5; DROP TABLE'"},
-        {{{"from", "2025-01-01", "to", "2025-01-02", "cursor", "garbage", NULL}}, "cursor", "not a cursor"},
+        {{{"from", "2025-01-01", "to", "2025-01-02", "limit", "0", NULL}},
+         "limit",
+         "from 1 to 10000"},
+        {{{"from", "2025-01-01", "to", "2025-01-02", "limit", "10001", NULL}},
+         "limit",
+         "from 1 to 10000"},
+        {{{"from", "2025-01-01", "to", "2025-01-02", "limit", "5; DROP TABLE", NULL}},
+         "limit",
+         "not '5; DROP TABLE'"},
+        {{{"from", "2025-01-01", "to", "2025-01-02", "cursor", "garbage", NULL}},
+         "cursor",
+         "not a cursor"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         params p = bad[i].p;
@@ -70,21 +78,23 @@ static void test_query_cursor_round_trips_and_refuses_tampering(void **state)
     char cursor[API_CURSOR_MAX];
     api_cursor_encode(&q, TENANT, 1735689600123456LL, "1b4e28ba-2fa1-11d2-883f-0016d3cca401",
                       SECRET, 32, cursor);
-    params next = {{"from", "2025-01-01", "to", "2025-02-01", "region", "eu-west-1", "cursor", cursor, NULL}};
+    params next = {
+        {"from", "2025-01-01", "to", "2025-02-01", "region", "eu-west-1", "cursor", cursor, NULL}};
     assert_int_equal(api_costs_query_parse(get, &next, TENANT, SECRET, 32, &q2, &why), VX_OK);
     assert_true(q2.has_cursor);
     assert_int_equal(q2.after_us, 1735689600123456LL);
     assert_string_equal(q2.after_event, "1b4e28ba-2fa1-11d2-883f-0016d3cca401");
     /* with other filters, another tenant, another secret, or one character changed: refused */
-    params other = {{"from", "2025-01-01", "to", "2025-02-01", "region", "us-east-1", "cursor", cursor, NULL}};
+    params other = {
+        {"from", "2025-01-01", "to", "2025-02-01", "region", "us-east-1", "cursor", cursor, NULL}};
     assert_int_equal(api_costs_query_parse(get, &other, TENANT, SECRET, 32, &q2, &why), VX_INVALID);
     assert_non_null(strstr(why.detail, "not valid for this query"));
     assert_int_equal(api_costs_query_parse(get, &next, "7d3f0c1e-2b1a-4c5d-8e9f-0a1b2c3d4e5f",
                                            SECRET, 32, &q2, &why),
                      VX_INVALID);
-    assert_int_equal(api_costs_query_parse(get, &next, TENANT, (const uint8_t *)"another-secret", 14,
-                                           &q2, &why),
-                     VX_INVALID);
+    assert_int_equal(
+        api_costs_query_parse(get, &next, TENANT, (const uint8_t *)"another-secret", 14, &q2, &why),
+        VX_INVALID);
     char altered[API_CURSOR_MAX];
     memcpy(altered, cursor, sizeof altered);
     altered[2] = altered[2] == 'A' ? 'B' : 'A';
@@ -102,8 +112,8 @@ static void test_query_summary_group_by(void **state)
     assert_int_equal(q.n_group_by, 2);
     assert_int_equal(q.group_by[0], API_GROUP_SERVICE);
     assert_int_equal(q.group_by[1], API_GROUP_DAY);
-    const char *bad[] = {"", "service,service", "day,service,region", "tenant", "service;DROP",
-                         "service,"};
+    const char *bad[] = {"",       "service,service", "day,service,region",
+                         "tenant", "service;DROP",    "service,"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         params b = {{"from", "2025-01-01", "to", "2025-02-01", "group_by", bad[i], NULL}};
         if (api_summary_query_parse(get, &b, &q, &why) == VX_OK && strcmp(bad[i], "service,") != 0)

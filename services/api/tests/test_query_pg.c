@@ -40,8 +40,9 @@ static void create_tenant(char *id)
     PGconn *c = PQconnectdb(getenv("VX_PG_ADMIN_DSN"));
     vx_test_uuid(id);
     const char *p[2] = {id, id};
-    PGresult *r = PQexecParams(c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'q-' || $2, 'pro')",
-                               2, NULL, p, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c, "INSERT INTO tenants (id, name, plan) VALUES ($1, 'q-' || $2, 'pro')", 2,
+                     NULL, p, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
@@ -106,7 +107,7 @@ static void test_query_paging_misses_and_repeats_nothing_while_events_arrive(voi
     create_tenant(tenant);
     create_tenant(other);
     vx_test_event *evs = calloc(N, sizeof *evs);
-    char (*ids)[37] = calloc(N, sizeof *ids);
+    char(*ids)[37] = calloc(N, sizeof *ids);
     int64_t t0 = vx_civil_to_unix(2025, 3, 1, 0, 0, 0);
     for (int i = 0; i < N; i++) {
         vx_test_uuid(ids[i]);
@@ -132,7 +133,8 @@ static void test_query_paging_misses_and_repeats_nothing_while_events_arrive(voi
         }
         api_query q;
         api_refusal why;
-        assert_int_equal(api_costs_query_parse(get, &p, tenant, SECRET, sizeof SECRET, &q, &why), VX_OK);
+        assert_int_equal(api_costs_query_parse(get, &p, tenant, SECRET, sizeof SECRET, &q, &why),
+                         VX_OK);
         api_sql s;
         api_costs_sql(&q, tenant, &s);
         PGresult *r = run(tenant, &s);

@@ -129,11 +129,13 @@ static void test_anomalies_params_and_insight_body(void **state)
     assert_int_equal(api_anomalies_request_encode(get, &bad, TENANT, &out, &len, &why), VX_INVALID);
     assert_string_equal(why.param, "top_services");
     params bad2 = {{"min_rel", "-1", NULL}};
-    assert_int_equal(api_anomalies_request_encode(get, &bad2, TENANT, &out, &len, &why), VX_INVALID);
+    assert_int_equal(api_anomalies_request_encode(get, &bad2, TENANT, &out, &len, &why),
+                     VX_INVALID);
     assert_string_equal(why.param, "min_rel");
 
     const char *body = "{\"kind\":\"anomaly\",\"focus_service\":\"EC2\",\"from\":\"2025-03-01\"}";
-    assert_int_equal(api_insight_request_encode(body, strlen(body), TENANT, &out, &len, &why), VX_OK);
+    assert_int_equal(api_insight_request_encode(body, strlen(body), TENANT, &out, &len, &why),
+                     VX_OK);
     Valdrix__V1__InsightRequest *i = valdrix__v1__insight_request__unpack(NULL, len, out);
     vx_free(out);
     assert_non_null(i);

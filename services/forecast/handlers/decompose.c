@@ -200,9 +200,8 @@ static void trim_newline(char *s)
         s[--n] = '\0';
 }
 
-static Valdrix__V1__SeriesForecast *series_msg(arena *a, const char *name,
-                                               const vx_forecast_result *r, double spend,
-                                               int64_t first_day)
+static Valdrix__V1__SeriesForecast *
+series_msg(arena *a, const char *name, const vx_forecast_result *r, double spend, int64_t first_day)
 {
     Valdrix__V1__SeriesForecast *m = arena_new(a, sizeof *m);
     valdrix__v1__series_forecast__init(m);
@@ -266,7 +265,8 @@ vx_status fc_forecast_reply(const fc_request *req, const fc_rollup *rollup, cons
 
     if (s->n_parts == 0) {
         /* no row in the window: no spend to project */
-        vx_forecast_result *zero = held_result(NULL, 0, H, req->level, "no cost rows in the window");
+        vx_forecast_result *zero =
+            held_result(NULL, 0, H, req->level, "no cost rows in the window");
         res.total = series_msg(&a, "", zero, 0, req->to_day);
         res.total->model = arena_str(&a, "sum");
         vx_forecast_result_destroy(zero);
@@ -378,9 +378,8 @@ vx_status fc_anomalies_reply(const fc_request *req, const fc_rollup *rollup, con
             const vx_forecast_day *d = &found[k]->days[i];
             if (d->kind == VX_FORECAST_NORMAL || d->kind == VX_FORECAST_MISSING)
                 continue;
-            f[nf++] = (flagged){.day = s->start_day + (int64_t)i,
-                                .service = k == 0 ? "" : s->names[k - 1],
-                                .d = d};
+            f[nf++] = (flagged){
+                .day = s->start_day + (int64_t)i, .service = k == 0 ? "" : s->names[k - 1], .d = d};
         }
     }
     qsort(f, nf, sizeof *f, cmp_flagged);

@@ -17,12 +17,12 @@
  * had no data, which is not the same as spending nothing. */
 typedef struct {
     int64_t start_day;
-    size_t n;              /* days */
-    size_t n_parts;        /* the top services in rank order, then "(other)" if any */
-    const char **names;    /* [n_parts], borrowed from the rollup or static */
-    double *values;        /* [n_parts * n], part after part */
-    double *total;         /* [n], the sum of the parts */
-    double *part_spend;    /* [n_parts], spend over the window */
+    size_t n;           /* days */
+    size_t n_parts;     /* the top services in rank order, then "(other)" if any */
+    const char **names; /* [n_parts], borrowed from the rollup or static */
+    double *values;     /* [n_parts * n], part after part */
+    double *total;      /* [n], the sum of the parts */
+    double *part_spend; /* [n_parts], spend over the window */
     double total_spend;
 } fc_series;
 

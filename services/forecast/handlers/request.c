@@ -175,8 +175,7 @@ static vx_status parse_scope(fc_request *r, const Valdrix__V1__CostScope *sc, in
 
     vx_status st;
     if ((st = take_filter(r, FC_F_SERVICE, sc->service_names, sc->n_service_names, why, cap)) ||
-        (st = take_filter(r, FC_F_ACCOUNT, sc->sub_account_ids, sc->n_sub_account_ids, why,
-                          cap)) ||
+        (st = take_filter(r, FC_F_ACCOUNT, sc->sub_account_ids, sc->n_sub_account_ids, why, cap)) ||
         (st = take_filter(r, FC_F_PROVIDER, sc->providers, sc->n_providers, why, cap)) ||
         (st = take_filter(r, FC_F_REGION, sc->region_ids, sc->n_region_ids, why, cap)))
         return st;
@@ -201,7 +200,8 @@ static vx_status parse_scope(fc_request *r, const Valdrix__V1__CostScope *sc, in
         while (i < 3 && strcmp(sc->cost, cost_names[i]) != 0)
             i++;
         if (i == 3)
-            return refuse(why, cap, "scope.cost: unknown cost kind '%s' (effective, billed or list)",
+            return refuse(why, cap,
+                          "scope.cost: unknown cost kind '%s' (effective, billed or list)",
                           shown(sc->cost));
         r->cost = (fc_cost)i;
     }
@@ -269,8 +269,7 @@ vx_status fc_request_parse(fc_kind kind, const void *data, size_t len, int64_t t
     memset(out, 0, sizeof *out);
     out->kind = kind;
     if (len > FC_MAX_REQUEST_BYTES)
-        return refuse(why, why_cap, "request of %zu bytes; at most %d", len,
-                      FC_MAX_REQUEST_BYTES);
+        return refuse(why, why_cap, "request of %zu bytes; at most %d", len, FC_MAX_REQUEST_BYTES);
     const uint8_t *bytes = len ? data : (const uint8_t *)"";
     vx_status st;
     if (kind == FC_KIND_RUN) {
@@ -280,8 +279,7 @@ vx_status fc_request_parse(fc_kind kind, const void *data, size_t len, int64_t t
         out->msg = m;
         st = parse_run(out, m, today_day, why, why_cap);
     } else {
-        Valdrix__V1__AnomaliesRequest *m =
-            valdrix__v1__anomalies_request__unpack(NULL, len, bytes);
+        Valdrix__V1__AnomaliesRequest *m = valdrix__v1__anomalies_request__unpack(NULL, len, bytes);
         if (m == NULL)
             return refuse(why, why_cap, "not a valdrix.v1.AnomaliesRequest (protobuf)");
         out->msg = m;

@@ -32,9 +32,9 @@ typedef enum { FC_F_SERVICE, FC_F_ACCOUNT, FC_F_PROVIDER, FC_F_REGION, FC_F_COUN
  * `msg` (fc_request_cleanup frees it). */
 typedef struct {
     fc_kind kind;
-    char tenant_id[37]; /* lower-case canonical UUID */
-    int64_t from_day;   /* first day of the window, days since 1970-01-01 */
-    int64_t to_day;     /* the day after the last one */
+    char tenant_id[37];        /* lower-case canonical UUID */
+    int64_t from_day;          /* first day of the window, days since 1970-01-01 */
+    int64_t to_day;            /* the day after the last one */
     char **filter[FC_F_COUNT]; /* sorted, without repeats (strings borrowed); NULL when none */
     size_t n_filter[FC_F_COUNT];
     char currency[4]; /* upper case; "" = the currency with the most spend */

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const filter_columns[FC_F_COUNT] = {"service_name", "sub_account_id",
-                                                       "provider", "region_id"};
+static const char *const filter_columns[FC_F_COUNT] = {"service_name", "sub_account_id", "provider",
+                                                       "region_id"};
 
 /* {"a","b\"c"}: every element quoted, '"' and '\' escaped. */
 static char *array_literal(char *const *values, size_t n)

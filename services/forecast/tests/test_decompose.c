@@ -217,9 +217,9 @@ static void synthetic(fc_rollup *r, int k, bool correlated, bool with_other, uin
                 v = level[i] * week + 0.01 * (1000.0 / (i + 1)) * normal(&g);
             }
             int rank = i < k ? i + 1 : 0;
-            assert_int_equal(fc_rollup_add(r, TODAY - DAYS + d, (uint32_t)rank,
-                                           rank ? names[i] : NULL, v, 10),
-                             VX_OK);
+            assert_int_equal(
+                fc_rollup_add(r, TODAY - DAYS + d, (uint32_t)rank, rank ? names[i] : NULL, v, 10),
+                VX_OK);
         }
     }
 }
@@ -234,8 +234,7 @@ static Valdrix__V1__ForecastResult *run_reply(const fc_rollup *roll, uint32_t to
     fc_series_build(roll, req.from_day, req.to_day, &s);
     fc_fit_stats stats;
     char why[256] = "";
-    if (fc_forecast_reply(&req, roll, &s, 7, threads, bytes, len, &stats, why, sizeof why) !=
-        VX_OK)
+    if (fc_forecast_reply(&req, roll, &s, 7, threads, bytes, len, &stats, why, sizeof why) != VX_OK)
         fail_msg("%s", why);
     assert_int_equal(stats.fits, s.n_parts);
     fc_series_cleanup(&s);

@@ -118,8 +118,15 @@ static void test_forecast_request_explicit_values(void **state)
 {
     (void)state;
     char *svcs[] = {"S3", "EC2", "S3", "Lambda"};
-    spec s = {.tenant = TENANT, .from = "2024-01-01", .to = "2024-07-01", .currency = "eur",
-              .cost = "list", .services = svcs, .n_services = 4, .horizon = 90, .level = 0.95,
+    spec s = {.tenant = TENANT,
+              .from = "2024-01-01",
+              .to = "2024-07-01",
+              .currency = "eur",
+              .cost = "list",
+              .services = svcs,
+              .n_services = 4,
+              .horizon = 90,
+              .level = 0.95,
               .top = 20};
     fc_request r;
     parse_ok(FC_KIND_RUN, &s, &r);
@@ -173,8 +180,10 @@ static void test_forecast_request_refusals(void **state)
 
     refused(FC_KIND_RUN, &(spec){.tenant = ""}, "tenant_id must be a UUID");
     refused(FC_KIND_RUN, &(spec){.tenant = "not-a-uuid"}, "tenant_id must be a UUID");
-    refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .from = "2024-02-30"}, "scope.from must be a date");
-    refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .from = "2024-1-01"}, "scope.from must be a date");
+    refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .from = "2024-02-30"},
+            "scope.from must be a date");
+    refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .from = "2024-1-01"},
+            "scope.from must be a date");
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .to = "2024-01-01T00:00:00Z"},
             "scope.to must be a date");
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .from = "2024-03-01", .to = "2024-03-01"},
@@ -211,7 +220,8 @@ static void test_forecast_request_refusals(void **state)
     char *many[FC_MAX_FILTER_VALUES + 1];
     for (int i = 0; i <= FC_MAX_FILTER_VALUES; i++)
         many[i] = "svc";
-    refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = many, .n_services = FC_MAX_FILTER_VALUES + 1},
+    refused(FC_KIND_RUN,
+            &(spec){.tenant = TENANT, .services = many, .n_services = FC_MAX_FILTER_VALUES + 1},
             "at most 100 values");
 
     refused(FC_KIND_ANOMALIES, &(spec){.tenant = TENANT, .from = "2024-12-20", .to = "2025-01-01"},
@@ -238,22 +248,29 @@ static void test_forecast_request_digest_is_canonical(void **state)
     char *s2[] = {"EC2", "S3", "EC2"};
     digest_of(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = s1, .n_services = 2}, a);
     digest_of(FC_KIND_RUN,
-              &(spec){.tenant = "0B6C4E52-3D43-4B6E-9A39-6F1F0A7F6A01", .from = "2024-01-02",
-                      .to = "2025-01-01", .cost = "effective", .services = s2, .n_services = 3,
-                      .horizon = 30, .level = 0.8, .top = 5},
+              &(spec){.tenant = "0B6C4E52-3D43-4B6E-9A39-6F1F0A7F6A01",
+                      .from = "2024-01-02",
+                      .to = "2025-01-01",
+                      .cost = "effective",
+                      .services = s2,
+                      .n_services = 3,
+                      .horizon = 30,
+                      .level = 0.8,
+                      .top = 5},
               b);
     assert_string_equal(a, b);
     assert_int_equal(strlen(a), 64);
     /* anything that changes the answer changes the digest */
-    digest_of(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = s1, .n_services = 2, .horizon = 31}, b);
+    digest_of(FC_KIND_RUN,
+              &(spec){.tenant = TENANT, .services = s1, .n_services = 2, .horizon = 31}, b);
     assert_string_not_equal(a, b);
     digest_of(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = s1, .n_services = 1}, b);
     assert_string_not_equal(a, b);
     digest_of(FC_KIND_RUN,
               &(spec){.tenant = TENANT, .services = s1, .n_services = 2, .cost = "billed"}, b);
     assert_string_not_equal(a, b);
-    digest_of(FC_KIND_RUN, &(spec){.tenant = TENANT, .to = "2024-12-31", .services = s1,
-                                   .n_services = 2}, b);
+    digest_of(FC_KIND_RUN,
+              &(spec){.tenant = TENANT, .to = "2024-12-31", .services = s1, .n_services = 2}, b);
     assert_string_not_equal(a, b);
     /* the same scope asked of the other service is another entry */
     digest_of(FC_KIND_RUN, &(spec){.tenant = TENANT}, a);

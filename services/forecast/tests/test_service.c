@@ -11,11 +11,11 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "vx_test_env.h"
 #include "valdrix/v1/forecast.pb-c.h"
 #include "vx/alloc.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
+#include "vx_test_env.h"
 
 #include <hiredis/hiredis.h>
 #include <math.h>
@@ -149,9 +149,11 @@ static void *send_raw(vx_bus *b, const service *s, const char *what, const void 
 {
     char subject[128];
     snprintf(subject, sizeof subject, "%s.%s", s->subject, what);
-    vx_bus_header h[1] = {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
+    vx_bus_header h[1] = {
+        {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
     void *reply = NULL;
-    vx_status st = vx_bus_request(b, subject, data, len, h, 1, REQUEST_TIMEOUT_MS, &reply, reply_len);
+    vx_status st =
+        vx_bus_request(b, subject, data, len, h, 1, REQUEST_TIMEOUT_MS, &reply, reply_len);
     if (st != VX_OK)
         fail_msg("request to %s: %s (log %s)", subject, vx_status_str(st), s->log);
     return reply;
@@ -180,7 +182,8 @@ static Valdrix__V1__ForecastResult *forecast_ok(vx_bus *b, const service *s, con
 static void expect_error(Valdrix__V1__ForecastReply *rep, int code, const char *needle)
 {
     assert_int_equal(rep->outcome_case, VALDRIX__V1__FORECAST_REPLY__OUTCOME_ERROR);
-    if (rep->error->code != (Valdrix__V1__Error__Code)code || strstr(rep->error->message, needle) == NULL)
+    if (rep->error->code != (Valdrix__V1__Error__Code)code ||
+        strstr(rep->error->message, needle) == NULL)
         fail_msg("expected code %d with '%s', got %d '%s'", code, needle, rep->error->code,
                  rep->error->message);
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
@@ -203,11 +206,14 @@ static void seed(PGconn *pg, const char *tenant, const char *prefix, int days, i
     const char *p[7] = {tenant, from, d, s, sc, rec, prefix};
     PGresult *r = PQexecParams(
         pg,
-        "INSERT INTO cost_daily (tenant_id, day, service_name, sub_account_id, region_id, provider, "
+        "INSERT INTO cost_daily (tenant_id, day, service_name, sub_account_id, region_id, "
+        "provider, "
         "billing_currency, billed_cost, effective_cost, list_cost, record_count) "
         "SELECT $1::uuid, $2::date + d, $7 || '-' || k, 'acct-1', 'region-1', 'AWS', 'USD', c, c, "
-        "c * 1.1, $6::bigint FROM generate_series(0, $3::int - 1) d, generate_series(1, $4::int) k, "
-        "LATERAL (SELECT round(($5::numeric / k) * (CASE WHEN d % 7 IN (2, 3) THEN 0.7 ELSE 1.1 END)"
+        "c * 1.1, $6::bigint FROM generate_series(0, $3::int - 1) d, generate_series(1, $4::int) "
+        "k, "
+        "LATERAL (SELECT round(($5::numeric / k) * (CASE WHEN d % 7 IN (2, 3) THEN 0.7 ELSE 1.1 "
+        "END)"
         " * (1 + 0.001 * d) + ((k * 7 + d * 13) % 17), 6) AS c) x "
         "ON CONFLICT DO NOTHING",
         7, NULL, p, NULL, NULL, 0);
@@ -260,9 +266,17 @@ static void test_forecast_service_generated_tenant(void **state)
     pid_t ing = h_spawn("valdrix-ingest", NULL, env, log);
     assert_true(h_wait_ready(ing_port, 20000));
     char out[4096];
-    char *gen[] = {(char *)"valdrix", (char *)"generate", (char *)"--tenant", tenant,
-                   (char *)"--days", (char *)"70", (char *)"--events-per-day", (char *)"40",
-                   (char *)"--seed", (char *)"7", NULL};
+    char *gen[] = {(char *)"valdrix",
+                   (char *)"generate",
+                   (char *)"--tenant",
+                   tenant,
+                   (char *)"--days",
+                   (char *)"70",
+                   (char *)"--events-per-day",
+                   (char *)"40",
+                   (char *)"--seed",
+                   (char *)"7",
+                   NULL};
     if (h_run("valdrix", gen, env, out, sizeof out) != 0)
         fail_msg("valdrix generate: %s", out);
     assert_int_equal(h_wait_query(pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
@@ -272,8 +286,8 @@ static void test_forecast_service_generated_tenant(void **state)
     int64_t records = h_query_int(
         pg, "SELECT sum(record_count) FROM cost_daily WHERE tenant_id = $1 AND day < current_date",
         tenant, NULL);
-    int64_t version =
-        h_query_int(pg, "SELECT version FROM tenant_data_versions WHERE tenant_id = $1", tenant, NULL);
+    int64_t version = h_query_int(
+        pg, "SELECT version FROM tenant_data_versions WHERE tenant_id = $1", tenant, NULL);
     assert_true(version >= 1);
 
     service s;
@@ -339,7 +353,6 @@ static void test_forecast_service_generated_tenant(void **state)
     PQfinish(pg);
 }
 
-
 static void test_forecast_service_input_bound(void **state)
 {
     (void)state;
@@ -364,8 +377,7 @@ static void test_forecast_service_input_bound(void **state)
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
     /* so are filters: one service of four */
     char *one[] = {"svc-2"};
-    res = forecast_ok(b, &s, &(req_spec){.tenant = tenant, .services = one, .n_services = 1},
-                      &rep);
+    res = forecast_ok(b, &s, &(req_spec){.tenant = tenant, .services = one, .n_services = 1}, &rep);
     assert_int_equal(res->records, 500);
     assert_int_equal(res->n_services, 1);
     assert_string_equal(res->services[0]->service_name, "svc-2");
@@ -632,7 +644,6 @@ static void test_forecast_service_outages(void **state)
     PQfinish(pg);
 }
 
-
 static void test_forecast_service_slow_database_is_a_deadline(void **state)
 {
     (void)state;
@@ -678,7 +689,8 @@ static void *send_heavy(void *p)
     snprintf(subject, sizeof subject, "%s.run", a->s->subject);
     void *reply = NULL;
     size_t rlen = 0;
-    vx_status st = vx_bus_request(a->b, subject, buf, len, NULL, 0, REQUEST_TIMEOUT_MS, &reply, &rlen);
+    vx_status st =
+        vx_bus_request(a->b, subject, buf, len, NULL, 0, REQUEST_TIMEOUT_MS, &reply, &rlen);
     if (st != VX_OK) {
         fprintf(stderr, "horizon %u: request failed: %s\n", a->horizon, vx_status_str(st));
         return NULL;
@@ -718,7 +730,10 @@ static void test_forecast_service_sigterm_answers_requests_in_flight(void **stat
     char from[11];
     day_str(today_day() - 1000, from);
     for (int i = 0; i < N; i++) {
-        a[i] = (inflight_arg){.s = &s, .b = bus_connect(), .tenant = tenant, .from = from,
+        a[i] = (inflight_arg){.s = &s,
+                              .b = bus_connect(),
+                              .tenant = tenant,
+                              .from = from,
                               .horizon = 100 + (uint32_t)i};
     }
     for (int i = 0; i < N; i++)

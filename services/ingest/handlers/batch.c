@@ -9,10 +9,14 @@
 const char *ingest_reject_kind_str(ingest_reject_kind k)
 {
     switch (k) {
-    case INGEST_REJECT_DECODE: return "decode";
-    case INGEST_REJECT_INVALID: return "invalid";
-    case INGEST_REJECT_TENANT: return "tenant";
-    case INGEST_REJECT_STORAGE: return "storage";
+    case INGEST_REJECT_DECODE:
+        return "decode";
+    case INGEST_REJECT_INVALID:
+        return "invalid";
+    case INGEST_REJECT_TENANT:
+        return "tenant";
+    case INGEST_REJECT_STORAGE:
+        return "storage";
     }
     return "unknown";
 }
@@ -46,7 +50,8 @@ void ingest_work_build(ingest_work *w, const ingest_msg *msgs, size_t n, const c
                      msgs[i].subject, subject_prefix);
             continue;
         }
-        if (vx_cost_batch_decode(msgs[i].data, msgs[i].len, &w->batches[i], why, sizeof why) != VX_OK) {
+        if (vx_cost_batch_decode(msgs[i].data, msgs[i].len, &w->batches[i], why, sizeof why) !=
+            VX_OK) {
             ingest_reject *r = add_reject(w, i, -1, INGEST_REJECT_DECODE);
             snprintf(r->reason, sizeof r->reason, "%s", why);
             continue;
@@ -62,8 +67,8 @@ void ingest_work_build(ingest_work *w, const ingest_msg *msgs, size_t n, const c
             vx_cost_event *ev = b->events[e];
             if (vx_cost_event_validate(ev, tenant, why, sizeof why) != VX_OK) {
                 bool mismatch = strstr(why, "differs from the subject's tenant") != NULL;
-                ingest_reject *r = add_reject(w, i, (int)e,
-                                              mismatch ? INGEST_REJECT_TENANT : INGEST_REJECT_INVALID);
+                ingest_reject *r = add_reject(
+                    w, i, (int)e, mismatch ? INGEST_REJECT_TENANT : INGEST_REJECT_INVALID);
                 snprintf(r->reason, sizeof r->reason, "events[%zu].%s", e, why);
                 continue;
             }

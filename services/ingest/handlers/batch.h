@@ -14,17 +14,17 @@ typedef struct {
 } ingest_msg;
 
 typedef enum {
-    INGEST_REJECT_DECODE,   /* the message is not a CostEventBatch within limits */
-    INGEST_REJECT_INVALID,  /* an event failed validation */
-    INGEST_REJECT_TENANT,   /* the subject's tenant differs, or the tenant does not exist */
-    INGEST_REJECT_STORAGE,  /* Postgres refused the message's rows */
+    INGEST_REJECT_DECODE,  /* the message is not a CostEventBatch within limits */
+    INGEST_REJECT_INVALID, /* an event failed validation */
+    INGEST_REJECT_TENANT,  /* the subject's tenant differs, or the tenant does not exist */
+    INGEST_REJECT_STORAGE, /* Postgres refused the message's rows */
 } ingest_reject_kind;
 
 const char *ingest_reject_kind_str(ingest_reject_kind k);
 
 typedef struct {
-    size_t msg;   /* index of the message */
-    int event;    /* index of the event in its batch, -1 for the whole message */
+    size_t msg; /* index of the message */
+    int event;  /* index of the event in its batch, -1 for the whole message */
     ingest_reject_kind kind;
     char reason[256];
 } ingest_reject;
@@ -32,8 +32,8 @@ typedef struct {
 typedef struct {
     vx_cost_batch **batches; /* decoded messages (NULL where it did not decode), owned */
     size_t n_msgs;
-    vx_cost_event **events;  /* valid events, pointing into batches */
-    size_t *event_msg;       /* the message each valid event came from */
+    vx_cost_event **events; /* valid events, pointing into batches */
+    size_t *event_msg;      /* the message each valid event came from */
     size_t n_events;
     ingest_reject *rejects;
     size_t n_rejects, cap_rejects;
@@ -42,12 +42,14 @@ typedef struct {
 
 /* Decodes and validates every message; an event whose tenant differs from its subject's tenant
  * is rejected (so per-subject publish permissions keep publishers inside their tenant). */
-void ingest_work_build(ingest_work *w, const ingest_msg *msgs, size_t n, const char *subject_prefix);
+void ingest_work_build(ingest_work *w, const ingest_msg *msgs, size_t n,
+                       const char *subject_prefix);
 /* Rejects every valid event of `tenant` (kind and reason given) and drops them from events. */
 void ingest_work_reject_tenant(ingest_work *w, const char *tenant, ingest_reject_kind kind,
                                const char *reason);
 /* Rejects every valid event of message `msg` and drops them from events. */
-void ingest_work_reject_msg(ingest_work *w, size_t msg, ingest_reject_kind kind, const char *reason);
+void ingest_work_reject_msg(ingest_work *w, size_t msg, ingest_reject_kind kind,
+                            const char *reason);
 void ingest_work_cleanup(ingest_work *w);
 
 #endif

@@ -11,11 +11,16 @@
 const char *llm_err_str(llm_err_code code)
 {
     switch (code) {
-    case LLM_ERR_INVALID: return "invalid";
-    case LLM_ERR_BUDGET: return "budget";
-    case LLM_ERR_UNAVAILABLE: return "unavailable";
-    case LLM_ERR_DEADLINE: return "deadline";
-    default: return "internal";
+    case LLM_ERR_INVALID:
+        return "invalid";
+    case LLM_ERR_BUDGET:
+        return "budget";
+    case LLM_ERR_UNAVAILABLE:
+        return "unavailable";
+    case LLM_ERR_DEADLINE:
+        return "deadline";
+    default:
+        return "internal";
     }
 }
 
@@ -42,8 +47,8 @@ static char *mut(const char *s)
 
 /* Fills `r` from `a`, borrowing a's strings; the recommendation and note arrays are allocated
  * (free_result releases them). */
-static void fill_result(const llm_answer *a, Valdrix__V1__InsightResult *r, Valdrix__V1__Insight *in,
-                        Valdrix__V1__Money *cost)
+static void fill_result(const llm_answer *a, Valdrix__V1__InsightResult *r,
+                        Valdrix__V1__Insight *in, Valdrix__V1__Money *cost)
 {
     valdrix__v1__insight_result__init(r);
     valdrix__v1__insight__init(in);
@@ -221,8 +226,8 @@ vx_status llm_answer_unpack(const uint8_t *data, size_t len, llm_answer *out)
     a.input_tokens = r->input_tokens;
     a.output_tokens = r->output_tokens;
     if (r->cost_usd && r->cost_usd->units >= 0 && r->cost_usd->nanos >= 0)
-        a.cost_micro_usd = (uint64_t)r->cost_usd->units * 1000000u +
-                           (uint64_t)r->cost_usd->nanos / 1000u;
+        a.cost_micro_usd =
+            (uint64_t)r->cost_usd->units * 1000000u + (uint64_t)r->cost_usd->nanos / 1000u;
     const Valdrix__V1__Insight *in = r->insight;
     a.insight.summary = vx_xstrdup(in->summary);
     a.insight.n_findings = in->n_findings;

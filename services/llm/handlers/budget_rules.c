@@ -54,8 +54,8 @@ vx_status llm_budget_limit(const char *budget_text, const char *plan, uint64_t d
     unsigned mult = llm_plan_multiplier(plan);
     if (mult == 0)
         return VX_INVALID;
-    uint64_t v = default_micro > LLM_BUDGET_MAX_MICRO / mult ? LLM_BUDGET_MAX_MICRO
-                                                             : default_micro * mult;
+    uint64_t v =
+        default_micro > LLM_BUDGET_MAX_MICRO / mult ? LLM_BUDGET_MAX_MICRO : default_micro * mult;
     *limit_micro = v;
     return VX_OK;
 }
@@ -77,8 +77,8 @@ bool llm_budget_month_bounds(const char *month, char from[21], char to[21])
     for (int i = 0; i < 7; i++)
         if (i != 4 && (month[i] < '0' || month[i] > '9'))
             return false;
-    int y = (month[0] - '0') * 1000 + (month[1] - '0') * 100 + (month[2] - '0') * 10 +
-            (month[3] - '0');
+    int y =
+        (month[0] - '0') * 1000 + (month[1] - '0') * 100 + (month[2] - '0') * 10 + (month[3] - '0');
     int m = (month[5] - '0') * 10 + (month[6] - '0');
     if (y < 1 || m < 1 || m > 12)
         return false;

@@ -138,8 +138,8 @@ static bool same_line(const vx_llm_line *a, const llm_row *b)
     return strcmp(a->service, b->service) == 0 && strcmp(aa, ba) == 0;
 }
 
-vx_status llm_context_build(llm_context *out, const llm_req *req, llm_rows *rows,
-                            llm_rows *focus, char *err, size_t err_cap)
+vx_status llm_context_build(llm_context *out, const llm_req *req, llm_rows *rows, llm_rows *focus,
+                            char *err, size_t err_cap)
 {
     llm_context *c = out;
     memset(c, 0, sizeof *c);
@@ -260,7 +260,9 @@ static int by_date(const void *a, const void *b)
     const Valdrix__V1__Anomaly *x = *(Valdrix__V1__Anomaly *const *)a;
     const Valdrix__V1__Anomaly *y = *(Valdrix__V1__Anomaly *const *)b;
     int d = strcmp(x->date, y->date);
-    return d ? d : strcmp(x->service_name ? x->service_name : "", y->service_name ? y->service_name : "");
+    return d ? d
+             : strcmp(x->service_name ? x->service_name : "",
+                      y->service_name ? y->service_name : "");
 }
 
 bool llm_context_add_anomalies(llm_context *c, const uint8_t *data, size_t len, char *why,
@@ -339,8 +341,8 @@ bool llm_context_add_forecast(llm_context *c, const uint8_t *data, size_t len, c
             hi += t->points[i]->hi;
         }
         if (isfinite(total) && isfinite(lo) && isfinite(hi)) {
-            c->forecast = (vx_llm_forecast){.horizon_days = (uint32_t)t->n_points,
-                                            .total = total, .lo = lo, .hi = hi};
+            c->forecast = (vx_llm_forecast){
+                .horizon_days = (uint32_t)t->n_points, .total = total, .lo = lo, .hi = hi};
             c->ctx.forecast = &c->forecast;
             ok = true;
         } else {

@@ -15,8 +15,8 @@
 
 /* Spend of one service in one currency (or of the focus) as the rollup query returns it. */
 typedef struct {
-    char *service;    /* owned */
-    char *account;    /* owned; NULL when the row covers every account */
+    char *service; /* owned */
+    char *account; /* owned; NULL when the row covers every account */
     char currency[4];
     vx_money amount, previous, week, prior_week;
 } llm_row;
@@ -43,8 +43,8 @@ typedef struct {
     char currency[4];
     vx_llm_line services[VX_LLM_MAX_LINES];
     vx_llm_line movers[VX_LLM_MAX_LINES];
-    llm_rows rows;     /* lines point into these */
-    llm_rows focus;    /* the focus line (at most one row per currency) */
+    llm_rows rows;  /* lines point into these */
+    llm_rows focus; /* the focus line (at most one row per currency) */
     vx_llm_anomaly anomalies[VX_LLM_MAX_ANOMALIES];
     char *anomaly_strings[VX_LLM_MAX_ANOMALIES * 4];
     size_t n_anomaly_strings;
@@ -61,8 +61,8 @@ typedef struct {
  * VX_LLM_MAX_LINES by |amount - previous| (non-zero); the focus line, if any, comes first among
  * the services. Notes are added for a row limit hit and for no spend at all. VX_INTERNAL (err)
  * when the sums overflow. `req` must outlive the context (its dates and focus are borrowed). */
-vx_status llm_context_build(llm_context *out, const llm_req *req, llm_rows *rows,
-                            llm_rows *focus, char *err, size_t err_cap);
+vx_status llm_context_build(llm_context *out, const llm_req *req, llm_rows *rows, llm_rows *focus,
+                            char *err, size_t err_cap);
 void llm_context_cleanup(llm_context *c); /* NULL and a zeroed struct are fine */
 
 /* Adds a note (copied, cut to 300 bytes); past VX_LLM_MAX_NOTES it is dropped. */

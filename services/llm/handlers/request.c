@@ -157,8 +157,8 @@ static vx_status copy_filter(char **in, size_t n, llm_filter f, llm_req *r, char
     return VX_OK;
 }
 
-static vx_status resolve(const Valdrix__V1__InsightRequest *m, int64_t today, llm_req *r,
-                         char *err, size_t cap)
+static vx_status resolve(const Valdrix__V1__InsightRequest *m, int64_t today, llm_req *r, char *err,
+                         size_t cap)
 {
     const Valdrix__V1__CostScope *s = m->scope;
     if (s == NULL) {
@@ -175,10 +175,18 @@ static vx_status resolve(const Valdrix__V1__InsightRequest *m, int64_t today, ll
 
     switch ((int)m->kind) {
     case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_UNSPECIFIED:
-    case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_SUMMARY: r->kind = VX_LLM_KIND_SUMMARY; break;
-    case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_ANOMALY: r->kind = VX_LLM_KIND_ANOMALY; break;
-    case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_FORECAST: r->kind = VX_LLM_KIND_FORECAST; break;
-    default: vx_errf(err, cap, "kind: must be summary, anomaly or forecast"); return VX_INVALID;
+    case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_SUMMARY:
+        r->kind = VX_LLM_KIND_SUMMARY;
+        break;
+    case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_ANOMALY:
+        r->kind = VX_LLM_KIND_ANOMALY;
+        break;
+    case VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_FORECAST:
+        r->kind = VX_LLM_KIND_FORECAST;
+        break;
+    default:
+        vx_errf(err, cap, "kind: must be summary, anomaly or forecast");
+        return VX_INVALID;
     }
 
     const char *to = s->to ? s->to : "", *from = s->from ? s->from : "";

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LLM_REQ_MAX_BYTES 65536  /* an encoded request longer than this is refused */
-#define LLM_REQ_MAX_VALUES 100   /* values in one filter */
-#define LLM_REQ_MAX_VALUE 256    /* bytes of one filter value or focus string */
-#define LLM_REQ_DEFAULT_DAYS 30  /* window when `from` is not given */
-#define LLM_REQ_MAX_DAYS 366     /* longest window ("at most 1 year", a leap year included) */
+#define LLM_REQ_MAX_BYTES 65536 /* an encoded request longer than this is refused */
+#define LLM_REQ_MAX_VALUES 100  /* values in one filter */
+#define LLM_REQ_MAX_VALUE 256   /* bytes of one filter value or focus string */
+#define LLM_REQ_DEFAULT_DAYS 30 /* window when `from` is not given */
+#define LLM_REQ_MAX_DAYS 366    /* longest window ("at most 1 year", a leap year included) */
 
 /* The CostScope filters, in proto field order. */
 typedef enum {
@@ -38,11 +38,11 @@ const char *llm_cost_column(llm_cost c);
 typedef struct {
     char tenant_id[37]; /* canonical lower-case UUID */
     vx_llm_kind kind;
-    char from[11];      /* YYYY-MM-DD, inclusive */
-    char to[11];        /* YYYY-MM-DD, exclusive; after from, at most LLM_REQ_MAX_DAYS later */
-    int64_t from_day;   /* days since 1970-01-01 */
+    char from[11];    /* YYYY-MM-DD, inclusive */
+    char to[11];      /* YYYY-MM-DD, exclusive; after from, at most LLM_REQ_MAX_DAYS later */
+    int64_t from_day; /* days since 1970-01-01 */
     int64_t to_day;
-    char currency[4];   /* ISO 4217, or "" for the currency with the most spend */
+    char currency[4]; /* ISO 4217, or "" for the currency with the most spend */
     llm_cost cost;
     char **filter[LLM_FILTER_COUNT]; /* sorted, without duplicates */
     size_t n_filter[LLM_FILTER_COUNT];

@@ -166,21 +166,21 @@ static uint8_t *anomalies_reply(size_t n, size_t *len)
 {
     Valdrix__V1__Anomaly *a = vx_xcalloc(n, sizeof *a);
     Valdrix__V1__Anomaly **p = vx_xcalloc(n, sizeof *p);
-    char (*dates)[11] = vx_xcalloc(n, 11);
+    char(*dates)[11] = vx_xcalloc(n, 11);
     for (size_t i = 0; i < n; i++) {
         valdrix__v1__anomaly__init(&a[i]);
         snprintf(dates[i], 11, "2026-02-%02zu", 1 + i % 28);
         a[i].date = dates[i];
-        a[i].service_name = (char *)(uintptr_t)"EC2";
-        a[i].kind = (char *)(uintptr_t)"spike";
-        a[i].severity = (char *)(uintptr_t)"high";
+        a[i].service_name = (char *)(uintptr_t) "EC2";
+        a[i].kind = (char *)(uintptr_t) "spike";
+        a[i].severity = (char *)(uintptr_t) "high";
         a[i].actual = 100 + (double)i;
         a[i].expected = 50;
         a[i].score = (double)i;
         p[i] = &a[i];
     }
     if (n > 2) {
-        a[0].date = (char *)(uintptr_t)"2026-02-30"; /* not a date */
+        a[0].date = (char *)(uintptr_t) "2026-02-30"; /* not a date */
         a[1].actual = NAN;
     }
     Valdrix__V1__AnomaliesResult res;
@@ -225,11 +225,12 @@ static void test_llm_svc_context_from_forecast_service(void **state)
     assert_int_equal(vx_llm_context_check(&c.ctx, why, sizeof why), VX_OK);
 
     /* garbage and errors are refused, with the reason */
-    assert_false(llm_context_add_anomalies(&c, (const uint8_t *)"\xff\xff\xff", 3, why, sizeof why));
+    assert_false(
+        llm_context_add_anomalies(&c, (const uint8_t *)"\xff\xff\xff", 3, why, sizeof why));
     Valdrix__V1__Error e;
     valdrix__v1__error__init(&e);
     e.code = VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE;
-    e.message = (char *)(uintptr_t)"no rollup yet";
+    e.message = (char *)(uintptr_t) "no rollup yet";
     Valdrix__V1__AnomaliesReply er;
     valdrix__v1__anomalies_reply__init(&er);
     er.outcome_case = VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR;

@@ -253,8 +253,11 @@ static void test_llm_svc_request_cache_key_resolved(void **state)
     /* a value in another filter, another kind, currency, cost or focus is another question */
     key_of(&(spec){.accounts = x, .n_accounts = 2}, d, 1, "p", b, sizeof b);
     assert_string_not_equal(a, b);
-    const spec others[] = {{.kind = 2}, {.currency = "USD"}, {.cost = "billed"},
-                           {.focus_service = "EC2"}, {.focus_account = "EC2"},
+    const spec others[] = {{.kind = 2},
+                           {.currency = "USD"},
+                           {.cost = "billed"},
+                           {.focus_service = "EC2"},
+                           {.focus_account = "EC2"},
                            {.tenant = "1b7e5c1e-3f7a-4d8e-9a51-2f3c4d5e6f70"}};
     key_of(&(spec){0}, d, 1, "p", a, sizeof a);
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {

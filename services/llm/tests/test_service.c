@@ -246,12 +246,13 @@ static Valdrix__V1__InsightReply *ask_full(fixture *f, int kind, const char *fro
     size_t len = valdrix__v1__insight_request__pack(&r, buf);
     char deadline[24];
     snprintf(deadline, sizeof deadline, "%lld", (long long)timeout_ms);
-    vx_bus_header h[] = {{"Vx-Deadline-Ms", deadline},
-                         {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
+    vx_bus_header h[] = {
+        {"Vx-Deadline-Ms", deadline},
+        {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
     void *reply = NULL;
     size_t reply_len = 0;
-    vx_status st = vx_bus_request(f->bus, f->subject, buf, len, h, 2, timeout_ms + 2000, &reply,
-                                  &reply_len);
+    vx_status st =
+        vx_bus_request(f->bus, f->subject, buf, len, h, 2, timeout_ms + 2000, &reply, &reply_len);
     if (st != VX_OK)
         fail_msg("no reply from valdrix-llm: %s", vx_status_str(st));
     Valdrix__V1__InsightReply *out = valdrix__v1__insight_reply__unpack(NULL, reply_len, reply);
@@ -310,9 +311,8 @@ static void budget_state(fixture *f, int64_t *spent, int64_t *reservations)
     int64_t out[2];
     size_t n = 0;
     char why[128];
-    assert_int_equal(vx_redis_eval_ints(f->redis, script, keys, 1, NULL, 0, out, 2, &n, why,
-                                        sizeof why),
-                     VX_OK);
+    assert_int_equal(
+        vx_redis_eval_ints(f->redis, script, keys, 1, NULL, 0, out, 2, &n, why, sizeof why), VX_OK);
     *spent = out[0];
     *reservations = out[1];
 }
@@ -389,9 +389,8 @@ static void test_llm_svc_local_answers_from_the_numbers(void **state)
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
     void *reply = NULL;
     size_t len = 0;
-    assert_int_equal(vx_bus_request(f->bus, f->subject, "\xff\xff\xff", 3, NULL, 0, 5000, &reply,
-                                    &len),
-                     VX_OK);
+    assert_int_equal(
+        vx_bus_request(f->bus, f->subject, "\xff\xff\xff", 3, NULL, 0, 5000, &reply, &len), VX_OK);
     r = valdrix__v1__insight_reply__unpack(NULL, len, reply);
     vx_free(reply);
     error_of(r, 1);
@@ -431,8 +430,8 @@ static void test_llm_svc_paid_provider_writes_the_ledger(void **state)
     assert_true(vx_llm_price_lookup("openai", "gpt-4o-mini", &pin, &pout));
     uint64_t cost = vx_llm_cost_micro_usd(pin, pout, 1234, 321);
     assert_true(cost > 0);
-    assert_int_equal((uint64_t)res->cost_usd->units * 1000000 + (uint64_t)res->cost_usd->nanos / 1000,
-                     cost);
+    assert_int_equal(
+        (uint64_t)res->cost_usd->units * 1000000 + (uint64_t)res->cost_usd->nanos / 1000, cost);
     assert_non_null(strstr(res->insight->summary, "driven by compute"));
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
     assert_int_equal(fake_llm_requests(fake), 1);
@@ -618,9 +617,8 @@ static void test_llm_svc_budget_seeded_from_ledger(void **state)
     int64_t one;
     size_t n;
     char why[128];
-    assert_int_equal(vx_redis_eval_ints(f->redis, plant, keys, 1, NULL, 0, &one, 1, &n, why,
-                                        sizeof why),
-                     VX_OK);
+    assert_int_equal(
+        vx_redis_eval_ints(f->redis, plant, keys, 1, NULL, 0, &one, 1, &n, why, sizeof why), VX_OK);
     set_budget(f, "10");
     r = ask(f, "2025-12-01", "2026-01-01");
     assert_string_equal(result_of(r)->provider, "openai");
@@ -726,7 +724,8 @@ static void test_llm_svc_no_overspend_under_concurrency(void **state)
     assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1 AND cost > 0"),
                      paid);
     assert_int_equal(fake_llm_requests(fake), (uint64_t)paid);
-    int64_t total = q(f, "SELECT (sum(cost) * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1");
+    int64_t total =
+        q(f, "SELECT (sum(cost) * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1");
     assert_int_equal(total, paid * 120000);
     assert_true(total <= 500000);
     int64_t spent, reservations;
@@ -786,7 +785,8 @@ static void test_llm_svc_budget_lost_mid_call_counts_high(void **state)
     assert_string_equal(result_of(r)->provider, "openai");
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
     budget_state(f, &spent, &reservations);
-    int64_t ledger = q(f, "SELECT (sum(cost) * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1");
+    int64_t ledger =
+        q(f, "SELECT (sum(cost) * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1");
     assert_int_equal(ledger, 2 * 120000);
     assert_true(spent >= ledger);
     assert_true(spent <= ledger + 120000);
@@ -947,10 +947,10 @@ static void on_anomalies(void *ctx, vx_bus_msg *m)
         vx_sleep_ms(ff->delay_ms);
     Valdrix__V1__Anomaly a;
     valdrix__v1__anomaly__init(&a);
-    a.date = (char *)(uintptr_t)"2025-12-12";
-    a.service_name = (char *)(uintptr_t)"EC2";
-    a.kind = (char *)(uintptr_t)"spike";
-    a.severity = (char *)(uintptr_t)"high";
+    a.date = (char *)(uintptr_t) "2025-12-12";
+    a.service_name = (char *)(uintptr_t) "EC2";
+    a.kind = (char *)(uintptr_t) "spike";
+    a.severity = (char *)(uintptr_t) "high";
     a.actual = 900;
     a.expected = 150;
     a.score = 9;
@@ -1015,7 +1015,8 @@ static void test_llm_svc_with_the_forecast_service(void **state)
 {
     FIXTURE(f);
     char path[1024];
-    snprintf(path, sizeof path, "%s/valdrix-forecast", getenv("VX_BIN_DIR") ? getenv("VX_BIN_DIR") : "build/bin");
+    snprintf(path, sizeof path, "%s/valdrix-forecast",
+             getenv("VX_BIN_DIR") ? getenv("VX_BIN_DIR") : "build/bin");
     if (access(path, X_OK) != 0)
         skip();
     /* a year of five services, with one spike */
@@ -1082,8 +1083,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_lost_mid_call_counts_high, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_llm_svc_prompt_injection_stays_data, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_prompt_injection_stays_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_keys_never_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_redis_cut_stops_spending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_forecast_service_used_when_in_time, setup,

@@ -11,10 +11,10 @@
 typedef enum { VX_BREAKER_CLOSED, VX_BREAKER_OPEN, VX_BREAKER_HALF_OPEN } vx_breaker_state;
 
 typedef struct {
-    uint32_t window;          /* calls remembered (ring buffer), e.g. 20 */
-    uint32_t min_calls;       /* no tripping before this many calls in the window, e.g. 5 */
-    double failure_ratio;     /* trips when failures / calls >= this, e.g. 0.5 */
-    int64_t open_ms;          /* how long it stays open before probing, e.g. 5000 */
+    uint32_t window;           /* calls remembered (ring buffer), e.g. 20 */
+    uint32_t min_calls;        /* no tripping before this many calls in the window, e.g. 5 */
+    double failure_ratio;      /* trips when failures / calls >= this, e.g. 0.5 */
+    int64_t open_ms;           /* how long it stays open before probing, e.g. 5000 */
     uint32_t half_open_probes; /* probes that must all succeed to close, e.g. 2 */
 } vx_breaker_config;
 

@@ -17,10 +17,10 @@ typedef struct vx_bus_msg vx_bus_msg;
 typedef struct vx_bus_sub vx_bus_sub;
 
 typedef struct {
-    const char *url;      /* e.g. "nats://127.0.0.1:14222"; copied */
-    const char *name;     /* client name shown by the server; copied */
-    int64_t timeout_ms;   /* connect and JetStream API timeout (5 s) */
-    bool send_asap;       /* flush every publish at once (responders; lower latency) */
+    const char *url;    /* e.g. "nats://127.0.0.1:14222"; copied */
+    const char *name;   /* client name shown by the server; copied */
+    int64_t timeout_ms; /* connect and JetStream API timeout (5 s) */
+    bool send_asap;     /* flush every publish at once (responders; lower latency) */
 } vx_bus_config;
 
 typedef struct {
@@ -30,7 +30,8 @@ typedef struct {
 
 /* Connects; afterwards the connection reconnects by itself forever, logging each disconnect
  * and reconnect. While it is disconnected, publishing fails at once (VX_UNAVAILABLE): nothing is
- * buffered to be sent later. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards. */
+ * buffered to be sent later. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards.
+ */
 vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
 /* Flushes what is buffered, waits up to timeout_ms for outstanding async publishes (logging
  * any left unacknowledged), closes, frees. Destroy consumers and subscriptions first. NULL is
@@ -125,8 +126,8 @@ void vx_bus_msg_destroy(vx_bus_msg *m);
  * when no responder. The subject must not be one a stream captures: JetStream would answer
  * with a publish ack. */
 vx_status vx_bus_request(vx_bus *b, const char *subject, const void *data, size_t len,
-                         const vx_bus_header *hdrs, size_t n_hdrs, int64_t timeout_ms,
-                         void **reply, size_t *reply_len);
+                         const vx_bus_header *hdrs, size_t n_hdrs, int64_t timeout_ms, void **reply,
+                         size_t *reply_len);
 
 /* Handles one request; answers by calling vx_bus_respond with the request. Runs on a nats.c
  * thread, one request at a time per subscription. `req` is borrowed: valid until the handler

@@ -117,12 +117,12 @@ typedef struct {
 } vx_cost_json_error;
 
 typedef struct {
-    vx_cost_event **events;    /* valid, normalized heap events (vx_cost_event_free each) */
-    size_t *index;             /* position of each valid event in the body */
+    vx_cost_event **events; /* valid, normalized heap events (vx_cost_event_free each) */
+    size_t *index;          /* position of each valid event in the body */
     size_t n_events;
     vx_cost_json_error *errors; /* one per invalid event, in body order */
     size_t n_errors;
-    size_t total;              /* events in the body */
+    size_t total; /* events in the body */
 } vx_cost_json_batch;
 
 /* Decodes a body. VX_INVALID with the reason in why when the body as a whole is unusable (not
@@ -143,7 +143,7 @@ typedef struct {
     int days;              /* history length, ending the day before end_day */
     int events_per_day;
     uint64_t seed;
-    int64_t end_unix_s;    /* exclusive end (midnight UTC); 0 means today's midnight */
+    int64_t end_unix_s; /* exclusive end (midnight UTC); 0 means today's midnight */
 } vx_gen_config;
 
 typedef struct vx_gen vx_gen;

@@ -3,12 +3,12 @@
 #ifndef VX_SUBJECTS_H
 #define VX_SUBJECTS_H
 
-#define VX_DEFAULT_EVENTS_STREAM "COST_EVENTS"      /* VX_INGEST_STREAM */
-#define VX_DEFAULT_EVENTS_SUBJECT "cost.events"     /* VX_INGEST_SUBJECT; + ".<tenant_id>" */
-#define VX_DEFAULT_DLQ_STREAM "COST_DLQ"            /* VX_DLQ_STREAM */
-#define VX_DEFAULT_DLQ_SUBJECT "cost.deadletter"    /* VX_DLQ_SUBJECT; + ".<tenant_id>" */
+#define VX_DEFAULT_EVENTS_STREAM "COST_EVENTS"       /* VX_INGEST_STREAM */
+#define VX_DEFAULT_EVENTS_SUBJECT "cost.events"      /* VX_INGEST_SUBJECT; + ".<tenant_id>" */
+#define VX_DEFAULT_DLQ_STREAM "COST_DLQ"             /* VX_DLQ_STREAM */
+#define VX_DEFAULT_DLQ_SUBJECT "cost.deadletter"     /* VX_DLQ_SUBJECT; + ".<tenant_id>" */
 #define VX_DEFAULT_CHANGED_SUBJECT "valdrix.changed" /* VX_CHANGED_SUBJECT; + ".<tenant_id>" */
-#define VX_DEFAULT_DUPLICATE_WINDOW_MS 300000       /* VX_DUPLICATE_WINDOW */
+#define VX_DEFAULT_DUPLICATE_WINDOW_MS 300000        /* VX_DUPLICATE_WINDOW */
 #define VX_DEFAULT_NATS_URL "nats://127.0.0.1:14222" /* VX_NATS_URL */
 
 #endif

@@ -34,15 +34,15 @@ typedef void (*vx_http_handler)(void *ctx, vx_http_request *req);
 typedef void (*vx_http_loop_hook)(void *ctx, unsigned loop_index, struct uv_loop_s *loop);
 
 typedef struct {
-    const char *host;         /* IPv4 or IPv6 literal, e.g. "0.0.0.0"; read by create only */
-    int port;                 /* 0 picks a free port (see vx_http_server_port) */
-    unsigned loops;           /* event loops and threads; 0 = number of cores */
-    vx_http_handler handler;  /* required */
-    void *handler_ctx;        /* borrowed; passed to handler and the hooks */
+    const char *host;                /* IPv4 or IPv6 literal, e.g. "0.0.0.0"; read by create only */
+    int port;                        /* 0 picks a free port (see vx_http_server_port) */
+    unsigned loops;                  /* event loops and threads; 0 = number of cores */
+    vx_http_handler handler;         /* required */
+    void *handler_ctx;               /* borrowed; passed to handler and the hooks */
     vx_http_loop_hook on_loop_start; /* optional */
     vx_http_loop_hook on_loop_stop;  /* optional */
-    size_t max_header_bytes;  /* request line + headers; 0 = 16 KiB; above: 431 (414 for URL) */
-    size_t max_body_bytes;    /* 0 = 8 MiB; above: 413 as soon as it is known */
+    size_t max_header_bytes;     /* request line + headers; 0 = 16 KiB; above: 431 (414 for URL) */
+    size_t max_body_bytes;       /* 0 = 8 MiB; above: 413 as soon as it is known */
     uint32_t request_timeout_ms; /* first byte to complete body; 0 = 10 s; then 408 + close */
     uint32_t idle_timeout_ms;    /* keep-alive wait for the next request; 0 = 30 s; then close */
     uint32_t max_connections;    /* open connections over all loops; 0 = 10000; above: closed */
@@ -139,10 +139,9 @@ vx_status vx_http_respond(vx_http_request *req, int status, const char *content_
 vx_status vx_http_respond_problem(vx_http_request *req, int status, const char *type_suffix,
                                   const char *title, const char *detail);
 /* The same with extra headers (e.g. Retry-After), under vx_http_respond's rules for them. */
-vx_status vx_http_respond_problem_headers(vx_http_request *req, int status,
-                                          const char *type_suffix, const char *title,
-                                          const char *detail, const vx_http_header *headers,
-                                          size_t n_headers);
+vx_status vx_http_respond_problem_headers(vx_http_request *req, int status, const char *type_suffix,
+                                          const char *title, const char *detail,
+                                          const vx_http_header *headers, size_t n_headers);
 
 /* Percent-decodes s[0..len) into out (room for len + 1 bytes; NUL-terminated), with '+' as a
  * space when plus_as_space. The decoded length goes to *out_len. false on a '%' not followed by

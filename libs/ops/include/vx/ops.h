@@ -20,10 +20,10 @@ typedef bool (*vx_ready_fn)(void *ctx, char *why, size_t why_cap);
 typedef struct vx_ops_server vx_ops_server;
 
 typedef struct {
-    const char *host;  /* e.g. "127.0.0.1"; "0.0.0.0" to listen on all */
-    int port;          /* 0 picks a free port (see vx_ops_port) */
+    const char *host;    /* e.g. "127.0.0.1"; "0.0.0.0" to listen on all */
+    int port;            /* 0 picks a free port (see vx_ops_port) */
     vx_metrics *metrics; /* borrowed; must outlive the server */
-    vx_ready_fn ready; /* NULL: always ready */
+    vx_ready_fn ready;   /* NULL: always ready */
     void *ready_ctx;
 } vx_ops_config;
 

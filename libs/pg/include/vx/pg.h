@@ -36,20 +36,20 @@ vx_pg_config vx_pg_defaults(void);
 void vx_pg_config_from_env(vx_pg_config *out);
 
 #define VX_PG_ENV_USAGE                                                                            \
-    "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"     \
-    "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"                \
-    "  VX_PG_RECYCLE            connection lifetime (300s)\n"                                    \
-    "  VX_PG_STATEMENT_TIMEOUT  per statement (5s)\n"                                            \
+    "  VX_PG_DSN                Postgres DSN of the service role (required; see .run/env)\n"       \
+    "  VX_PG_POOL_SIZE / VX_PG_POOL_OVERFLOW  pool size (10) and overflow (20)\n"                  \
+    "  VX_PG_RECYCLE            connection lifetime (300s)\n"                                      \
+    "  VX_PG_STATEMENT_TIMEOUT  per statement (5s)\n"                                              \
     "  VX_PG_ACQUIRE_TIMEOUT    longest wait for a pooled connection (5s)\n"
 
 typedef struct vx_pg_pool vx_pg_pool;
 
 typedef struct {
-    int in_use;     /* checked out now */
-    int idle;       /* open and waiting */
-    int size;       /* configured size + overflow */
-    uint64_t opened;  /* connections opened since creation */
-    uint64_t failed;  /* connection attempts that failed */
+    int in_use;      /* checked out now */
+    int idle;        /* open and waiting */
+    int size;        /* configured size + overflow */
+    uint64_t opened; /* connections opened since creation */
+    uint64_t failed; /* connection attempts that failed */
 } vx_pg_stats;
 
 /* Creates the pool; connects lazily (no connection is made here). The config is copied.

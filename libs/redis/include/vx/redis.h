@@ -19,10 +19,10 @@
 /* redis://[[user]:password@]host[:port][/db], parsed. Strings owned (vx_redis_url_cleanup). */
 typedef struct {
     char *host;
-    int port;     /* 6379 by default */
-    char *user;   /* NULL: none */
+    int port;       /* 6379 by default */
+    char *user;     /* NULL: none */
     char *password; /* NULL: none */
-    int db;       /* 0 by default */
+    int db;         /* 0 by default */
 } vx_redis_url;
 
 /* VX_INVALID (with why) for anything else; *out is then zeroed. */
