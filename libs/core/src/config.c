@@ -106,22 +106,151 @@ bool vx_env_bool(const char *name, bool def)
     vx_config_fail(name, "not a boolean (true/false)");
 }
 
+/* Appends s[0..len) to out (cap bytes, *used so far), always NUL-terminated, truncating. */
+static void put(char *out, size_t cap, size_t *used, const char *s, size_t len)
+{
+    if (*used + 1 >= cap)
+        return;
+    size_t room = cap - 1 - *used;
+    if (len > room)
+        len = room;
+    memcpy(out + *used, s, len);
+    *used += len;
+    out[*used] = '\0';
+}
+
+/* Whether s (at the start of a comma-separated element) begins with "scheme://". */
+static bool starts_with_scheme(const char *s, const char *end)
+{
+    const char *p = s;
+    while (p < end && (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'))
+        p++;
+    return p > s && end - p >= 3 && memcmp(p, "://", 3) == 0;
+}
+
+/* One URL of a list: its userinfo is everything between "://" and the LAST '@' (a password may
+ * hold '@', '/' or ':' written raw). With a ':' the user name before it stays; without one the
+ * whole userinfo is a secret (a NATS token, a bare Redis password). Query parameters named
+ * password, pass, token or secret are masked too. */
+static void redact_one(const char *url, const char *end, char *out, size_t cap, size_t *used)
+{
+    const char *auth = NULL;
+    for (const char *p = url; p + 3 <= end; p++)
+        if (memcmp(p, "://", 3) == 0) {
+            auth = p + 3;
+            break;
+        }
+    const char *at = NULL;
+    if (auth)
+        for (const char *p = auth; p < end; p++)
+            if (*p == '@')
+                at = p;
+    const char *rest = url;
+    if (at) {
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+        put(out, cap, used, url, (size_t)((colon ? colon : auth) - url));
+        put(out, cap, used, colon ? ":***" : "***", colon ? 4 : 3);
+        rest = at;
+    }
+    /* key=value secrets after '?' or '&' (URL queries) */
+    while (rest < end) {
+        const char *sep = rest;
+        while (sep < end && *sep != '?' && *sep != '&')
+            sep++;
+        put(out, cap, used, rest, (size_t)(sep - rest));
+        if (sep == end)
+            break;
+        const char *key = sep + 1, *eq = key;
+        while (eq < end && *eq != '=' && *eq != '&')
+            eq++;
+        size_t klen = (size_t)(eq - key);
+        bool secret = eq < end && *eq == '=' &&
+                      ((klen == 8 && !strncasecmp(key, "password", 8)) ||
+                       (klen == 4 && !strncasecmp(key, "pass", 4)) ||
+                       (klen == 5 && !strncasecmp(key, "token", 5)) ||
+                       (klen == 6 && !strncasecmp(key, "secret", 6)));
+        const char *vend = eq;
+        while (vend < end && *vend != '&')
+            vend++;
+        put(out, cap, used, sep, (size_t)(secret ? eq + 1 - sep : vend - sep));
+        if (secret)
+            put(out, cap, used, "***", 3);
+        rest = vend;
+    }
+}
+
+/* libpq's key=value form ("host=h password=secret"): the value of password (quoted or not)
+ * becomes ***. */
+static void redact_conninfo(const char *s, char *out, size_t cap, size_t *used)
+{
+    const char *p = s;
+    while (*p) {
+        const char *hit = NULL;
+        for (const char *q = p; *q; q++)
+            if (!strncasecmp(q, "password", 8) && (q == s || isspace((unsigned char)q[-1]))) {
+                const char *e = q + 8;
+                while (isspace((unsigned char)*e))
+                    e++;
+                if (*e == '=') {
+                    hit = q;
+                    break;
+                }
+            }
+        if (!hit) {
+            put(out, cap, used, p, strlen(p));
+            return;
+        }
+        const char *v = strchr(hit, '=') + 1;
+        while (isspace((unsigned char)*v))
+            v++;
+        put(out, cap, used, p, (size_t)(v - p));
+        put(out, cap, used, "***", 3);
+        if (*v == '\'') {
+            v++;
+            while (*v && *v != '\'') {
+                if (*v == '\\' && v[1])
+                    v++;
+                v++;
+            }
+            if (*v)
+                v++;
+        } else {
+            while (*v && !isspace((unsigned char)*v))
+                v++;
+        }
+        p = v;
+    }
+}
+
 void vx_redact_url(const char *url, char *out, size_t cap)
 {
     if (!cap)
         return;
-    snprintf(out, cap, "%s", url);
-    /* scheme://user:password@host → scheme://user:***@host */
-    const char *scheme = strstr(url, "://");
-    if (!scheme)
+    out[0] = '\0';
+    size_t used = 0;
+    if (!url)
         return;
-    const char *auth = scheme + 3;
-    const char *at = strchr(auth, '@');
-    const char *slash = strchr(auth, '/');
-    if (!at || (slash && slash < at))
+    if (!strstr(url, "://")) {
+        redact_conninfo(url, out, cap, &used);
         return;
-    const char *colon = memchr(auth, ':', (size_t)(at - auth));
-    if (!colon)
-        return;
-    snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+    }
+    /* a list (NATS: "nats://a,nats://b"): split only where the next element starts with a
+     * scheme, so that a ',' inside a password does not end its URL early */
+    const char *start = url;
+    const char *end = url + strlen(url);
+    while (start < end) {
+        const char *next = start;
+        for (;;) {
+            next = memchr(next, ',', (size_t)(end - next));
+            if (!next || starts_with_scheme(next + 1, end))
+                break;
+            next++;
+        }
+        const char *stop = next ? next : end;
+        redact_one(start, stop, out, cap, &used);
+        if (!next)
+            break;
+        put(out, cap, &used, ",", 1);
+        start = next + 1;
+    }
 }

@@ -178,6 +178,33 @@ static void test_core_duration_and_redaction(void **state)
     assert_string_equal(out, "postgresql://app:***@127.0.0.1:5432/db");
     vx_redact_url("nats://127.0.0.1:4222", out, sizeof out);
     assert_string_equal(out, "nats://127.0.0.1:4222");
+    /* an '@' inside the password: the userinfo ends at the last '@' */
+    vx_redact_url("nats://user:p@ss@127.0.0.1:4222", out, sizeof out);
+    assert_string_equal(out, "nats://user:***@127.0.0.1:4222");
+    /* no ':': the whole userinfo is a secret (a NATS token, a bare Redis password) */
+    vx_redact_url("redis://secret@127.0.0.1:6379/0", out, sizeof out);
+    assert_string_equal(out, "redis://***@127.0.0.1:6379/0");
+    vx_redact_url("nats://tok3n@h:4222", out, sizeof out);
+    assert_string_equal(out, "nats://***@h:4222");
+    vx_redact_url("redis://:pw@h:6379", out, sizeof out);
+    assert_string_equal(out, "redis://:***@h:6379");
+    /* a '/' or ':' written raw inside a password */
+    vx_redact_url("postgresql://app:a/b:c@db:5432/x", out, sizeof out);
+    assert_string_equal(out, "postgresql://app:***@db:5432/x");
+    /* lists of servers, with a ',' inside one password */
+    vx_redact_url("nats://a:x,y@h1:4222,nats://b:z@h2:4222", out, sizeof out);
+    assert_string_equal(out, "nats://a:***@h1:4222,nats://b:***@h2:4222");
+    /* secrets in a query and in libpq's key=value form */
+    vx_redact_url("postgresql://h/db?user=u&password=s3&sslmode=off", out, sizeof out);
+    assert_string_equal(out, "postgresql://h/db?user=u&password=***&sslmode=off");
+    vx_redact_url("host=h user=u password=s3cret dbname=x", out, sizeof out);
+    assert_string_equal(out, "host=h user=u password=*** dbname=x");
+    vx_redact_url("host=h password = 'a b\\' c' dbname=x", out, sizeof out);
+    assert_string_equal(out, "host=h password = *** dbname=x");
+    /* truncation keeps the mask */
+    char small[16];
+    vx_redact_url("redis://u:secretsecret@h", small, sizeof small);
+    assert_null(strstr(small, "secret"));
 }
 
 static void test_core_log_writes_one_json_line(void **state)
