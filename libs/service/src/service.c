@@ -62,7 +62,6 @@ struct vx_service {
     pthread_cond_t cv; /* stop_flag turned 1 */
 };
 
-
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
@@ -153,7 +152,8 @@ static void *signal_main(void *arg)
                    VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
             continue;
         }
-        vx_log(VX_LOG_INFO, "stop requested", VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+        vx_log(VX_LOG_INFO, "stop requested",
+               VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
         mark_stopping(s);
     }
     return NULL;
@@ -280,13 +280,13 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
         return 2;
     }
     vx_service_config *c = def->svc;
-    c->redis_pool_size = c->redis_pool_size ? c->redis_pool_size : 4;
-    c->redis_timeout_ms = c->redis_timeout_ms ? c->redis_timeout_ms : 250;
     vx_settings_load(def->settings, def->n_settings, def->config);
     if (def->uses & VX_SERVICE_PG)
         vx_pg_config_from_env(&c->pg);
     if (def->check)
         def->check(def->config);
+    c->redis_pool_size = c->redis_pool_size ? c->redis_pool_size : 4;
+    c->redis_timeout_ms = c->redis_timeout_ms ? c->redis_timeout_ms : 250;
     vx_log_init(def->name, c->log_level);
 
     vx_service *s = vx_xcalloc(1, sizeof *s);
@@ -362,9 +362,14 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
     *out = s;
     return 0;
 fail:
+    return vx_service_abort(s, rc);
+}
+
+int vx_service_abort(vx_service *s, int exit_code)
+{
     s->stop_flag = 1; /* nothing to drain: tear down what exists */
     (void)vx_service_run(s, NULL, NULL);
-    return rc;
+    return exit_code;
 }
 
 /* ---- run ---- */
@@ -429,7 +434,8 @@ static vx_status subscribe(void *arg, char *err, size_t cap)
             if (w >= v->workers)
                 continue;
             if (k >= s->n_subs) {
-                vx_status st = vx_bus_serve(s->bus, v->subject, v->queue, v->fn, v->ctx, &s->subs[k]);
+                vx_status st =
+                    vx_bus_serve(s->bus, v->subject, v->queue, v->fn, v->ctx, &s->subs[k]);
                 if (st != VX_OK) {
                     snprintf(err, cap, "cannot subscribe to %s", v->subject);
                     return st;

@@ -26,32 +26,49 @@ typedef bool (*vx_setting_check)(const char *value, char *why, size_t cap);
 typedef struct {
     const char *name; /* "VX_FORECAST_WORKERS"; for VX_SETTING_NOTE the text printed as is */
     vx_setting_kind kind;
-    size_t offset;     /* of the field in the config struct (offsetof) */
-    const char *def;   /* the default as text, parsed like a value; NULL: the field keeps what
-                          the caller put there before loading (computed defaults), and for STR
-                          means "required" unless `optional` */
-    int64_t min, max;  /* INT, INT64, DURATION (in ms): the accepted range */
-    const char *help;  /* what it is, for --help; may hold '\n' for more lines */
+    size_t offset;          /* of the field in the config struct (offsetof) */
+    const char *def;        /* the default as text, parsed like a value; NULL: the field keeps what
+                               the caller put there before loading (computed defaults), and for STR
+                               means "required" unless `optional` */
+    int64_t min, max;       /* INT, INT64, DURATION (in ms): the accepted range */
+    const char *help;       /* what it is, for --help; may hold '\n' for more lines */
     vx_setting_check check; /* STR only; NULL: any non-empty text */
-    bool optional;     /* STR without default: may stay unset (NULL) */
+    bool optional;          /* STR without default: may stay unset (NULL) */
 } vx_setting;
 
 /* Row builders, so tables read as one line per setting. T is the config struct type. */
 #define VX_SET_STR(name, T, field, def, help)                                                      \
-    {name, VX_SETTING_STR, offsetof(T, field), def, 0, 0, help, NULL, false}
+    {                                                                                              \
+        name, VX_SETTING_STR, offsetof(T, field), def, 0, 0, help, NULL, false                     \
+    }
 #define VX_SET_STR_CHECKED(name, T, field, def, check, help)                                       \
-    {name, VX_SETTING_STR, offsetof(T, field), def, 0, 0, help, check, false}
+    {                                                                                              \
+        name, VX_SETTING_STR, offsetof(T, field), def, 0, 0, help, check, false                    \
+    }
 #define VX_SET_INT(name, T, field, def, min, max, help)                                            \
-    {name, VX_SETTING_INT, offsetof(T, field), def, min, max, help, NULL, false}
+    {                                                                                              \
+        name, VX_SETTING_INT, offsetof(T, field), def, min, max, help, NULL, false                 \
+    }
 #define VX_SET_INT64(name, T, field, def, min, max, help)                                          \
-    {name, VX_SETTING_INT64, offsetof(T, field), def, min, max, help, NULL, false}
+    {                                                                                              \
+        name, VX_SETTING_INT64, offsetof(T, field), def, min, max, help, NULL, false               \
+    }
 #define VX_SET_DURATION(name, T, field, def, min_ms, max_ms, help)                                 \
-    {name, VX_SETTING_DURATION, offsetof(T, field), def, min_ms, max_ms, help, NULL, false}
+    {                                                                                              \
+        name, VX_SETTING_DURATION, offsetof(T, field), def, min_ms, max_ms, help, NULL, false      \
+    }
 #define VX_SET_BOOL(name, T, field, def, help)                                                     \
-    {name, VX_SETTING_BOOL, offsetof(T, field), def, 0, 0, help, NULL, false}
+    {                                                                                              \
+        name, VX_SETTING_BOOL, offsetof(T, field), def, 0, 0, help, NULL, false                    \
+    }
 #define VX_SET_LOG_LEVEL(name, T, field, def, help)                                                \
-    {name, VX_SETTING_LOG_LEVEL, offsetof(T, field), def, 0, 0, help, NULL, false}
-#define VX_SET_NOTE(text) {text, VX_SETTING_NOTE, 0, NULL, 0, 0, NULL, NULL, false}
+    {                                                                                              \
+        name, VX_SETTING_LOG_LEVEL, offsetof(T, field), def, 0, 0, help, NULL, false               \
+    }
+#define VX_SET_NOTE(text)                                                                          \
+    {                                                                                              \
+        text, VX_SETTING_NOTE, 0, NULL, 0, 0, NULL, NULL, false                                    \
+    }
 
 /* Reads every row of table[0..n) from the environment into the struct at cfg. An unset or
  * empty variable takes the row's default. A bad value (or a required one missing) prints which

@@ -42,7 +42,7 @@ typedef struct {
     const char *nats_url;
     vx_pg_config pg; /* VX_PG_* (vx_pg_config_from_env), when the service uses Postgres */
     const char *redis_url;
-    int redis_pool_size;      /* connections of the blocking client (4 unless set) */
+    int redis_pool_size;      /* connections of the blocking client (4 when left 0) */
     int64_t redis_timeout_ms; /* per command (250 unless set) */
     const char *ops_host;
     int ops_port;
@@ -128,6 +128,10 @@ void vx_service_defer(vx_service *s, void (*fn)(void *arg), void *arg);
  * drains and tears down (see vx_service_defer), frees the service and returns the exit code:
  * 0 after a stop signal, 1 when start-up could not finish for another reason. */
 int vx_service_run(vx_service *s, void (*run)(void *ctx), void *ctx);
+
+/* Gives up before vx_service_run (e.g. a bad setting only main can check): tears down what
+ * exists, frees the service and returns `exit_code` for main to return. */
+int vx_service_abort(vx_service *s, int exit_code);
 
 /* Accessors; thread-safe. NULL for what the service does not use (or, for the bus, before it
  * connected). */
