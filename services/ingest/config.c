@@ -1,59 +1,51 @@
-/* VX_* settings of services/ingest, with working local defaults (see ingest_config_usage). */
+/* VX_* settings of services/ingest, with working local defaults: one table for loading and
+ * for --help. */
 #include "config.h"
 
-#include "vx/config.h"
 #include "vx/subjects.h"
 
-#include <stdio.h>
+#define T ingest_config
+static const vx_setting settings[] = {
+    VX_SERVICE_SET_NATS(T),
+    VX_SET_STR("VX_INGEST_STREAM", T, stream, VX_DEFAULT_EVENTS_STREAM, "stream of cost events"),
+    VX_SET_STR_CHECKED("VX_INGEST_SUBJECT", T, subject_prefix, VX_DEFAULT_EVENTS_SUBJECT,
+                       vx_service_check_subject, "events arrive on <subject>.<tenant_id>"),
+    VX_SET_STR("VX_DLQ_STREAM", T, dlq_stream, VX_DEFAULT_DLQ_STREAM, "dead-letter stream"),
+    VX_SET_STR_CHECKED("VX_DLQ_SUBJECT", T, dlq_prefix, VX_DEFAULT_DLQ_SUBJECT,
+                       vx_service_check_subject, "poison goes to <subject>.<tenant_id>"),
+    VX_SET_STR("VX_INGEST_DURABLE", T, durable, "ingest", "durable consumer shared by replicas"),
+    VX_SET_STR_CHECKED("VX_CHANGED_SUBJECT", T, changed_prefix, VX_DEFAULT_CHANGED_SUBJECT,
+                       vx_service_check_subject, "announces <subject>.<tenant_id> after commits"),
+    VX_SET_DURATION("VX_DUPLICATE_WINDOW", T, duplicate_window_ms, "5m", 1000, 86400000,
+                    "JetStream Nats-Msg-Id window"),
+    VX_SET_DURATION("VX_INGEST_ACK_WAIT", T, ack_wait_ms, "30s", 1000, 3600000,
+                    "redelivery after this long without ack"),
+    VX_SET_INT("VX_INGEST_FETCH", T, fetch_max, "64", 1, 4096, "messages per batch transaction"),
+    VX_SET_INT("VX_INGEST_WRITERS", T, writers, "2", 1, 16,
+               "batches written at once, one connection each"),
+    VX_SET_INT("VX_INGEST_MAX_ACK_PENDING", T, max_ack_pending, "4096", 1, 1000000,
+               "messages in flight across replicas"),
+    VX_SET_INT("VX_PARTITION_MONTHS_AHEAD", T, months_ahead, "3", 0, 120,
+               "partitions made ahead at start"),
+    VX_SERVICE_SET_PG,
+    VX_SERVICE_SET_OPS(T, "VX_OPS_PORT", "9101"),
+    VX_SERVICE_SET_LOG(T),
+};
+#undef T
 
-void ingest_config_usage(void)
+void ingest_config_def(ingest_config *cfg, vx_service_def *def)
 {
-    fputs(
-        "valdrix-ingest: takes cost events from JetStream into the Postgres ledger exactly once.\n"
-        "\n"
-        "usage: valdrix-ingest [--help]\n"
-        "\n"
-        "Configuration (environment):\n"
-        "  VX_NATS_URL              NATS server (nats://127.0.0.1:14222)\n"
-        "  VX_INGEST_STREAM         stream of cost events (COST_EVENTS)\n"
-        "  VX_INGEST_SUBJECT        events arrive on <subject>.<tenant_id> (cost.events)\n"
-        "  VX_DLQ_STREAM            dead-letter stream (COST_DLQ)\n"
-        "  VX_DLQ_SUBJECT           poison goes to <subject>.<tenant_id> (cost.deadletter)\n"
-        "  VX_INGEST_DURABLE        durable consumer shared by replicas (ingest)\n"
-        "  VX_CHANGED_SUBJECT       announces <subject>.<tenant_id> after commits "
-        "(valdrix.changed)\n"
-        "  VX_DUPLICATE_WINDOW      JetStream Nats-Msg-Id window (5m)\n"
-        "  VX_INGEST_ACK_WAIT       redelivery after this long without ack (30s)\n"
-        "  VX_INGEST_FETCH          messages per batch transaction (64)\n"
-        "  VX_INGEST_WRITERS        batches written at once, one connection each (2)\n"
-        "  VX_INGEST_MAX_ACK_PENDING messages in flight across replicas (4096)\n"
-        "  VX_PARTITION_MONTHS_AHEAD partitions made ahead at start (3)\n" VX_PG_ENV_USAGE
-        "  VX_OPS_HOST / VX_OPS_PORT  /metrics /healthz /readyz listener (127.0.0.1:9101)\n"
-        "  VX_LOG_LEVEL             debug, info, warn, error (info)\n",
-        stdout);
-}
-
-void ingest_config_load(ingest_config *c)
-{
-    c->nats_url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    vx_pg_config_from_env(&c->pg);
-    c->stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
-    c->subject_prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
-    c->dlq_stream = vx_env_str("VX_DLQ_STREAM", VX_DEFAULT_DLQ_STREAM);
-    c->dlq_prefix = vx_env_str("VX_DLQ_SUBJECT", VX_DEFAULT_DLQ_SUBJECT);
-    c->durable = vx_env_str("VX_INGEST_DURABLE", "ingest");
-    c->changed_prefix = vx_env_str("VX_CHANGED_SUBJECT", VX_DEFAULT_CHANGED_SUBJECT);
-    c->duplicate_window_ms =
-        vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS, 1000, 86400000);
-    c->ack_wait_ms = vx_env_duration_ms("VX_INGEST_ACK_WAIT", 30000, 1000, 3600000);
-    c->fetch_max = (int)vx_env_int("VX_INGEST_FETCH", 64, 1, 4096);
-    c->fetch_wait_ms = 1000;
-    c->writers = (int)vx_env_int("VX_INGEST_WRITERS", 2, 1, 16);
-    c->max_ack_pending = (int)vx_env_int("VX_INGEST_MAX_ACK_PENDING", 4096, 1, 1000000);
-    c->months_ahead = (int)vx_env_int("VX_PARTITION_MONTHS_AHEAD", 3, 0, 120);
-    c->ops_host = vx_env_str("VX_OPS_HOST", "127.0.0.1");
-    c->ops_port = (int)vx_env_int("VX_OPS_PORT", 9101, 0, 65535);
-    const char *lvl = vx_env_str("VX_LOG_LEVEL", "info");
-    if (!vx_log_level_parse(lvl, &c->log_level))
-        vx_config_fail("VX_LOG_LEVEL", "not one of debug, info, warn, error, off");
+    cfg->fetch_wait_ms = 1000;
+    *def = (vx_service_def){
+        .name = "ingest",
+        .about = "valdrix-ingest: takes cost events from JetStream into the Postgres ledger "
+                 "exactly once.\n"
+                 "\n"
+                 "usage: valdrix-ingest [--help]\n",
+        .settings = settings,
+        .n_settings = sizeof settings / sizeof settings[0],
+        .config = cfg,
+        .svc = &cfg->svc,
+        .uses = VX_SERVICE_PG | VX_SERVICE_OPS,
+    };
 }

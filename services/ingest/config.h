@@ -1,15 +1,13 @@
-/* services/ingest configuration, read once from VX_* variables into a const struct. */
+/* services/ingest configuration: its settings table, read once into a const struct. */
 #ifndef VX_INGEST_CONFIG_H
 #define VX_INGEST_CONFIG_H
 
-#include "vx/log.h"
-#include "vx/pg.h"
+#include "vx/service.h"
 
 #include <stdint.h>
 
 typedef struct {
-    const char *nats_url;
-    vx_pg_config pg;            /* VX_PG_*: DSN and pool (vx_pg_config_from_env) */
+    vx_service_config svc;      /* NATS, Postgres, ops listener, log level */
     const char *stream;         /* JetStream stream of cost events */
     const char *subject_prefix; /* events arrive on <prefix>.<tenant_id> */
     const char *dlq_stream;
@@ -23,14 +21,9 @@ typedef struct {
     int64_t fetch_wait_ms;
     int max_ack_pending;
     int months_ahead;
-    const char *ops_host;
-    int ops_port;
-    vx_log_level log_level;
 } ingest_config;
 
-/* Reads the environment; exits 78 naming the variable on a bad value. */
-void ingest_config_load(ingest_config *cfg);
-/* Prints the variables, their defaults and meaning (for --help). */
-void ingest_config_usage(void);
+/* The service's definition (settings, what it uses) for vx_service_begin, filling *cfg. */
+void ingest_config_def(ingest_config *cfg, vx_service_def *def);
 
 #endif

@@ -47,7 +47,7 @@ void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
 
 static bool stopping(const ingest_ctx *ctx)
 {
-    return *ctx->stop != 0;
+    return vx_service_stopping(ctx->host);
 }
 
 /* Sleeps up to ms in small steps, keeping the messages' ack timers alive; false if asked to
@@ -461,7 +461,7 @@ void ingest_run(ingest_ctx *ctx)
     }
     if (started == 0) {
         vx_logm(VX_LOG_ERROR, "no writer thread: not consuming");
-        *ctx->stop = 1;
+        vx_service_request_stop(ctx->host);
     }
     int64_t next_gauges = 0, fetch_delay = 100;
     while (!stopping(ctx)) {

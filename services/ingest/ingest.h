@@ -8,8 +8,8 @@
 #include "vx/ledger.h"
 #include "vx/metrics.h"
 #include "vx/pg.h"
+#include "vx/service.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -29,12 +29,13 @@ typedef struct {
     vx_ledger *ledger;
     ingest_metrics m;
     atomic_bool pg_ok; /* the last Postgres operation succeeded (for /readyz) */
-    volatile sig_atomic_t *stop;
+    vx_service *host;  /* the skeleton: stop requests */
 } ingest_ctx;
 
 void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg);
 
-/* Runs until *ctx->stop is set, then returns after settling the batch in hand. */
+/* Runs until the service is asked to stop, then returns after settling the batch in hand.
+ * Asks the service to stop itself when it cannot consume at all. */
 void ingest_run(ingest_ctx *ctx);
 
 #endif

@@ -1,173 +1,106 @@
-/* valdrix-ingest: wiring only. Config, logs, metrics and the ops listener, Postgres pool, NATS
- * streams and the durable consumer; then the ingest loop until SIGTERM; then teardown in
- * reverse order. */
+/* valdrix-ingest: wiring only. The skeleton (libs/service) brings up config, logs, metrics,
+ * the Postgres pool and the ops listener, connects NATS and stops on SIGTERM; here are the
+ * streams, the durable consumer, the partitions made ahead and the ingest loop. */
 #include "config.h"
 #include "ingest.h"
 #include "vx/clock.h"
-#include "vx/config.h"
-#include "vx/log.h"
-#include "vx/ops.h"
-#include "vx/retry.h"
 
 #include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
+static ingest_config cfg;
+static ingest_ctx ctx = {.cfg = &cfg};
 
 static bool ready(void *arg, char *why, size_t cap)
 {
-    ingest_ctx *ctx = arg;
-    if (!ctx->bus || !vx_bus_connected(ctx->bus)) {
-        snprintf(why, cap, "nats: not connected");
-        return false;
-    }
-    if (!ctx->consumer) {
-        snprintf(why, cap, "nats: consumer not bound yet");
-        return false;
-    }
-    if (!atomic_load(&ctx->pg_ok)) {
+    ingest_ctx *c = arg;
+    if (!atomic_load(&c->pg_ok)) {
         snprintf(why, cap, "postgres: last operation failed");
         return false;
     }
     return true;
 }
 
-static bool wait_stop(int64_t ms)
+static void destroy_consumer(void *c)
 {
-    return vx_sleep_unless(ms, &stop_requested);
+    vx_bus_consumer_destroy(c);
 }
 
-#define RETRY_UNTIL_OK(what, call) VX_RETRY_UNTIL_OK(what, call, err, wait_stop)
-
-static vx_status connect_bus(const ingest_config *cfg, vx_bus **bus, char *err, size_t cap)
+static vx_status setup_streams(void *arg, char *err, size_t cap)
 {
-    vx_bus_config bc = {.url = cfg->nats_url, .name = "valdrix-ingest", .timeout_ms = 5000};
-    snprintf(err, cap, "cannot reach %s", cfg->nats_url);
-    return vx_bus_connect(&bc, bus);
-}
-
-static vx_status setup_streams(ingest_ctx *ctx, char *err, size_t cap)
-{
-    const ingest_config *cfg = ctx->cfg;
-    char subjects[256];
-    snprintf(subjects, sizeof subjects, "%s.>", cfg->subject_prefix);
+    ingest_ctx *c = arg;
+    char subjects[256], dlq_subjects[256];
+    snprintf(subjects, sizeof subjects, "%s.>", cfg.subject_prefix);
+    snprintf(dlq_subjects, sizeof dlq_subjects, "%s.>", cfg.dlq_prefix);
     vx_stream_config events = {
-        .name = cfg->stream, .subjects = subjects, .duplicate_window_ms = cfg->duplicate_window_ms};
-    vx_status st = vx_bus_ensure_stream(ctx->bus, &events, err, cap);
-    if (st != VX_OK)
-        return st;
-    char dlq_subjects[256];
-    snprintf(dlq_subjects, sizeof dlq_subjects, "%s.>", cfg->dlq_prefix);
-    vx_stream_config dlq = {.name = cfg->dlq_stream,
+        .name = cfg.stream, .subjects = subjects, .duplicate_window_ms = cfg.duplicate_window_ms};
+    vx_stream_config dlq = {.name = cfg.dlq_stream,
                             .subjects = dlq_subjects,
-                            .duplicate_window_ms = cfg->duplicate_window_ms};
-    st = vx_bus_ensure_stream(ctx->bus, &dlq, err, cap);
+                            .duplicate_window_ms = cfg.duplicate_window_ms};
+    vx_status st = vx_bus_ensure_stream(c->bus, &events, err, cap);
+    if (st == VX_OK)
+        st = vx_bus_ensure_stream(c->bus, &dlq, err, cap);
     if (st != VX_OK)
         return st;
-    vx_consumer_config cc = {.stream = cfg->stream,
-                             .durable = cfg->durable,
-                             .ack_wait_ms = cfg->ack_wait_ms,
-                             .max_ack_pending = cfg->max_ack_pending};
-    snprintf(err, cap, "cannot bind consumer %s on %s", cfg->durable, cfg->stream);
-    return vx_bus_consumer_create(ctx->bus, &cc, &ctx->consumer);
+    vx_consumer_config cc = {.stream = cfg.stream,
+                             .durable = cfg.durable,
+                             .ack_wait_ms = cfg.ack_wait_ms,
+                             .max_ack_pending = cfg.max_ack_pending};
+    snprintf(err, cap, "cannot bind consumer %s on %s", cfg.durable, cfg.stream);
+    st = vx_bus_consumer_create(c->bus, &cc, &c->consumer);
+    if (st == VX_OK)
+        vx_service_defer(c->host, destroy_consumer, c->consumer);
+    return st;
 }
 
-static vx_status partitions_ahead(ingest_ctx *ctx, char *err, size_t cap)
+static vx_status partitions_ahead(void *arg, char *err, size_t cap)
 {
-    PGconn *c;
-    vx_status st = vx_pg_acquire(ctx->pool, &c);
+    ingest_ctx *c = arg;
+    PGconn *pg;
+    vx_status st = vx_pg_acquire(c->pool, &pg);
     if (st != VX_OK) {
-        snprintf(err, cap, "postgres unreachable");
+        vx_pg_pool_last_error(c->pool, err, cap);
+        atomic_store(&c->pg_ok, false);
         return st;
     }
-    st = vx_ledger_ensure_months_ahead(ctx->ledger, c, vx_wall_ms() / 1000, ctx->cfg->months_ahead,
-                                       err, cap);
-    vx_pg_release(ctx->pool, c, st != VX_OK);
-    atomic_store(&ctx->pg_ok, st == VX_OK);
+    st = vx_ledger_ensure_months_ahead(c->ledger, pg, vx_wall_ms() / 1000, cfg.months_ahead, err,
+                                       cap);
+    vx_pg_release(c->pool, pg, st != VX_OK);
+    atomic_store(&c->pg_ok, st == VX_OK);
     return st;
+}
+
+static void destroy_ledger(void *l)
+{
+    vx_ledger_destroy(l);
+}
+
+static void run(void *arg)
+{
+    ingest_run(arg);
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            ingest_config_usage();
-            return 0;
-        }
-        fprintf(stderr, "valdrix-ingest: unknown argument %s (try --help)\n", argv[i]);
-        return 2;
-    }
     /* Batches allocate and free buffers of several MiB each time; keep glibc from handing them
      * back to the kernel (and faulting them in again) on every batch. */
     mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
-    ingest_config cfg;
-    ingest_config_load(&cfg);
-    vx_log_init("ingest", cfg.log_level);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    int rc = 1;
-    char err[512] = "";
-    ingest_ctx ctx = {.cfg = &cfg, .stop = &stop_requested};
-    atomic_init(&ctx.pg_ok, false);
-    vx_metrics *metrics = vx_metrics_create();
-    ingest_metrics_register(&ctx.m, metrics);
-    vx_ops_server *ops = NULL;
-    vx_ops_config oc = {.host = cfg.ops_host,
-                        .port = cfg.ops_port,
-                        .metrics = metrics,
-                        .ready = ready,
-                        .ready_ctx = &ctx};
-    if (vx_ops_start(&oc, &ops) != VX_OK) {
-        vx_log(VX_LOG_ERROR, "cannot listen for /metrics", VX_STR("host", cfg.ops_host),
-               VX_INT("port", cfg.ops_port));
-        goto shutdown;
-    }
-    vx_pg_config pc = cfg.pg;
-    pc.application_name = "valdrix-ingest";
-    if (vx_pg_pool_create(&pc, &ctx.pool) != VX_OK) {
-        vx_logm(VX_LOG_ERROR, "bad Postgres configuration (VX_PG_DSN)");
-        goto shutdown;
-    }
-    vx_metrics_gauge_fn(metrics, "valdrix_ingest_pool_in_use", "Postgres connections checked out",
-                        NULL, vx_pg_gauge_in_use, ctx.pool);
+    vx_service_def def;
+    ingest_config_def(&cfg, &def);
+    def.ready = ready;
+    def.ready_ctx = &ctx;
+    def.bus_slot = &ctx.bus;
+    int rc = vx_service_begin(&def, argc, argv, &ctx.host);
+    if (!ctx.host)
+        return rc;
+    ctx.pool = vx_service_pool(ctx.host);
+    ingest_metrics_register(&ctx.m, vx_service_metrics(ctx.host));
     ctx.ledger = vx_ledger_create();
-    char redacted[256];
-    vx_redact_url(cfg.nats_url, redacted, sizeof redacted);
-    vx_log(VX_LOG_INFO, "starting", VX_STR("nats", redacted), VX_INT("ops_port", vx_ops_port(ops)),
-           VX_STR("stream", cfg.stream), VX_STR("durable", cfg.durable));
-
-    RETRY_UNTIL_OK("nats connect", connect_bus(&cfg, &ctx.bus, err, sizeof err));
-    RETRY_UNTIL_OK("stream setup", setup_streams(&ctx, err, sizeof err));
-    RETRY_UNTIL_OK("partitions ahead", partitions_ahead(&ctx, err, sizeof err));
-    vx_logm(VX_LOG_INFO, "ready");
-
-    ingest_run(&ctx);
-    rc = 0;
-shutdown:
-    vx_logm(VX_LOG_INFO, "shutting down");
-    if (ops)
-        vx_ops_set_draining(ops);
-    vx_bus_consumer_destroy(ctx.consumer);
-    vx_bus_destroy(ctx.bus);
-    vx_ledger_destroy(ctx.ledger);
-    vx_pg_pool_destroy(ctx.pool);
-    vx_ops_stop(ops);
-    vx_metrics_destroy(metrics);
-    vx_logm(VX_LOG_INFO, "stopped");
-    return stop_requested ? 0 : rc;
+    vx_service_defer(ctx.host, destroy_ledger, ctx.ledger);
+    vx_log(VX_LOG_INFO, "ingest settings", VX_STR("stream", cfg.stream),
+           VX_STR("durable", cfg.durable), VX_INT("writers", cfg.writers));
+    vx_service_step(ctx.host, "stream setup", setup_streams, &ctx);
+    vx_service_step(ctx.host, "partitions ahead", partitions_ahead, &ctx);
+    return vx_service_run(ctx.host, run, &ctx);
 }
