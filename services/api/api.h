@@ -35,6 +35,7 @@ typedef enum {
 
 typedef struct {
     const api_config *cfg;
+    vx_service *host; /* the skeleton: stop requests, shared pieces */
     vx_pg_pool *pool;
     vx_bus *bus;
     vx_ratelimit_shared *rl_shared;
