@@ -1,6 +1,5 @@
 /* Clocks and ISO-8601 dates (UTC, proleptic Gregorian; civil-from-days after H. Hinnant). */
 #include "vx/clock.h"
-#include "vx/retry.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -167,11 +166,4 @@ void vx_format_date(int64_t unix_s, char *out, size_t cap)
     int y, m, d;
     vx_unix_days_to_civil(floor_div(unix_s, 86400), &y, &m, &d);
     snprintf(out, cap, "%04d-%02d-%02d", y, m, d);
-}
-
-bool vx_sleep_unless(int64_t ms, const volatile sig_atomic_t *flag)
-{
-    for (int64_t waited = 0; waited < ms && !*flag; waited += 50)
-        vx_sleep_ms(ms - waited < 50 ? ms - waited : 50);
-    return *flag != 0;
 }

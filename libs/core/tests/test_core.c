@@ -9,12 +9,15 @@
 #include "vx/config.h"
 #include "vx/log.h"
 #include "vx/money.h"
+#include "vx/settings.h"
 #include "vx/status.h"
 #include "vx/trace.h"
 #include "vx/uuid.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static vx_money parse_ok(const char *s)
@@ -207,6 +210,98 @@ static void test_core_duration_and_redaction(void **state)
     assert_null(strstr(small, "secret"));
 }
 
+typedef struct {
+    const char *s;
+    int i;
+    int64_t big, ms;
+    bool b;
+    vx_log_level lvl;
+    int computed;
+} settings_cfg;
+
+static bool no_x(const char *v, char *why, size_t cap)
+{
+    if (!strchr(v, 'x'))
+        return true;
+    snprintf(why, cap, "has an x");
+    return false;
+}
+
+#define T settings_cfg
+static const vx_setting test_settings[] = {
+    VX_SET_STR_CHECKED("VX_T_S", T, s, "dflt", no_x, "a string"),
+    VX_SET_INT("VX_T_I", T, i, "4", 1, 9, "an int\nover two lines"),
+    VX_SET_INT64("VX_T_BIG", T, big, "10000000000", 0, INT64_C(20000000000), "a big one"),
+    VX_SET_DURATION("VX_T_MS", T, ms, "2m", 0, 3600000, "a duration"),
+    VX_SET_BOOL("VX_T_B", T, b, "false", "a flag"),
+    VX_SET_LOG_LEVEL("VX_T_LVL", T, lvl, "info", "a level"),
+    VX_SET_INT("VX_T_COMPUTED", T, computed, NULL, 0, 100, "computed (CPUs)"),
+    VX_SET_NOTE("  VX_T_ELSEWHERE           read by another library"),
+};
+#undef T
+
+static void test_core_settings_table(void **state)
+{
+    (void)state;
+    settings_cfg c = {.computed = 42};
+    vx_settings_load(test_settings, 8, &c);
+    assert_string_equal(c.s, "dflt");
+    assert_int_equal(c.i, 4);
+    assert_int_equal(c.big, INT64_C(10000000000));
+    assert_int_equal(c.ms, 120000);
+    assert_false(c.b);
+    assert_int_equal(c.lvl, VX_LOG_INFO);
+    assert_int_equal(c.computed, 42); /* no default in the table: the caller's stays */
+
+    setenv("VX_T_S", "set", 1);
+    setenv("VX_T_I", "7", 1);
+    setenv("VX_T_MS", "250ms", 1);
+    setenv("VX_T_B", "yes", 1);
+    setenv("VX_T_LVL", "debug", 1);
+    setenv("VX_T_COMPUTED", "3", 1);
+    vx_settings_load(test_settings, 8, &c);
+    assert_string_equal(c.s, "set");
+    assert_int_equal(c.i, 7);
+    assert_int_equal(c.ms, 250);
+    assert_true(c.b);
+    assert_int_equal(c.lvl, VX_LOG_DEBUG);
+    assert_int_equal(c.computed, 3);
+
+    char buf[2048] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    vx_settings_usage(f, test_settings, 8);
+    fclose(f);
+    assert_non_null(strstr(buf, "  VX_T_S                   a string (dflt)\n"));
+    assert_non_null(strstr(buf, "  VX_T_I                   an int\n"
+                                "                           over two lines (4)\n"));
+    assert_non_null(strstr(buf, "  VX_T_COMPUTED            computed (CPUs)\n"));
+    assert_non_null(strstr(buf, "  VX_T_ELSEWHERE           read by another library\n"));
+
+    /* a value out of range, a refused string: exit 78 naming the variable */
+    const char *bad[][2] = {{"VX_T_I", "10"},
+                            {"VX_T_S", "xyz"},
+                            {"VX_T_MS", "5 s"},
+                            {"VX_T_B", "maybe"},
+                            {"VX_T_LVL", "loud"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            setenv(bad[k][0], bad[k][1], 1);
+            freopen("/dev/null", "w", stderr);
+            vx_settings_load(test_settings, 8, &c);
+            _exit(0);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), VX_EXIT_CONFIG);
+    }
+    const char *names[] = {"VX_T_S", "VX_T_I", "VX_T_MS", "VX_T_B", "VX_T_LVL", "VX_T_COMPUTED"};
+    for (size_t k = 0; k < 6; k++)
+        unsetenv(names[k]);
+}
+
 static void test_core_log_writes_one_json_line(void **state)
 {
     (void)state;
@@ -247,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_core_uuid_round_trip_and_versions),
         cmocka_unit_test(test_core_traceparent),
         cmocka_unit_test(test_core_duration_and_redaction),
+        cmocka_unit_test(test_core_settings_table),
         cmocka_unit_test(test_core_log_writes_one_json_line),
         cmocka_unit_test(test_core_status_names),
     };
