@@ -98,6 +98,6 @@ vx_status vx_plan_effective_llm_budget(vx_plan plan, const vx_plan_overrides *ov
     }
     uint64_t mult = (uint64_t)plan_multiplier[plan];
     *out = starter_micro > VX_PLAN_LLM_BUDGET_MAX_MICRO / mult ? VX_PLAN_LLM_BUDGET_MAX_MICRO
-                                                                : starter_micro * mult;
+                                                               : starter_micro * mult;
     return VX_OK;
 }

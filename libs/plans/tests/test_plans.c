@@ -83,11 +83,9 @@ static void test_plans_overrides_replace_plan_rates(void **state)
     expect_rate(VX_PLAN_GROWTH, VX_PLAN_CAT_LLM, &ov, 300, 86400000);
     vx_plan_rate r = {.limit = 9};
     ov = (vx_plan_overrides){.api_per_min = -1};
-    assert_int_equal(vx_plan_effective_rate(VX_PLAN_STARTER, VX_PLAN_CAT_API, &ov, &r),
-                     VX_INVALID);
+    assert_int_equal(vx_plan_effective_rate(VX_PLAN_STARTER, VX_PLAN_CAT_API, &ov, &r), VX_INVALID);
     ov = (vx_plan_overrides){.api_per_min = VX_PLAN_LIMIT_MAX + 1};
-    assert_int_equal(vx_plan_effective_rate(VX_PLAN_STARTER, VX_PLAN_CAT_API, &ov, &r),
-                     VX_INVALID);
+    assert_int_equal(vx_plan_effective_rate(VX_PLAN_STARTER, VX_PLAN_CAT_API, &ov, &r), VX_INVALID);
     assert_int_equal(r.limit, 9);
     ov = (vx_plan_overrides){.api_per_min = VX_PLAN_LIMIT_MAX};
     expect_rate(VX_PLAN_STARTER, VX_PLAN_CAT_API, &ov, VX_PLAN_LIMIT_MAX, 60000);
@@ -124,9 +122,9 @@ static void test_plans_llm_budget_by_plan_or_tenant(void **state)
     assert_int_equal(vx_plan_effective_llm_budget(VX_PLAN_PRO, &ov, starter, &b), VX_OK);
     assert_int_equal(b, VX_PLAN_LLM_BUDGET_MAX_MICRO);
     /* saturates instead of wrapping */
-    assert_int_equal(vx_plan_effective_llm_budget(VX_PLAN_ENTERPRISE, NULL,
-                                                  VX_PLAN_LLM_BUDGET_MAX_MICRO, &b),
-                     VX_OK);
+    assert_int_equal(
+        vx_plan_effective_llm_budget(VX_PLAN_ENTERPRISE, NULL, VX_PLAN_LLM_BUDGET_MAX_MICRO, &b),
+        VX_OK);
     assert_int_equal(b, VX_PLAN_LLM_BUDGET_MAX_MICRO);
     assert_int_equal(vx_plan_effective_llm_budget(VX_PLAN_GROWTH, NULL, UINT64_MAX, &b), VX_OK);
     assert_int_equal(b, VX_PLAN_LLM_BUDGET_MAX_MICRO);
