@@ -1,7 +1,7 @@
 /* libFuzzer target: provider response bodies through both envelope parsers (OpenAI-compatible
  * and Anthropic) and the error parser, the bytes as a Retry-After value, and the text helpers
  * that handle tenant strings and secrets (UTF-8 repair and cutting, key redaction). */
-#include "llm_internal.h"
+#include "wire.h"
 
 #include "vx/alloc.h"
 

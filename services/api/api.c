@@ -15,19 +15,19 @@ static const struct {
     const char *method, *path;
     api_route route;
     bool authenticated;
-    vx_rl_category category;
+    vx_plan_category category;
     const char *name; /* the metrics label */
 } routes[] = {
-    {"GET", "/healthz", ROUTE_HEALTHZ, false, VX_RL_API, "healthz"},
-    {"GET", "/readyz", ROUTE_READYZ, false, VX_RL_API, "readyz"},
-    {"GET", "/metrics", ROUTE_METRICS, false, VX_RL_API, "metrics"},
-    {"GET", "/v1/costs", ROUTE_COSTS, true, VX_RL_API, "costs"},
-    {"GET", "/v1/costs/summary", ROUTE_SUMMARY, true, VX_RL_API, "summary"},
-    {"POST", "/v1/cost-events", ROUTE_EVENTS, true, VX_RL_API, "cost_events"},
-    {"GET", "/v1/usage", ROUTE_USAGE, true, VX_RL_API, "usage"},
-    {"POST", "/v1/forecasts", ROUTE_FORECASTS, true, VX_RL_API, "forecasts"},
-    {"GET", "/v1/costs/anomalies", ROUTE_ANOMALIES, true, VX_RL_API, "anomalies"},
-    {"POST", "/v1/insights", ROUTE_INSIGHTS, true, VX_RL_LLM, "insights"},
+    {"GET", "/healthz", ROUTE_HEALTHZ, false, VX_PLAN_CAT_API, "healthz"},
+    {"GET", "/readyz", ROUTE_READYZ, false, VX_PLAN_CAT_API, "readyz"},
+    {"GET", "/metrics", ROUTE_METRICS, false, VX_PLAN_CAT_API, "metrics"},
+    {"GET", "/v1/costs", ROUTE_COSTS, true, VX_PLAN_CAT_API, "costs"},
+    {"GET", "/v1/costs/summary", ROUTE_SUMMARY, true, VX_PLAN_CAT_API, "summary"},
+    {"POST", "/v1/cost-events", ROUTE_EVENTS, true, VX_PLAN_CAT_API, "cost_events"},
+    {"GET", "/v1/usage", ROUTE_USAGE, true, VX_PLAN_CAT_API, "usage"},
+    {"POST", "/v1/forecasts", ROUTE_FORECASTS, true, VX_PLAN_CAT_API, "forecasts"},
+    {"GET", "/v1/costs/anomalies", ROUTE_ANOMALIES, true, VX_PLAN_CAT_API, "anomalies"},
+    {"POST", "/v1/insights", ROUTE_INSIGHTS, true, VX_PLAN_CAT_LLM, "insights"},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -242,7 +242,7 @@ static void limited(void *arg, const vx_rl_decision *d)
     if (!d->allowed) {
         api_set_problem(c, 429, "rate-limited", "Too many requests",
                         "the %s limit of this tenant (%lld per %lld s) is used up",
-                        vx_rl_category_str(d->category), (long long)d->limit.limit,
+                        vx_plan_category_str(d->category), (long long)d->limit.limit,
                         (long long)(d->limit.period_ms / 1000));
         api_finish(c);
         return;
@@ -252,12 +252,14 @@ static void limited(void *arg, const vx_rl_decision *d)
 
 static void limit(api_call *c)
 {
-    vx_rl_plan plan = VX_RL_PLAN_STARTER;
-    vx_rl_plan_parse(c->key.plan, &plan);
-    vx_rl_overrides ov = {c->key.api_per_min, c->key.llm_per_day, c->key.remediation_per_hour};
-    vx_rl_category cat = c->category;
-    vx_rl_limit lim;
-    if (vx_rl_effective_limit(plan, cat, &ov, &lim) != VX_OK) {
+    vx_plan plan = VX_PLAN_STARTER;
+    vx_plan_parse(c->key.plan, &plan);
+    vx_plan_overrides ov = {.api_per_min = c->key.api_per_min,
+                            .llm_per_day = c->key.llm_per_day,
+                            .remediation_per_hour = c->key.remediation_per_hour};
+    vx_plan_category cat = c->category;
+    vx_plan_rate lim;
+    if (vx_plan_effective_rate(plan, cat, &ov, &lim) != VX_OK) {
         api_set_problem(c, 500, "internal", "Internal error", "no limit for this plan");
         api_finish(c);
         return;

@@ -12,7 +12,7 @@
 #include "vx/http.h"
 #include "vx/metrics.h"
 #include "vx/pg.h"
-#include "vx/ratelimit.h"
+#include "vx/ratelimit_redis.h"
 #include "vx/redis.h"
 
 #include <stdatomic.h>
@@ -68,7 +68,7 @@ typedef struct api_call {
     api_ctx *ctx;
     vx_http_request *req;
     api_route route;
-    vx_rl_category category; /* the limit this route draws on */
+    vx_plan_category category; /* the limit this route draws on */
     api_key_record key;
     vx_rl_decision rl;
     bool limited; /* rl holds this request's decision */

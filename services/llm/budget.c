@@ -189,8 +189,9 @@ static vx_status reserve(void *ctx, const vx_llm_estimate *est, void **out)
     vx_uuid_v4(&u);
     vx_uuid_format(&u, t->id);
     /* Above the largest budget means never: keep Lua's numbers exact. */
-    t->amount =
-        est->cost_micro_usd > LLM_BUDGET_MAX_MICRO ? LLM_BUDGET_MAX_MICRO + 1 : est->cost_micro_usd;
+    t->amount = est->cost_micro_usd > VX_PLAN_LLM_BUDGET_MAX_MICRO
+                    ? VX_PLAN_LLM_BUDGET_MAX_MICRO + 1
+                    : est->cost_micro_usd;
     int64_t key_ttl_ms = llm_budget_month_left_ms(t->reserved_at_ms) + KEY_GRACE_MS;
     char amount_s[24], limit_s[24], ttl_s[24], key_ttl_s[24];
     snprintf(amount_s, sizeof amount_s, "%llu", (unsigned long long)t->amount);
@@ -278,8 +279,9 @@ static void settle(void *ctx, void *tk, const vx_llm_estimate *est, const vx_llm
     ledger(r, t, est, usage->input_tokens, usage->output_tokens, usage->cost_micro_usd,
            usage->latency_ms, vx_llm_outcome_str(usage->outcome));
     char cost_s[24];
-    uint64_t cost = usage->cost_micro_usd > LLM_BUDGET_MAX_MICRO ? LLM_BUDGET_MAX_MICRO + 1
-                                                                 : usage->cost_micro_usd;
+    uint64_t cost = usage->cost_micro_usd > VX_PLAN_LLM_BUDGET_MAX_MICRO
+                        ? VX_PLAN_LLM_BUDGET_MAX_MICRO + 1
+                        : usage->cost_micro_usd;
     snprintf(cost_s, sizeof cost_s, "%llu", (unsigned long long)cost);
     char key_ttl_s[24];
     snprintf(key_ttl_s, sizeof key_ttl_s, "%lld",

@@ -5,7 +5,7 @@
 #ifndef VX_LLM_SVC_BUDGET_H
 #define VX_LLM_SVC_BUDGET_H
 
-#include "vx/llm.h"
+#include "vx/llm_router.h"
 #include "vx/metrics.h"
 #include "vx/pg.h"
 #include "vx/redis.h"

@@ -8,7 +8,7 @@
 #include "budget.h"
 #include "config.h"
 #include "vx/bus.h"
-#include "vx/llm.h"
+#include "vx/llm_router.h"
 #include "vx/metrics.h"
 #include "vx/pg.h"
 #include "vx/redis.h"

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "vx/config.h"
 #include "vx/pg.h"
+#include "vx/plans.h"
 #include "vx/uuid.h"
 
 #include <errno.h>
@@ -97,11 +98,8 @@ static int tenant_create(int argc, char **argv)
         fprintf(stderr, "valdrix tenant create: --name and --plan are required\n");
         return 2;
     }
-    static const char *const plans[] = {"starter", "growth", "pro", "enterprise"};
-    bool plan_ok = false;
-    for (int i = 0; i < 4; i++)
-        plan_ok |= strcmp(plan, plans[i]) == 0;
-    if (!plan_ok) {
+    vx_plan parsed;
+    if (!vx_plan_parse(plan, &parsed)) {
         fprintf(
             stderr,
             "valdrix tenant create: --plan must be starter, growth, pro or enterprise, not '%s'\n",

@@ -1,6 +1,7 @@
-/* The in-process fallback table: key -> theoretical arrival time, a chained hash map over a
- * growable entry array with an LRU list, bounded in size, behind one mutex. */
-#include "ratelimit_internal.h"
+/* The in-process GCRA table (the Redis limiter's fallback): key -> theoretical arrival time, a
+ * chained hash map over a growable entry array with an LRU list, bounded in size, behind one
+ * mutex. */
+#include "vx/ratelimit.h"
 
 #include "vx/alloc.h"
 
@@ -135,9 +136,9 @@ static uint32_t take_slot(vx_rl_table *t, int64_t now_us, bool *evicted_live)
     return i;
 }
 
-vx_status vx_rl_table_check(vx_rl_table *t, const char *key, size_t key_len, const vx_rl_limit *lim,
-                            int64_t cost, int64_t now_us, vx_rl_gcra_result *out,
-                            bool *evicted_live)
+vx_status vx_rl_table_check(vx_rl_table *t, const char *key, size_t key_len,
+                            const vx_plan_rate *lim, int64_t cost, int64_t now_us,
+                            vx_rl_gcra_result *out, bool *evicted_live)
 {
     *evicted_live = false;
     uint64_t h = fnv1a(key, key_len);

@@ -31,7 +31,7 @@ static void peeked(void *arg, const vx_rl_decision *d)
     json_object_set_new(o, "reset_seconds", json_integer((d->reset_ms + 999) / 1000));
     json_object_set_new(o, "source",
                         json_string(d->source == VX_RL_SOURCE_REDIS ? "redis" : "local"));
-    json_object_set_new(u->limits, vx_rl_category_str(d->category), o);
+    json_object_set_new(u->limits, vx_plan_category_str(d->category), o);
     u->next++;
     peek_next(c);
 }
@@ -39,7 +39,7 @@ static void peeked(void *arg, const vx_rl_decision *d)
 static void peek_next(api_call *c)
 {
     usage_state *u = c->state;
-    if (u->next == VX_RL_CATEGORY_COUNT) {
+    if (u->next == VX_PLAN_CAT_COUNT) {
         json_t *out = json_object();
         json_object_set_new(out, "tenant_id", json_string(c->key.tenant_id));
         json_object_set_new(out, "plan", json_string(c->key.plan));
@@ -51,18 +51,20 @@ static void peek_next(api_call *c)
         api_finish(c);
         return;
     }
-    vx_rl_plan plan = VX_RL_PLAN_STARTER;
-    vx_rl_plan_parse(c->key.plan, &plan);
-    vx_rl_overrides ov = {c->key.api_per_min, c->key.llm_per_day, c->key.remediation_per_hour};
-    vx_rl_limit lim;
-    if (vx_rl_effective_limit(plan, (vx_rl_category)u->next, &ov, &lim) != VX_OK) {
+    vx_plan plan = VX_PLAN_STARTER;
+    vx_plan_parse(c->key.plan, &plan);
+    vx_plan_overrides ov = {.api_per_min = c->key.api_per_min,
+                            .llm_per_day = c->key.llm_per_day,
+                            .remediation_per_hour = c->key.remediation_per_hour};
+    vx_plan_rate lim;
+    if (vx_plan_effective_rate(plan, (vx_plan_category)u->next, &ov, &lim) != VX_OK) {
         json_decref(u->limits);
         api_set_problem(c, 500, "internal", "Internal error", "no limit for this plan");
         api_finish(c);
         return;
     }
     vx_ratelimit *rl = c->ctx->limiters[vx_http_request_loop_index(c->req)];
-    if (vx_ratelimit_peek(rl, c->key.tenant_id, (vx_rl_category)u->next, &lim, peeked, c) !=
+    if (vx_ratelimit_peek(rl, c->key.tenant_id, (vx_plan_category)u->next, &lim, peeked, c) !=
         VX_OK) {
         json_decref(u->limits);
         api_set_problem(c, 503, "unavailable", "Service unavailable", "rate limiter closed");

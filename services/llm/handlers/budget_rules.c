@@ -1,4 +1,4 @@
-/* Budget arithmetic: plans, micro-USD, months. */
+/* Budget arithmetic: a tenant's limit, micro-USD, months. */
 #include "budget_rules.h"
 
 #include "vx/clock.h"
@@ -7,18 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-unsigned llm_plan_multiplier(const char *plan)
-{
-    static const struct {
-        const char *name;
-        unsigned mult;
-    } plans[] = {{"starter", 1}, {"growth", 3}, {"pro", 5}, {"enterprise", 10}};
-    for (size_t i = 0; plan && i < sizeof plans / sizeof plans[0]; i++)
-        if (strcmp(plan, plans[i].name) == 0)
-            return plans[i].mult;
-    return 0;
-}
-
 bool llm_usd_to_micro(const char *text, uint64_t *micro)
 {
     if (text == NULL || text[0] == '\0' || text[0] == '-' || text[0] == '+')
@@ -26,10 +14,10 @@ bool llm_usd_to_micro(const char *text, uint64_t *micro)
     vx_money m;
     if (!vx_money_parse(text, strlen(text), &m) || m.units < 0 || m.nanos < 0)
         return false;
-    if ((uint64_t)m.units > LLM_BUDGET_MAX_MICRO / 1000000u)
+    if ((uint64_t)m.units > VX_PLAN_LLM_BUDGET_MAX_MICRO / 1000000u)
         return false;
     uint64_t v = (uint64_t)m.units * 1000000u + (uint64_t)m.nanos / 1000u;
-    if (v > LLM_BUDGET_MAX_MICRO)
+    if (v > VX_PLAN_LLM_BUDGET_MAX_MICRO)
         return false;
     *micro = v;
     return true;
@@ -44,20 +32,14 @@ void llm_micro_format(uint64_t micro, char *out, size_t cap)
 vx_status llm_budget_limit(const char *budget_text, const char *plan, uint64_t default_micro,
                            uint64_t *limit_micro)
 {
-    if (budget_text != NULL) {
-        uint64_t v;
-        if (!llm_usd_to_micro(budget_text, &v))
-            return VX_INVALID;
-        *limit_micro = v;
-        return VX_OK;
-    }
-    unsigned mult = llm_plan_multiplier(plan);
-    if (mult == 0)
+    /* A tenant with its own budget gets it whatever its plan says. */
+    vx_plan p = VX_PLAN_STARTER;
+    if (!vx_plan_parse(plan, &p) && budget_text == NULL)
         return VX_INVALID;
-    uint64_t v =
-        default_micro > LLM_BUDGET_MAX_MICRO / mult ? LLM_BUDGET_MAX_MICRO : default_micro * mult;
-    *limit_micro = v;
-    return VX_OK;
+    vx_plan_overrides ov = {.has_llm_budget = budget_text != NULL};
+    if (budget_text != NULL && !llm_usd_to_micro(budget_text, &ov.llm_budget_micro))
+        return VX_INVALID;
+    return vx_plan_effective_llm_budget(p, &ov, default_micro, limit_micro);
 }
 
 void llm_budget_month(int64_t unix_ms, char out[8])

@@ -1,34 +1,28 @@
-/* The arithmetic of the monthly LLM budget kept in C: the plan multipliers, USD text and
- * micro-USD, budget months (UTC) and their Redis keys, and the message a denied tenant reads.
- * The reserve decision itself is made atomically in Redis (services/llm/budget.c). Pure. */
+/* The arithmetic of the monthly LLM budget kept in C: a tenant's limit from its row (through the
+ * plans model, vx/plans.h), USD text and micro-USD, budget months (UTC) and their Redis keys,
+ * and the message a denied tenant reads. The reserve decision itself is made atomically in
+ * Redis (services/llm/budget.c). Pure. */
 #ifndef VX_LLM_SVC_BUDGET_RULES_H
 #define VX_LLM_SVC_BUDGET_RULES_H
 
+#include "vx/plans.h"
 #include "vx/status.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest budget accepted, in micro-USD (1e9 USD): far below what Lua's doubles count exactly
- * (2^53), so the Redis script's sums stay exact. */
-#define LLM_BUDGET_MAX_MICRO UINT64_C(1000000000000000)
-
-/* The plan's multiplier of the default monthly budget: starter 1, growth 3, pro 5,
- * enterprise 10 (the rate limits' multipliers); 0 for an unknown plan. */
-unsigned llm_plan_multiplier(const char *plan);
-
 /* A non-negative decimal USD amount such as "10", "0.25" or "12.000001" in micro-USD. More
  * than 6 fraction digits are cut (rounded down: a budget never grows by rounding). false on bad
- * text, a negative value, or more than LLM_BUDGET_MAX_MICRO. */
+ * text, a negative value, or more than VX_PLAN_LLM_BUDGET_MAX_MICRO. */
 bool llm_usd_to_micro(const char *text, uint64_t *micro);
 
 /* micro-USD as a decimal USD text with 6 fraction digits, "0.001250" (cap >= 32). */
 void llm_micro_format(uint64_t micro, char *out, size_t cap);
 
-/* The tenant's monthly limit in micro-USD: its own budget when `budget_text` is not NULL
- * (tenants.llm_budget_usd), else default_micro times the plan's multiplier. VX_INVALID for an
- * unknown plan or bad text. */
+/* The tenant's monthly limit in micro-USD from its row: vx_plan_effective_llm_budget of the plan
+ * named `plan` with its own budget when `budget_text` is not NULL (tenants.llm_budget_usd),
+ * default_micro being the starter plan's budget. VX_INVALID for an unknown plan or bad text. */
 vx_status llm_budget_limit(const char *budget_text, const char *plan, uint64_t default_micro,
                            uint64_t *limit_micro);
 

@@ -1,5 +1,6 @@
-/* Unit tests of the budget arithmetic kept in C: plan multipliers (the rate limits' ones),
- * USD <-> micro-USD, budget months, and the message a tenant reads when it is used up. */
+/* Unit tests of the budget arithmetic kept in C: a tenant's limit from its row (the plans model
+ * itself is tested in libs/plans), USD <-> micro-USD, budget months, and the message a tenant
+ * reads when it is used up. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,28 +9,8 @@
 
 #include "handlers/budget_rules.h"
 #include "vx/clock.h"
-#include "vx/ratelimit.h"
 
 #include <string.h>
-
-static void test_llm_svc_budget_plan_multipliers_match_rate_limits(void **state)
-{
-    (void)state;
-    const char *plans[] = {"starter", "growth", "pro", "enterprise"};
-    vx_rl_limit base;
-    assert_int_equal(vx_rl_effective_limit(VX_RL_PLAN_STARTER, VX_RL_LLM, NULL, &base), VX_OK);
-    for (size_t i = 0; i < 4; i++) {
-        vx_rl_plan p;
-        assert_true(vx_rl_plan_parse(plans[i], &p));
-        vx_rl_limit lim;
-        assert_int_equal(vx_rl_effective_limit(p, VX_RL_LLM, NULL, &lim), VX_OK);
-        assert_int_equal(llm_plan_multiplier(plans[i]), lim.limit / base.limit);
-    }
-    assert_int_equal(llm_plan_multiplier("starter"), 1);
-    assert_int_equal(llm_plan_multiplier("enterprise"), 10);
-    assert_int_equal(llm_plan_multiplier("free"), 0);
-    assert_int_equal(llm_plan_multiplier(NULL), 0);
-}
 
 static void test_llm_svc_budget_usd_to_micro_exact(void **state)
 {
@@ -46,7 +27,7 @@ static void test_llm_svc_budget_usd_to_micro_exact(void **state)
     assert_true(llm_usd_to_micro("0", &m));
     assert_int_equal(m, 0);
     assert_true(llm_usd_to_micro("1000000000", &m));
-    assert_int_equal(m, LLM_BUDGET_MAX_MICRO);
+    assert_int_equal(m, VX_PLAN_LLM_BUDGET_MAX_MICRO);
     assert_false(llm_usd_to_micro("1000000000.000001", &m));
     assert_false(llm_usd_to_micro("-1", &m));
     assert_false(llm_usd_to_micro("+1", &m));
@@ -82,9 +63,14 @@ static void test_llm_svc_budget_limit_by_plan_or_tenant(void **state)
     assert_int_equal(llm_budget_limit("0", "pro", 10000000, &lim), VX_OK);
     assert_int_equal(lim, 0);
     /* saturates instead of wrapping */
-    assert_int_equal(llm_budget_limit(NULL, "enterprise", LLM_BUDGET_MAX_MICRO, &lim), VX_OK);
-    assert_int_equal(lim, LLM_BUDGET_MAX_MICRO);
+    assert_int_equal(llm_budget_limit(NULL, "enterprise", VX_PLAN_LLM_BUDGET_MAX_MICRO, &lim),
+                     VX_OK);
+    assert_int_equal(lim, VX_PLAN_LLM_BUDGET_MAX_MICRO);
     assert_int_equal(llm_budget_limit(NULL, "free", 10000000, &lim), VX_INVALID);
+    assert_int_equal(llm_budget_limit(NULL, NULL, 10000000, &lim), VX_INVALID);
+    /* its own budget holds whatever the plan says */
+    assert_int_equal(llm_budget_limit("1.5", "free", 10000000, &lim), VX_OK);
+    assert_int_equal(lim, 1500000);
     assert_int_equal(llm_budget_limit("-3", "pro", 10000000, &lim), VX_INVALID);
 }
 
@@ -143,7 +129,6 @@ static void test_llm_svc_budget_message_says_what_is_left(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llm_svc_budget_plan_multipliers_match_rate_limits),
         cmocka_unit_test(test_llm_svc_budget_usd_to_micro_exact),
         cmocka_unit_test(test_llm_svc_budget_limit_by_plan_or_tenant),
         cmocka_unit_test(test_llm_svc_budget_months_utc),

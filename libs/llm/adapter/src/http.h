@@ -2,7 +2,7 @@
 #ifndef VX_LLM_HTTP_H
 #define VX_LLM_HTTP_H
 
-#include "llm_internal.h"
+#include "wire.h"
 
 #include "vx/buf.h"
 

@@ -1,9 +1,9 @@
-/* Internals shared by the files of libs/ratelimit: the process-wide state, the fallback table
- * and the Lua script. Not installed; tests of this library may include it. */
-#ifndef VX_RATELIMIT_INTERNAL_H
-#define VX_RATELIMIT_INTERNAL_H
+/* Internals shared by the files of the Redis limiter (libs/ratelimit/adapter): the process-wide
+ * state, the Lua script, keys and counting. Not installed; tests of the limiter may include it. */
+#ifndef VX_RATELIMIT_LIMITER_INTERNAL_H
+#define VX_RATELIMIT_LIMITER_INTERNAL_H
 
-#include "vx/ratelimit.h"
+#include "vx/ratelimit_redis.h"
 
 #include <stdatomic.h>
 
@@ -13,20 +13,6 @@
 #define RL_KEY_MAX (RL_PREFIX_MAX + 16 + 1 + RL_TENANT_MAX + 1)
 
 enum { RL_ERR_TIMEOUT, RL_ERR_DISCONNECTED, RL_ERR_ERROR, RL_ERR_MISMATCH, RL_ERR_COUNT };
-
-/* The fallback GCRA table: a hash map of key -> TAT (monotonic microseconds) with LRU eviction
- * beyond a fixed capacity. Thread-safe (one mutex). */
-typedef struct vx_rl_table vx_rl_table;
-
-vx_rl_table *vx_rl_table_create(size_t capacity);
-void vx_rl_table_destroy(vx_rl_table *t);
-/* One GCRA step for `key` at `now_us`; stores the new TAT when allowed and cost > 0 (evicting
- * the least recently used entry when full; *evicted_live tells whether that entry still held
- * state). Same errors as vx_rl_gcra. */
-vx_status vx_rl_table_check(vx_rl_table *t, const char *key, size_t key_len, const vx_rl_limit *lim,
-                            int64_t cost, int64_t now_us, vx_rl_gcra_result *out,
-                            bool *evicted_live);
-size_t vx_rl_table_size(vx_rl_table *t);
 
 struct vx_ratelimit_shared {
     vx_ratelimit_config cfg; /* strings point at the copies below */
@@ -43,7 +29,7 @@ struct vx_ratelimit_shared {
     vx_rl_table *table;
     /* 1 while the breaker is not closed (fallback in force), as last logged. */
     atomic_int fallback_logged;
-    vx_counter *decisions[VX_RL_CATEGORY_COUNT][2][2]; /* [cat][denied][source] */
+    vx_counter *decisions[VX_PLAN_CAT_COUNT][2][2]; /* [cat][denied][source] */
     vx_counter *errors[RL_ERR_COUNT];
     vx_counter *evictions;
     vx_gauge *breaker_gauge;
@@ -57,19 +43,18 @@ extern const char vx_rl_script[];
 
 /* Writes "<prefix><category>:<tenant>" into key (RL_KEY_MAX bytes); returns its length, or 0
  * for a tenant that is empty or longer than RL_TENANT_MAX. */
-size_t vx_rl_make_key(const vx_ratelimit_shared *s, vx_rl_category cat, const char *tenant,
+size_t vx_rl_make_key(const vx_ratelimit_shared *s, vx_plan_category cat, const char *tenant,
                       char *key);
 
 /* Decides with the fallback table and counts the decision (source local). */
-void vx_rl_decide_local(vx_ratelimit_shared *s, const char *key, size_t key_len, vx_rl_category cat,
-                        const vx_rl_limit *lim, int64_t cost, vx_rl_decision *out);
+void vx_rl_decide_local(vx_ratelimit_shared *s, const char *key, size_t key_len,
+                        vx_plan_category cat, const vx_plan_rate *lim, int64_t cost,
+                        vx_rl_decision *out);
 /* Counts a decision by category, outcome and source. */
 void vx_rl_count_decision(vx_ratelimit_shared *s, const vx_rl_decision *d);
 void vx_rl_count_error(vx_ratelimit_shared *s, int reason);
 /* Reads the breaker's state, updates the gauge, and logs once when the fallback starts (the
  * breaker left closed) and once when it ends (closed again). */
 void vx_rl_note_breaker(vx_ratelimit_shared *s, int64_t now_ms);
-
-bool vx_rl_limit_valid(const vx_rl_limit *lim);
 
 #endif

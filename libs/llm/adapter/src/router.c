@@ -2,7 +2,7 @@
  * budget reserved before every paid call and settled or released after it, invalid answers
  * retried once, every outcome counted, and one clear error when nobody answered. */
 #include "http.h"
-#include "llm_internal.h"
+#include "wire.h"
 
 #include "vx/alloc.h"
 #include "vx/buf.h"

@@ -9,13 +9,13 @@
 /* cmocka needs the four headers above first */
 #include <cmocka.h>
 
+#include "limiter_internal.h"
 #include "proxy.h"
-#include "ratelimit_internal.h"
 #include "vx/alloc.h"
 #include "vx/clock.h"
 #include "vx/log.h"
 #include "vx/metrics.h"
-#include "vx/ratelimit.h"
+#include "vx/ratelimit_redis.h"
 
 #include <hiredis/hiredis.h>
 
@@ -151,10 +151,10 @@ static void one_cb(void *ctx, const vx_rl_decision *d)
 }
 
 /* One check, waiting for its decision while the loop runs. */
-static vx_rl_decision decide(fixture *f, const char *tenant, const vx_rl_limit *lim)
+static vx_rl_decision decide(fixture *f, const char *tenant, const vx_plan_rate *lim)
 {
     one_result o = {0};
-    assert_int_equal(vx_ratelimit_check(f->rl, tenant, VX_RL_API, lim, one_cb, &o), VX_OK);
+    assert_int_equal(vx_ratelimit_check(f->rl, tenant, VX_PLAN_CAT_API, lim, one_cb, &o), VX_OK);
     while (!o.done)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(o.d.status, VX_OK);
@@ -184,7 +184,7 @@ static void pump(uv_loop_t *loop, uint64_t ms)
  * connection can take longer than a command timeout. Then forgets the logs and counts. */
 static void wait_for_redis(fixture *f)
 {
-    const vx_rl_limit lim = {.limit = 1000000, .period_ms = 1000};
+    const vx_plan_rate lim = {.limit = 1000000, .period_ms = 1000};
     int64_t deadline = vx_mono_ms() + 5000;
     vx_rl_decision d = decide(f, "warm-up", &lim);
     while ((d.source != VX_RL_SOURCE_REDIS ||
@@ -198,13 +198,13 @@ static void wait_for_redis(fixture *f)
     log_reset(f);
     for (int a = 0; a < 2; a++)
         for (int src = 0; src < 2; src++)
-            f->base[a][src] = vx_counter_value(f->shared->decisions[VX_RL_API][a][src]);
+            f->base[a][src] = vx_counter_value(f->shared->decisions[VX_PLAN_CAT_API][a][src]);
 }
 
 static uint64_t decisions(fixture *f, bool allowed, vx_rl_source src)
 {
     int a = allowed ? 0 : 1;
-    return vx_counter_value(f->shared->decisions[VX_RL_API][a][src]) - f->base[a][src];
+    return vx_counter_value(f->shared->decisions[VX_PLAN_CAT_API][a][src]) - f->base[a][src];
 }
 
 static int64_t key_pttl(fixture *f, const char *key)
@@ -220,7 +220,7 @@ static int64_t key_pttl(fixture *f, const char *key)
 
 typedef struct {
     vx_ratelimit_shared *shared;
-    const vx_rl_limit *lim;
+    const vx_plan_rate *lim;
     pthread_barrier_t *start;
     int n, done, allowed, denied, local, bad, allowed_first;
     uv_loop_t loop;
@@ -251,7 +251,8 @@ static void worker_send(worker *w, vx_ratelimit *rl, int n)
     int target = w->done + n;
     for (int sent = 0; sent < n;) {
         for (int i = 0; i < 10 && sent < n; i++, sent++)
-            if (vx_ratelimit_check(rl, "shared-tenant", VX_RL_API, w->lim, worker_cb, w) != VX_OK)
+            if (vx_ratelimit_check(rl, "shared-tenant", VX_PLAN_CAT_API, w->lim, worker_cb, w) !=
+                VX_OK)
                 w->bad++;
         uv_run(&w->loop, UV_RUN_NOWAIT);
     }
@@ -287,7 +288,7 @@ static void test_ratelimit_two_loops_share_the_redis_limit(void **state)
     vx_ratelimit_config cfg = test_config(f, g.url);
     cfg.command_timeout_ms = 1000; /* this test is about sharing, not timeouts */
     assert_int_equal(vx_ratelimit_shared_create(&cfg, f->metrics, &f->shared), VX_OK);
-    const vx_rl_limit lim = {.limit = 50, .period_ms = 3600000};
+    const vx_plan_rate lim = {.limit = 50, .period_ms = 3600000};
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, 2);
     worker w[2] = {{.shared = f->shared, .lim = &lim, .start = &start, .n = 60},
@@ -325,7 +326,7 @@ static int64_t server_now_us(fixture *f)
 
 /* Stores `value` (NULL: nothing) under key, runs the script once, and checks its answer and
  * the stored TAT against vx_rl_gcra on the same stored TAT and server time. */
-static bool script_case(fixture *f, const char *key, const char *value, const vx_rl_limit *lim,
+static bool script_case(fixture *f, const char *key, const char *value, const vx_plan_rate *lim,
                         int64_t cost)
 {
     freeReplyObject(value ? redisCommand(f->redis, "SET %s %s", key, value)
@@ -383,14 +384,14 @@ static void test_ratelimit_burst_in_one_turn_is_exact(void **state)
     start_limiter(f, &cfg);
     wait_for_redis(f);
     freeReplyObject(redisCommand(f->redis, "SCRIPT FLUSH"));
-    const vx_rl_limit lim = {.limit = 200, .period_ms = 3600000};
+    const vx_plan_rate lim = {.limit = 200, .period_ms = 3600000};
     tally burst = {0}, other = {0};
     for (int i = 0; i < 300; i++) {
-        assert_int_equal(vx_ratelimit_check(f->rl, "burst", VX_RL_API, &lim, tally_cb, &burst),
-                         VX_OK);
+        assert_int_equal(
+            vx_ratelimit_check(f->rl, "burst", VX_PLAN_CAT_API, &lim, tally_cb, &burst), VX_OK);
         if (i % 60 == 0)
-            assert_int_equal(vx_ratelimit_check(f->rl, "other", VX_RL_API, &lim, tally_cb, &other),
-                             VX_OK);
+            assert_int_equal(
+                vx_ratelimit_check(f->rl, "other", VX_PLAN_CAT_API, &lim, tally_cb, &other), VX_OK);
     }
     while (burst.done < 300 || other.done < 5)
         uv_run(&f->loop, UV_RUN_ONCE);
@@ -406,9 +407,9 @@ static void test_ratelimit_script_matches_pure_gcra(void **state)
     fixture *f = *state;
     char key[128], v[32];
     snprintf(key, sizeof key, "%sapi:script", f->prefix);
-    const vx_rl_limit five = {.limit = 5, .period_ms = 1000}; /* interval 200 ms */
-    const vx_rl_limit seven = {.limit = 7, .period_ms = 60000};
-    const vx_rl_limit high = {.limit = 1000000, .period_ms = 60000};
+    const vx_plan_rate five = {.limit = 5, .period_ms = 1000}; /* interval 200 ms */
+    const vx_plan_rate seven = {.limit = 7, .period_ms = 60000};
+    const vx_plan_rate high = {.limit = 1000000, .period_ms = 60000};
     assert_true(script_case(f, key, NULL, &five, 1));
     int64_t now = server_now_us(f);
     snprintf(v, sizeof v, "%lld", (long long)(now - 5000000)); /* in the past */
@@ -446,7 +447,7 @@ static void test_ratelimit_keys_expire(void **state)
     vx_ratelimit_config cfg = test_config(f, g.url);
     start_limiter(f, &cfg);
     wait_for_redis(f);
-    const vx_rl_limit lim = {.limit = 2, .period_ms = 300};
+    const vx_plan_rate lim = {.limit = 2, .period_ms = 300};
     char key[128];
     snprintf(key, sizeof key, "%sapi:expiring", f->prefix);
     vx_rl_decision d = decide(f, "expiring", &lim);
@@ -486,7 +487,7 @@ static void test_ratelimit_unreachable_redis_decides_locally(void **state)
     vx_ratelimit_config cfg = test_config(f, url);
     cfg.breaker.open_ms = 60000;
     start_limiter(f, &cfg);
-    const vx_rl_limit lim = {.limit = 5, .period_ms = 3600000};
+    const vx_plan_rate lim = {.limit = 5, .period_ms = 3600000};
     int allowed = 0;
     for (int i = 0; i < 8; i++) {
         vx_rl_decision d = decide(f, "offline", &lim);
@@ -524,7 +525,7 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
     cfg.command_timeout_ms = 150;
     start_limiter(f, &cfg);
     wait_for_redis(f);
-    const vx_rl_limit ten = {.limit = 10, .period_ms = 3600000};
+    const vx_plan_rate ten = {.limit = 10, .period_ms = 3600000};
 
     /* Through Redis. */
     for (int i = 0; i < 3; i++) {
@@ -563,7 +564,7 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
 
     /* Redis is back: the breaker's probes succeed and decisions return to Redis by themselves. */
     proxy_set_mode(px, PROXY_PASS);
-    const vx_rl_limit many = {.limit = 1000, .period_ms = 3600000};
+    const vx_plan_rate many = {.limit = 1000, .period_ms = 3600000};
     int64_t deadline = vx_mono_ms() + 5000;
     vx_rl_decision d = decide(f, "probe", &many);
     while (d.source != VX_RL_SOURCE_REDIS && vx_mono_ms() < deadline) {
@@ -601,12 +602,13 @@ static void test_ratelimit_destroy_cancels_waiting_checks(void **state)
     cfg.command_timeout_ms = 10000;
     start_limiter(f, &cfg);
     wait_for_redis(f);
-    const vx_rl_limit ten = {.limit = 10, .period_ms = 3600000};
+    const vx_plan_rate ten = {.limit = 10, .period_ms = 3600000};
     assert_int_equal(decide(f, "x", &ten).source, VX_RL_SOURCE_REDIS);
     proxy_set_mode(px, PROXY_HOLD);
     one_result o[3] = {{0}};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(vx_ratelimit_check(f->rl, "x", VX_RL_API, &ten, one_cb, &o[i]), VX_OK);
+        assert_int_equal(vx_ratelimit_check(f->rl, "x", VX_PLAN_CAT_API, &ten, one_cb, &o[i]),
+                         VX_OK);
     pump(&f->loop, 30);
     assert_false(o[0].done); /* waiting for a Redis that does not answer */
     vx_ratelimit_destroy(f->rl);

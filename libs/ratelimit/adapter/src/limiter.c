@@ -4,7 +4,7 @@
  * of the loop are sent together, as one script call over all their keys (in order, so checks
  * of one tenant see each other), right after the loop's poll phase: still one atomic round
  * trip per request, but one script run per batch instead of per request. */
-#include "ratelimit_internal.h"
+#include "limiter_internal.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
@@ -29,8 +29,8 @@ struct pending {
     vx_ratelimit *rl;
     vx_rl_cb cb;
     void *ctx;
-    vx_rl_category cat;
-    vx_rl_limit lim;
+    vx_plan_category cat;
+    vx_plan_rate lim;
     int64_t cost;
     uint64_t deadline_ms; /* loop time */
     size_t key_len;
@@ -412,8 +412,8 @@ static void on_cmd_timer(uv_timer_t *t)
     uv_timer_start(t, on_cmd_timer, rl->head->deadline_ms - now, 0);
 }
 
-static vx_status start_check(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
-                             const vx_rl_limit *lim, int64_t cost, vx_rl_cb cb, void *ctx)
+static vx_status start_check(vx_ratelimit *rl, const char *tenant, vx_plan_category cat,
+                             const vx_plan_rate *lim, int64_t cost, vx_rl_cb cb, void *ctx)
 {
     if (rl == NULL || cb == NULL || !vx_rl_limit_valid(lim))
         return VX_INVALID;
@@ -449,14 +449,14 @@ static vx_status start_check(vx_ratelimit *rl, const char *tenant, vx_rl_categor
     return VX_OK;
 }
 
-vx_status vx_ratelimit_check(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
-                             const vx_rl_limit *lim, vx_rl_cb cb, void *ctx)
+vx_status vx_ratelimit_check(vx_ratelimit *rl, const char *tenant, vx_plan_category cat,
+                             const vx_plan_rate *lim, vx_rl_cb cb, void *ctx)
 {
     return start_check(rl, tenant, cat, lim, 1, cb, ctx);
 }
 
-vx_status vx_ratelimit_peek(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
-                            const vx_rl_limit *lim, vx_rl_cb cb, void *ctx)
+vx_status vx_ratelimit_peek(vx_ratelimit *rl, const char *tenant, vx_plan_category cat,
+                            const vx_plan_rate *lim, vx_rl_cb cb, void *ctx)
 {
     return start_check(rl, tenant, cat, lim, 0, cb, ctx);
 }

@@ -15,6 +15,7 @@
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/llm_router.h"
 #include "vx/log.h"
 
 #include <pthread.h>

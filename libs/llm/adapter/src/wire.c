@@ -1,7 +1,7 @@
 /* The providers' wire format: request bodies for OpenAI-compatible chat completions and
  * Anthropic messages, their response and error envelopes, Retry-After, and redaction of keys in
  * any text that may reach a log or an error message. */
-#include "llm_internal.h"
+#include "wire.h"
 
 #include "vx/alloc.h"
 

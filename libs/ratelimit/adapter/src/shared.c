@@ -1,6 +1,6 @@
 /* The process-wide part of the limiter: configuration and Redis URL, the breaker around Redis,
  * the fallback table, metrics, the once-per-switch logs, and the GCRA Lua script. */
-#include "ratelimit_internal.h"
+#include "limiter_internal.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
@@ -83,11 +83,11 @@ static void register_metrics(vx_ratelimit_shared *s, vx_metrics *m)
     snprintf(name, sizeof name, "%s_ratelimit_decisions_total", s->metrics_prefix);
     static const char *const outcome[2] = {"allowed", "denied"};
     static const char *const source[2] = {"redis", "local"};
-    for (int c = 0; c < VX_RL_CATEGORY_COUNT; c++)
+    for (int c = 0; c < VX_PLAN_CAT_COUNT; c++)
         for (int o = 0; o < 2; o++)
             for (int src = 0; src < 2; src++) {
                 snprintf(labels, sizeof labels, "category=\"%s\",outcome=\"%s\",source=\"%s\"",
-                         vx_rl_category_str((vx_rl_category)c), outcome[o], source[src]);
+                         vx_plan_category_str((vx_plan_category)c), outcome[o], source[src]);
                 s->decisions[c][o][src] = vx_metrics_counter(
                     m, name, "Rate-limit decisions by category, outcome and source", labels);
             }
@@ -157,13 +157,13 @@ void vx_ratelimit_shared_destroy(vx_ratelimit_shared *s)
     vx_free(s);
 }
 
-size_t vx_rl_make_key(const vx_ratelimit_shared *s, vx_rl_category cat, const char *tenant,
+size_t vx_rl_make_key(const vx_ratelimit_shared *s, vx_plan_category cat, const char *tenant,
                       char *key)
 {
     size_t tn = tenant ? strnlen(tenant, RL_TENANT_MAX + 1) : 0;
-    if (tn == 0 || tn > RL_TENANT_MAX || (unsigned)cat >= VX_RL_CATEGORY_COUNT)
+    if (tn == 0 || tn > RL_TENANT_MAX || (unsigned)cat >= VX_PLAN_CAT_COUNT)
         return 0;
-    int n = snprintf(key, RL_KEY_MAX, "%s%s:%s", s->key_prefix, vx_rl_category_str(cat), tenant);
+    int n = snprintf(key, RL_KEY_MAX, "%s%s:%s", s->key_prefix, vx_plan_category_str(cat), tenant);
     return n > 0 && n < RL_KEY_MAX ? (size_t)n : 0;
 }
 
@@ -180,8 +180,9 @@ void vx_rl_count_error(vx_ratelimit_shared *s, int reason)
         vx_counter_inc(s->errors[reason]);
 }
 
-void vx_rl_decide_local(vx_ratelimit_shared *s, const char *key, size_t key_len, vx_rl_category cat,
-                        const vx_rl_limit *lim, int64_t cost, vx_rl_decision *out)
+void vx_rl_decide_local(vx_ratelimit_shared *s, const char *key, size_t key_len,
+                        vx_plan_category cat, const vx_plan_rate *lim, int64_t cost,
+                        vx_rl_decision *out)
 {
     vx_rl_gcra_result r = {0};
     bool evicted_live = false;
@@ -203,8 +204,8 @@ void vx_rl_decide_local(vx_ratelimit_shared *s, const char *key, size_t key_len,
     vx_rl_count_decision(s, out);
 }
 
-vx_status vx_ratelimit_local_check(vx_ratelimit_shared *s, const char *tenant, vx_rl_category cat,
-                                   const vx_rl_limit *lim, vx_rl_decision *out)
+vx_status vx_ratelimit_local_check(vx_ratelimit_shared *s, const char *tenant, vx_plan_category cat,
+                                   const vx_plan_rate *lim, vx_rl_decision *out)
 {
     char key[RL_KEY_MAX];
     size_t n = s ? vx_rl_make_key(s, cat, tenant, key) : 0;

@@ -7,7 +7,7 @@
 /* cmocka needs the four headers above first */
 #include <cmocka.h>
 
-#include "llm_internal.h"
+#include "wire.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
