@@ -1,6 +1,7 @@
-/* The HTTP/1.1 server of the API edge: N libuv loops (one thread each) accepting on one port,
- * llhttp parsing, keep-alive and pipelining, limits, x-request-id and traceparent on every
- * request, RFC 9457 problem responses, handlers that answer later and from any thread, drain. */
+/* The one HTTP/1.1 server, of the API edge and of every service's ops port (vx/ops.h): N libuv
+ * loops (one thread each) accepting on one port, llhttp parsing, keep-alive and pipelining,
+ * limits, x-request-id and traceparent on every request, RFC 9457 problem responses, handlers
+ * that answer later and from any thread, drain. */
 #ifndef VX_HTTP_H
 #define VX_HTTP_H
 
