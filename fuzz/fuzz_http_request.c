@@ -149,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static http_shared shared;
     shared.cfg = (vx_http_config){.handler = handler,
                                   .max_header_bytes = 4096,
+                                  .max_url_bytes = 1024,
                                   .max_body_bytes = 8192,
                                   .request_timeout_ms = 1000,
                                   .idle_timeout_ms = 5000,

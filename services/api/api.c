@@ -163,39 +163,45 @@ void api_run_job(api_call *c, void (*job)(api_call *c))
     uv_queue_work(vx_http_request_loop(c->req), &c->work, job_main, job_done);
 }
 
-/* ---- health, readiness, metrics ---- */
+/* ---- health, readiness, metrics: the answers every service gives (vx/ops.h) ---- */
 
-static void readyz_job(api_call *c)
+/* Ready while NATS is connected and Postgres answers (run on the thread pool: it pings).
+ * Redis being away does not take a replica out of rotation: limits then hold per replica,
+ * which the answer's "redis" member says. */
+static bool api_ready(void *arg, char *why, size_t cap)
 {
-    char why[200] = "";
-    if (atomic_load(&c->ctx->draining)) {
-        api_set_problem(c, 503, "not-ready", "Not ready", "draining: shutting down");
-        return;
+    api_ctx *ctx = arg;
+    if (!vx_bus_connected(ctx->bus)) {
+        snprintf(why, cap, "nats: not connected");
+        return false;
     }
-    if (!vx_bus_connected(c->ctx->bus)) {
-        api_set_problem(c, 503, "not-ready", "Not ready", "nats: not connected");
-        return;
+    char pg[200] = "";
+    if (!vx_pg_pool_ping(ctx->pool, pg, sizeof pg)) {
+        snprintf(why, cap, "postgres: %s", pg);
+        return false;
     }
-    if (!vx_pg_pool_ping(c->ctx->pool, why, sizeof why)) {
-        api_set_problem(c, 503, "not-ready", "Not ready", "postgres: %s", why);
-        return;
-    }
-    vx_breaker_state rs = vx_ratelimit_breaker_state(c->ctx->rl_shared);
-    /* Redis being away does not take a replica out of rotation: limits then hold per replica,
-     * which the body says. */
-    char json[128];
-    snprintf(json, sizeof json, "{\"status\":\"ready\",\"redis\":\"%s\"}",
-             rs == VX_BREAKER_CLOSED ? "ok" : "local-fallback");
-    api_set_json(c, 200, vx_xstrdup(json));
+    vx_breaker_state rs = vx_ratelimit_breaker_state(ctx->rl_shared);
+    snprintf(why, cap, "%s", rs == VX_BREAKER_CLOSED ? "ok" : "local-fallback");
+    return true;
 }
 
-static void answer_metrics(api_call *c)
+/* As docs/openapi.yaml has them: 200 {"status":"ready","redis":...}, 503 a not-ready
+ * problem. */
+static vx_ops_routes ops_routes(api_ctx *ctx)
 {
-    size_t len;
-    char *text = vx_metrics_render(c->ctx->metrics, &len);
-    count_answer(c, 200);
-    vx_http_respond(c->req, 200, "text/plain; version=0.0.4", NULL, 0, text, len);
-    vx_free(text);
+    return (vx_ops_routes){.metrics = ctx->metrics,
+                           .ready = api_ready,
+                           .ready_ctx = ctx,
+                           .draining = &ctx->draining,
+                           .ready_blocks = true,
+                           .note_name = "redis",
+                           .problem = true};
+}
+
+static void ops_answered(void *arg, int status)
+{
+    api_call *c = arg;
+    count_answer(c, status);
     atomic_fetch_sub(&c->ctx->in_flight, 1);
     vx_free(c);
 }
@@ -407,15 +413,12 @@ void api_handle(void *arg, vx_http_request *req)
         c->t0_ns = vx_mono_ns();
         switch (c->route) {
         case ROUTE_HEALTHZ:
-            api_set_json(c, 200, vx_xstrdup("{\"status\":\"ok\"}"));
-            api_finish(c);
-            return;
         case ROUTE_READYZ:
-            api_run_job(c, readyz_job);
+        case ROUTE_METRICS: {
+            vx_ops_routes ops = ops_routes(ctx);
+            vx_ops_answer(&ops, req, ops_answered, c); /* one of its paths: it answers */
             return;
-        case ROUTE_METRICS:
-            answer_metrics(c);
-            return;
+        }
         default:
             authenticate(c);
             return;

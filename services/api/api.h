@@ -11,6 +11,7 @@
 #include "vx/bus.h"
 #include "vx/http.h"
 #include "vx/metrics.h"
+#include "vx/ops.h"
 #include "vx/pg.h"
 #include "vx/ratelimit_redis.h"
 #include "vx/redis.h"

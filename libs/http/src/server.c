@@ -146,15 +146,16 @@ static void run_loop(void *arg)
     uv_run(l->uv, UV_RUN_DEFAULT);
 }
 
-/* A listening socket that shares its port with the other loops' sockets. */
-static int open_socket(const struct sockaddr *sa, socklen_t len)
+/* A listening socket that shares its port with the other loops' sockets (when `share`). */
+static int open_socket(const struct sockaddr *sa, socklen_t len, bool share)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 || bind(fd, sa, len) != 0) {
+        (share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+        bind(fd, sa, len) != 0) {
         close(fd);
         return -1;
     }
@@ -192,7 +193,7 @@ static vx_status init_loop(vx_http_server *s, unsigned i, struct sockaddr *sa, s
     uint32_t every = sweep_interval_ms(&s->shared.cfg);
     uv_timer_start(&l->sweep_timer, on_sweep, every, every);
 
-    int fd = open_socket(sa, len);
+    int fd = open_socket(sa, len, !s->shared.cfg.exclusive_port);
     if (fd < 0)
         return VX_IO;
     uv_tcp_init(l->uv, &l->listener);
@@ -239,7 +240,8 @@ static void cleanup_loop(http_loop *l)
 
 static vx_status fill_config(const vx_http_config *in, vx_http_config *cfg)
 {
-    if (!in || !in->host || !in->handler || in->port < 0 || in->port > 65535 || in->backlog < 0)
+    if (!in || !in->host || !in->handler || in->port < 0 || in->port > 65535 || in->backlog < 0 ||
+        (in->exclusive_port && in->loops != 1))
         return VX_INVALID;
     *cfg = *in;
     cfg->host = NULL; /* not kept */
@@ -250,6 +252,8 @@ static vx_status fill_config(const vx_http_config *in, vx_http_config *cfg)
     }
     if (!cfg->max_header_bytes)
         cfg->max_header_bytes = HTTP_DEFAULT_MAX_HEADER_BYTES;
+    if (!cfg->max_url_bytes)
+        cfg->max_url_bytes = cfg->max_header_bytes;
     if (!cfg->max_body_bytes)
         cfg->max_body_bytes = HTTP_DEFAULT_MAX_BODY_BYTES;
     if (!cfg->request_timeout_ms)

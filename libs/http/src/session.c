@@ -41,7 +41,7 @@ static int count_header_bytes(http_conn *c, size_t len)
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     http_conn *c = p->data;
-    if (c->req->url.len + len > shared_of(c)->cfg.max_header_bytes)
+    if (c->req->url.len + len > shared_of(c)->cfg.max_url_bytes)
         return reject(c, 414);
     vx_buf_append(&c->req->url, at, len);
     return count_header_bytes(c, len);

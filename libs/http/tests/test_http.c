@@ -520,6 +520,58 @@ static void test_http_limits(void **state)
     stop(f);
 }
 
+/* The request target has its own limit below the header limit; a longer one is 414. */
+static void test_http_url_limit(void **state)
+{
+    (void)state;
+    fixture *f = start_with((vx_http_config){.max_header_bytes = 4096, .max_url_bytes = 256});
+    char url[300];
+    memset(url, 'u', sizeof url - 1);
+    url[sizeof url - 1] = '\0';
+    char *raw = vx_xasprintf("GET /%s HTTP/1.1\r\nHost: t\r\n\r\n", url);
+    response *r = roundtrip(f, raw);
+    assert_int_equal(r->status, 414);
+    assert_non_null(strstr(r->body, "\"type\":\"https://valdrix.dev/problems/uri-too-long\""));
+    vx_free(raw);
+    /* a target just under it, with headers longer than it, is fine */
+    url[250] = '\0';
+    raw = vx_xasprintf("GET /q?%s HTTP/1.1\r\nHost: t\r\nx-long: %s%s\r\n\r\n", url, url, url);
+    r = roundtrip(f, raw);
+    assert_int_equal(r->status, 200);
+    vx_free(raw);
+    stop(f);
+}
+
+/* By default a second server may share a port (SO_REUSEPORT); an exclusive one refuses a port
+ * that is held, and holds its own against others. */
+static void test_http_exclusive_port(void **state)
+{
+    (void)state;
+    fixture *f = start();
+    int port = vx_http_server_port(f->server);
+    vx_http_config cfg = {.host = "127.0.0.1", .port = port, .loops = 1, .handler = handler};
+    vx_http_server *other = NULL;
+    assert_int_equal(vx_http_server_create(&cfg, &other), VX_OK);
+    vx_http_server_destroy(other);
+    other = NULL;
+    cfg.exclusive_port = true;
+    assert_int_equal(vx_http_server_create(&cfg, &other), VX_IO);
+    assert_null(other);
+    stop(f);
+
+    cfg.port = 0;
+    assert_int_equal(vx_http_server_create(&cfg, &other), VX_OK);
+    vx_http_config shared = {
+        .host = "127.0.0.1", .port = vx_http_server_port(other), .loops = 1, .handler = handler};
+    vx_http_server *second = NULL;
+    assert_int_equal(vx_http_server_create(&shared, &second), VX_IO);
+    assert_null(second);
+    vx_http_server_destroy(other);
+
+    cfg.loops = 2; /* one socket per loop needs SO_REUSEPORT */
+    assert_int_equal(vx_http_server_create(&cfg, &other), VX_INVALID);
+}
+
 static void test_http_expect_continue(void **state)
 {
     (void)state;
@@ -713,6 +765,8 @@ int main(void)
         cmocka_unit_test(test_http_answer_from_other_thread),
         cmocka_unit_test(test_http_client_gone_before_answer),
         cmocka_unit_test(test_http_limits),
+        cmocka_unit_test(test_http_url_limit),
+        cmocka_unit_test(test_http_exclusive_port),
         cmocka_unit_test(test_http_expect_continue),
         cmocka_unit_test(test_http_connection_cap),
         cmocka_unit_test(test_http_request_id),

@@ -1,5 +1,6 @@
 /* Unit tests of libs/ops: a real listener on an ephemeral port, driven over plain TCP sockets:
- * routes, readiness and draining, keep-alive and pipelining, limits, restart. */
+ * routes, readiness and draining, keep-alive and pipelining, limits, restart; and the same
+ * answers on a vx::http server of the caller's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,6 +559,141 @@ static void test_ops_connections_are_capped(void **state)
     vx_free(resp);
 }
 
+/* vx_ops_answer on a server of the caller's (as the API serves its own port): a blocking
+ * readiness check off the loop, the answers worded as the caller documents them, draining
+ * from the caller's flag, the caller told of each answer, other paths left to the caller. */
+typedef struct {
+    vx_ops_routes routes;
+    readiness ready;
+    atomic_bool draining;
+    atomic_int answers;
+    atomic_int last_status;
+    pthread_t loop_thread; /* written on the loop before it serves */
+    atomic_bool checked_on_loop;
+} embedded;
+
+static void embedded_loop_start(void *ctx, unsigned index, struct uv_loop_s *loop)
+{
+    (void)index;
+    (void)loop;
+    embedded *e = ctx;
+    e->loop_thread = pthread_self();
+}
+
+static bool embedded_ready(void *ctx, char *why, size_t cap)
+{
+    embedded *e = ctx;
+    if (pthread_equal(pthread_self(), e->loop_thread))
+        atomic_store(&e->checked_on_loop, true);
+    return check_ready(&e->ready, why, cap);
+}
+
+static void embedded_answered(void *arg, int status)
+{
+    embedded *e = arg;
+    atomic_store(&e->last_status, status);
+    atomic_fetch_add(&e->answers, 1);
+}
+
+static void embedded_handle(void *ctx, vx_http_request *req)
+{
+    embedded *e = ctx;
+    if (!vx_ops_answer(&e->routes, req, embedded_answered, e))
+        vx_http_respond(req, 200, "text/plain", NULL, 0, "app", 3);
+}
+
+/* The caller hears of an answer just after it is sent: wait for the count to reach n. */
+static void wait_answers(embedded *e, int n)
+{
+    for (int i = 0; i < 500 && atomic_load(&e->answers) < n; i++)
+        vx_sleep_ms(10);
+    assert_int_equal(atomic_load(&e->answers), n);
+}
+
+static void test_ops_answer_on_a_server_of_the_caller(void **state)
+{
+    (void)state;
+    embedded *e = vx_xcalloc(1, sizeof *e);
+    atomic_init(&e->ready.ready, true);
+    atomic_init(&e->ready.reason, "postgres: connection refused");
+    atomic_init(&e->ready.note, "local-fallback");
+    atomic_init(&e->ready.calls, 0);
+    atomic_init(&e->draining, false);
+    atomic_init(&e->answers, 0);
+    atomic_init(&e->last_status, 0);
+    atomic_init(&e->checked_on_loop, false);
+    vx_metrics *m = vx_metrics_create();
+    vx_counter_add(vx_metrics_counter(m, "valdrix_test_answers_total", "Answers.", NULL), 3);
+    e->routes = (vx_ops_routes){.metrics = m,
+                                .ready = embedded_ready,
+                                .ready_ctx = e,
+                                .draining = &e->draining,
+                                .ready_blocks = true,
+                                .note_name = "redis",
+                                .problem = true};
+    vx_http_config hc = {.host = "127.0.0.1",
+                         .loops = 1,
+                         .handler = embedded_handle,
+                         .handler_ctx = e,
+                         .on_loop_start = embedded_loop_start};
+    vx_http_server *http = NULL;
+    assert_int_equal(vx_http_server_create(&hc, &http), VX_OK);
+    int port = vx_http_server_port(http);
+    response *resp = new_response();
+
+    get(port, "/healthz", resp);
+    assert_int_equal(resp->status, 200);
+    assert_string_equal(resp->body, "{\"status\":\"ok\"}");
+    wait_answers(e, 1);
+    assert_int_equal(atomic_load(&e->last_status), 200);
+
+    get(port, "/readyz", resp);
+    assert_int_equal(resp->status, 200);
+    assert_string_equal(resp->body, "{\"status\":\"ready\",\"redis\":\"local-fallback\"}");
+    wait_answers(e, 2);
+    assert_int_equal(atomic_load(&e->ready.calls), 1);
+    assert_false(atomic_load(&e->checked_on_loop)); /* it may block: not on the loop */
+
+    atomic_store(&e->ready.ready, false);
+    get(port, "/readyz", resp);
+    assert_int_equal(resp->status, 503);
+    assert_non_null(strstr(resp->headers, "Content-Type: application/problem+json\r\n"));
+    assert_non_null(strstr(resp->body, "\"type\":\"https://valdrix.dev/problems/not-ready\""));
+    assert_non_null(strstr(resp->body, "\"detail\":\"postgres: connection refused\""));
+    wait_answers(e, 3);
+    assert_int_equal(atomic_load(&e->last_status), 503);
+
+    get(port, "/metrics", resp);
+    assert_int_equal(resp->status, 200);
+    assert_non_null(strstr(resp->body, "valdrix_test_answers_total 3\n"));
+    wait_answers(e, 4);
+
+    request(port, "POST /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", resp);
+    assert_int_equal(resp->status, 405);
+    assert_non_null(strstr(resp->headers, "Allow: GET, HEAD\r\n"));
+    wait_answers(e, 5);
+    assert_int_equal(atomic_load(&e->last_status), 405);
+
+    atomic_store(&e->ready.ready, true);
+    atomic_store(&e->draining, true);
+    get(port, "/readyz", resp);
+    assert_int_equal(resp->status, 503);
+    assert_non_null(strstr(resp->body, "\"detail\":\"draining\""));
+    wait_answers(e, 6);
+    assert_int_equal(atomic_load(&e->ready.calls), 2); /* not asked while draining */
+
+    get(port, "/v1/costs", resp); /* not an ops path: the caller's */
+    assert_int_equal(resp->status, 200);
+    assert_string_equal(resp->body, "app");
+    vx_sleep_ms(20);
+    assert_int_equal(atomic_load(&e->answers), 6);
+
+    vx_http_server_destroy(http);
+    vx_metrics_destroy(m);
+    vx_free(resp);
+    vx_free(e);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -573,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_ops_stop_and_start_twice),
         T(test_ops_start_reports_bad_config),
         T(test_ops_connections_are_capped),
+        cmocka_unit_test(test_ops_answer_on_a_server_of_the_caller),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
-/* The HTTP/1.1 server of the API edge: N libuv loops (one thread each) accepting on one port,
- * llhttp parsing, keep-alive and pipelining, limits, x-request-id and traceparent on every
- * request, RFC 9457 problem responses, handlers that answer later and from any thread, drain. */
+/* The one HTTP/1.1 server, of the API edge and of every service's ops port (vx/ops.h): N libuv
+ * loops (one thread each) accepting on one port, llhttp parsing, keep-alive and pipelining,
+ * limits, x-request-id and traceparent on every request, RFC 9457 problem responses, handlers
+ * that answer later and from any thread, drain. */
 #ifndef VX_HTTP_H
 #define VX_HTTP_H
 
@@ -41,12 +42,16 @@ typedef struct {
     void *handler_ctx;               /* borrowed; passed to handler and the hooks */
     vx_http_loop_hook on_loop_start; /* optional */
     vx_http_loop_hook on_loop_stop;  /* optional */
-    size_t max_header_bytes;     /* request line + headers; 0 = 16 KiB; above: 431 (414 for URL) */
-    size_t max_body_bytes;       /* 0 = 8 MiB; above: 413 as soon as it is known */
-    uint32_t request_timeout_ms; /* first byte to complete body; 0 = 10 s; then 408 + close */
-    uint32_t idle_timeout_ms;    /* keep-alive wait for the next request; 0 = 30 s; then close */
-    uint32_t max_connections;    /* open connections over all loops; 0 = 10000; above: closed */
-    int backlog;                 /* listen(2) backlog per loop; 0 = 511 */
+    size_t max_header_bytes;         /* request line + headers; 0 = 16 KiB; above: 431 */
+    size_t max_url_bytes;            /* request target; 0 = max_header_bytes; above: 414 */
+    size_t max_body_bytes;           /* 0 = 8 MiB; above: 413 as soon as it is known */
+    uint32_t request_timeout_ms;     /* first byte to complete body; 0 = 10 s; then 408 + close */
+    uint32_t idle_timeout_ms; /* keep-alive wait for the next request; 0 = 30 s; then close */
+    uint32_t max_connections; /* open connections over all loops; 0 = 10000; above: closed */
+    int backlog;              /* listen(2) backlog per loop; 0 = 511 */
+    /* Bind without SO_REUSEPORT, so that a port another socket holds fails with VX_IO instead
+     * of being shared with it. Needs loops == 1 (VX_INVALID otherwise). */
+    bool exclusive_port;
 } vx_http_config;
 
 typedef struct {
@@ -64,9 +69,10 @@ typedef struct {
     const char *value;
 } vx_http_header;
 
-/* Binds `cfg->port` on every loop (SO_REUSEPORT), runs each loop on its own thread and returns
- * the server in *out. VX_INVALID for a bad config, VX_IO if the port cannot be bound. `cfg` is
- * copied. Signals are blocked on the loop threads (SIGPIPE shows up as a write error). */
+/* Binds `cfg->port` on every loop (SO_REUSEPORT unless exclusive_port), runs each loop on its own
+ * thread and returns the server in *out. VX_INVALID for a bad config, VX_IO if the port cannot be
+ * bound. `cfg` is copied. Signals are blocked on the loop threads (SIGPIPE shows up as a write
+ * error). */
 vx_status vx_http_server_create(const vx_http_config *cfg, vx_http_server **out);
 /* The port bound. Thread-safe. */
 int vx_http_server_port(const vx_http_server *s);
