@@ -53,7 +53,8 @@ static const ProtobufCFieldDescriptor *member(const ProtobufCMessageDescriptor *
                                               const char *name)
 {
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc, name);
-    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+        !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
         return NULL;
     return f;
 }
@@ -119,7 +120,8 @@ vx_status vx_contract_reply_unpack(const ProtobufCMessageDescriptor *desc, const
     const ProtobufCFieldDescriptor *fr = member(desc, "result"), *fe = member(desc, "error");
     if (fr == NULL || fe == NULL)
         not_a_reply(desc);
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, len ? data : (const uint8_t *)"");
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(desc, NULL, len, len ? data : (const uint8_t *)"");
     if (m == NULL) {
         vx_errf(why, why_cap, "a reply that is not a%s %s",
                 strchr("AEIOU", desc->short_name[0]) ? "n" : "", desc->short_name);

@@ -105,8 +105,7 @@ static vx_status take_filter(vx_contract_scope *r, vx_contract_filter f, char *c
     for (size_t i = 0; i < n; i++) {
         char field[64];
         snprintf(field, sizeof field, "scope.%s[%zu]", filter_fields[f], i);
-        if (vx_contract_check_name(field, values[i], VX_CONTRACT_MAX_NAME_BYTES, why, cap) !=
-            VX_OK)
+        if (vx_contract_check_name(field, values[i], VX_CONTRACT_MAX_NAME_BYTES, why, cap) != VX_OK)
             return VX_INVALID;
     }
     char **v = vx_xcalloc(n, sizeof *v);

@@ -101,6 +101,6 @@ void vx_contract_day_format(int64_t day, char out[VX_CONTRACT_DAY_LEN])
 {
     int y, m, d;
     vx_unix_days_to_civil(day, &y, &m, &d);
-    snprintf(out, VX_CONTRACT_DAY_LEN, "%04u-%02u-%02u", (unsigned)y % 10000u,
-             (unsigned)m % 100u, (unsigned)d % 100u);
+    snprintf(out, VX_CONTRACT_DAY_LEN, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u,
+             (unsigned)d % 100u);
 }

@@ -36,21 +36,26 @@ static const vx_contract_scope_rules narrow = {.default_days = 30,
 static void test_contract_utf8(void **state)
 {
     (void)state;
-    static const char *const good[] = {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x92\xb8",
-                                       "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf"};
+    static const char *const good[] = {"",
+                                       "plain",
+                                       "caf\xc3\xa9",
+                                       "\xe2\x82\xac",
+                                       "\xf0\x9f\x92\xb8",
+                                       "\xf4\x8f\xbf\xbf",
+                                       "\xed\x9f\xbf"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (!vx_contract_utf8_valid(good[i], strlen(good[i])))
             fail_msg("refused good[%zu]", i);
     static const char *const bad[] = {
-        "caf\xc3",           /* cut */
-        "\xc0\xaf",          /* overlong '/' */
-        "\xe0\x80\xaf",      /* overlong, 3 bytes */
-        "\xf0\x80\x80\xaf",  /* overlong, 4 bytes */
-        "\xed\xa0\x80",      /* a surrogate */
-        "\xf4\x90\x80\x80",  /* past U+10FFFF */
-        "\xf5\x80\x80\x80",  /* no such lead */
-        "\x80",              /* a lone continuation */
-        "\xe2\x28\xa1",      /* a bad continuation */
+        "caf\xc3",          /* cut */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xe0\x80\xaf",     /* overlong, 3 bytes */
+        "\xf0\x80\x80\xaf", /* overlong, 4 bytes */
+        "\xed\xa0\x80",     /* a surrogate */
+        "\xf4\x90\x80\x80", /* past U+10FFFF */
+        "\xf5\x80\x80\x80", /* no such lead */
+        "\x80",             /* a lone continuation */
+        "\xe2\x28\xa1",     /* a bad continuation */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (vx_contract_utf8_valid(bad[i], strlen(bad[i])))
@@ -96,8 +101,9 @@ static void test_contract_days(void **state)
     assert_int_equal(d, -1);
     assert_true(vx_contract_day_parse("2024-02-29", 10, &d));
     d = 7;
-    static const char *const bad[] = {"2025-02-29", "2024-02-30", "2024-13-01", "2024-1-01",
-                                      "2024-01-01T00:00:00Z", "2024/01/01", "0000-01-01", ""};
+    static const char *const bad[] = {
+        "2025-02-29",           "2024-02-30", "2024-13-01", "2024-1-01",
+        "2024-01-01T00:00:00Z", "2024/01/01", "0000-01-01", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (vx_contract_day_parse(bad[i], strlen(bad[i]), &d))
             fail_msg("accepted %s", bad[i]);
@@ -240,8 +246,7 @@ static void test_contract_scope_refusals(void **state)
     (void)state;
     char why[256];
     vx_contract_scope r;
-    assert_int_equal(vx_contract_scope_decode(NULL, &wide, TODAY, &r, why, sizeof why),
-                     VX_INVALID);
+    assert_int_equal(vx_contract_scope_decode(NULL, &wide, TODAY, &r, why, sizeof why), VX_INVALID);
     assert_non_null(strstr(why, "scope is required"));
     refused(&wide, &(spec){.tenant = ""}, "scope.tenant_id must be a UUID");
     refused(&wide, &(spec){.tenant = "not-a-uuid"}, "not 'not-a-uuid'");
@@ -294,8 +299,8 @@ static void test_contract_unpack_request(void **state)
                      VX_INVALID);
     assert_string_equal(why, "request of 5 bytes is larger than allowed (at most 4)");
     assert_null(m);
-    assert_int_equal(vx_contract_unpack(&valdrix__v1__insight_request__descriptor, NULL, 0, 100,
-                                        &m, why, sizeof why),
+    assert_int_equal(vx_contract_unpack(&valdrix__v1__insight_request__descriptor, NULL, 0, 100, &m,
+                                        why, sizeof why),
                      VX_OK);
     assert_non_null(m);
     assert_null(((Valdrix__V1__InsightRequest *)m)->scope);
@@ -331,12 +336,14 @@ static void test_contract_error_table(void **state)
         assert_non_null(e->problem_title);
     }
     assert_string_equal(vx_contract_error_of_code(2)->problem_type, "budget-exceeded");
-    assert_int_equal(vx_contract_code_of_status(VX_TIMEOUT), VALDRIX__V1__ERROR__CODE__CODE_DEADLINE);
+    assert_int_equal(vx_contract_code_of_status(VX_TIMEOUT),
+                     VALDRIX__V1__ERROR__CODE__CODE_DEADLINE);
     assert_int_equal(vx_contract_code_of_status(VX_UNAVAILABLE),
                      VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE);
     assert_int_equal(vx_contract_code_of_status(VX_CONFLICT),
                      VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE);
-    assert_int_equal(vx_contract_code_of_status(VX_INVALID), VALDRIX__V1__ERROR__CODE__CODE_INVALID);
+    assert_int_equal(vx_contract_code_of_status(VX_INVALID),
+                     VALDRIX__V1__ERROR__CODE__CODE_INVALID);
     assert_int_equal(vx_contract_code_of_status(VX_LIMIT), VALDRIX__V1__ERROR__CODE__CODE_LIMITED);
     assert_int_equal(vx_contract_code_of_status(VX_INTERNAL),
                      VALDRIX__V1__ERROR__CODE__CODE_INTERNAL);
@@ -346,9 +353,9 @@ static void test_contract_error_replies(void **state)
 {
     (void)state;
     size_t len = 0;
-    uint8_t *buf = vx_contract_reply_error(&valdrix__v1__forecast_reply__descriptor,
-                                           VALDRIX__V1__ERROR__CODE__CODE_TOO_LARGE,
-                                           "too many records", &len);
+    uint8_t *buf =
+        vx_contract_reply_error(&valdrix__v1__forecast_reply__descriptor,
+                                VALDRIX__V1__ERROR__CODE__CODE_TOO_LARGE, "too many records", &len);
     Valdrix__V1__ForecastReply *rep = valdrix__v1__forecast_reply__unpack(NULL, len, buf);
     assert_non_null(rep);
     assert_int_equal(rep->outcome_case, VALDRIX__V1__FORECAST_REPLY__OUTCOME_ERROR);
@@ -402,8 +409,8 @@ static void test_contract_reply_round_trip(void **state)
     res.tenant_id = TENANT;
     res.records = 42;
     size_t len = 0;
-    uint8_t *buf = vx_contract_reply_result(&valdrix__v1__anomalies_reply__descriptor, &res.base,
-                                            &len);
+    uint8_t *buf =
+        vx_contract_reply_result(&valdrix__v1__anomalies_reply__descriptor, &res.base, &len);
     vx_contract_reply r;
     char why[128] = "";
     assert_int_equal(vx_contract_reply_unpack(&valdrix__v1__anomalies_reply__descriptor, buf, len,
@@ -439,8 +446,8 @@ static void test_contract_reply_round_trip(void **state)
                      VX_INVALID);
     assert_string_equal(why, "a reply that is not an AnomaliesReply");
     /* an empty reply decodes, but has no outcome */
-    assert_int_equal(vx_contract_reply_unpack(&valdrix__v1__insight_reply__descriptor, NULL, 0,
-                                              &r, why, sizeof why),
+    assert_int_equal(vx_contract_reply_unpack(&valdrix__v1__insight_reply__descriptor, NULL, 0, &r,
+                                              why, sizeof why),
                      VX_INVALID);
     assert_string_equal(why, "neither a result nor an error");
 }

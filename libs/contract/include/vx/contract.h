@@ -1,7 +1,7 @@
-/* The rules every side of the protobuf contracts (the .proto files of proto/valdrix/v1) shares: UTF-8 text,
- * days, the CostScope with its validation, the one Error.Code <-> vx_status <-> HTTP table, and
- * the reply envelope (a result or an Error{code, message}). Pure C, no I/O; every function is
- * thread-safe. */
+/* The rules every side of the protobuf contracts (the .proto files of proto/valdrix/v1)
+ * shares: UTF-8 text, days, the CostScope with its validation, the one Error.Code <-> vx_status
+ * <-> HTTP table, and the reply envelope (a result or an Error{code, message}). Pure C, no I/O;
+ * every function is thread-safe. */
 #ifndef VX_CONTRACT_H
 #define VX_CONTRACT_H
 
@@ -16,7 +16,8 @@
 #define VX_CONTRACT_MAX_REQUEST_BYTES 65536 /* an encoded request longer than this is refused */
 #define VX_CONTRACT_MAX_FILTER_VALUES 100   /* values in one CostScope filter */
 #define VX_CONTRACT_MAX_NAME_BYTES 256      /* bytes of one filter value (or name-like field) */
-#define VX_CONTRACT_MAX_MESSAGE_BYTES 1023  /* an Error.message is cut (at a character) past this */
+#define VX_CONTRACT_MAX_MESSAGE_BYTES 1023  /* an Error.message is cut (at a character) past this  \
+                                             */
 #define VX_CONTRACT_DAY_LEN 11              /* "YYYY-MM-DD" and NUL */
 
 /* ---- text ---- */
@@ -61,7 +62,11 @@ const char *vx_contract_filter_field(vx_contract_filter f);
 const char *vx_contract_filter_column(vx_contract_filter f);
 
 /* CostScope.cost. */
-typedef enum { VX_CONTRACT_COST_EFFECTIVE, VX_CONTRACT_COST_BILLED, VX_CONTRACT_COST_LIST } vx_contract_cost;
+typedef enum {
+    VX_CONTRACT_COST_EFFECTIVE,
+    VX_CONTRACT_COST_BILLED,
+    VX_CONTRACT_COST_LIST
+} vx_contract_cost;
 
 /* "effective", "billed", "list"; and the cost_daily column ("effective_cost", ...), a constant
  * safe to put into SQL. Static strings. */
@@ -87,12 +92,12 @@ typedef struct {
 /* A checked CostScope with its defaults resolved. Owns its filter strings
  * (vx_contract_scope_cleanup). */
 typedef struct {
-    char tenant_id[37];                 /* canonical lower-case UUID */
-    int64_t from_day;                   /* first day, inclusive */
-    int64_t to_day;                     /* end day, exclusive */
-    char from[VX_CONTRACT_DAY_LEN];     /* the same as YYYY-MM-DD */
+    char tenant_id[37];             /* canonical lower-case UUID */
+    int64_t from_day;               /* first day, inclusive */
+    int64_t to_day;                 /* end day, exclusive */
+    char from[VX_CONTRACT_DAY_LEN]; /* the same as YYYY-MM-DD */
     char to[VX_CONTRACT_DAY_LEN];
-    char currency[4];                   /* upper case; "" = the currency with the most spend */
+    char currency[4]; /* upper case; "" = the currency with the most spend */
     vx_contract_cost cost;
     char **filter[VX_CONTRACT_FILTER_COUNT]; /* sorted, without repeats; NULL when none */
     size_t n_filter[VX_CONTRACT_FILTER_COUNT];
@@ -137,12 +142,12 @@ vx_status vx_contract_unpack(const ProtobufCMessageDescriptor *desc, const void 
 /* X(CODE, name, status, http, problem type, problem title): each Error.Code a reply may carry,
  * the vx_status it stands for, and the HTTP status and problem the edge answers with. */
 #define VX_CONTRACT_ERROR_MAP(X)                                                                   \
-    X(INVALID, "invalid", VX_INVALID, 400, "invalid-request", "Invalid request")                  \
-    X(BUDGET, "budget", VX_LIMIT, 402, "budget-exceeded", "Budget exceeded")                      \
-    X(TOO_LARGE, "too_large", VX_LIMIT, 413, "too-large", "Too large")                            \
-    X(LIMITED, "limited", VX_LIMIT, 429, "rate-limited", "Too many requests")                     \
-    X(UNAVAILABLE, "unavailable", VX_UNAVAILABLE, 503, "unavailable", "Service unavailable")      \
-    X(DEADLINE, "deadline", VX_TIMEOUT, 504, "deadline", "Deadline exceeded")                     \
+    X(INVALID, "invalid", VX_INVALID, 400, "invalid-request", "Invalid request")                   \
+    X(BUDGET, "budget", VX_LIMIT, 402, "budget-exceeded", "Budget exceeded")                       \
+    X(TOO_LARGE, "too_large", VX_LIMIT, 413, "too-large", "Too large")                             \
+    X(LIMITED, "limited", VX_LIMIT, 429, "rate-limited", "Too many requests")                      \
+    X(UNAVAILABLE, "unavailable", VX_UNAVAILABLE, 503, "unavailable", "Service unavailable")       \
+    X(DEADLINE, "deadline", VX_TIMEOUT, 504, "deadline", "Deadline exceeded")                      \
     X(INTERNAL, "internal", VX_INTERNAL, 500, "internal", "Internal error")
 
 /* One row of the table. */
