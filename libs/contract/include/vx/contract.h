@@ -16,9 +16,10 @@
 #define VX_CONTRACT_MAX_REQUEST_BYTES 65536 /* an encoded request longer than this is refused */
 #define VX_CONTRACT_MAX_FILTER_VALUES 100   /* values in one CostScope filter */
 #define VX_CONTRACT_MAX_NAME_BYTES 256      /* bytes of one filter value (or name-like field) */
-#define VX_CONTRACT_MAX_MESSAGE_BYTES 1023  /* an Error.message is cut (at a character) past this  \
-                                             */
-#define VX_CONTRACT_DAY_LEN 11              /* "YYYY-MM-DD" and NUL */
+#define VX_CONTRACT_MAX_MESSAGE_BYTES                                                              \
+    1023                       /* an Error.message is cut (at a character) past this               \
+                                */
+#define VX_CONTRACT_DAY_LEN 11 /* "YYYY-MM-DD" and NUL */
 
 /* ---- text ---- */
 
