@@ -108,7 +108,8 @@ uint8_t *vx_contract_reply_error(const ProtobufCMessageDescriptor *desc, int cod
     }
     memcpy(msg, message ? message : "", n);
     msg[n] = '\0';
-    Valdrix__V1__Error e = VALDRIX__V1__ERROR__INIT;
+    Valdrix__V1__Error e;
+    valdrix__v1__error__init(&e); /* not the INIT macro: it casts away const (-Wcast-qual) */
     e.code = (Valdrix__V1__Error__Code)code;
     e.message = msg;
     return pack_outcome(desc, "error", &e, len);
