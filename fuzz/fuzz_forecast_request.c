@@ -15,20 +15,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(const fc_request *r)
 {
-    if (r->to_day - r->from_day < 1 || r->to_day - r->from_day > FC_MAX_WINDOW_DAYS ||
-        r->from_day < 0 || r->to_day > TODAY + 1 || r->top_services < 1 ||
-        r->top_services > FC_MAX_TOP_SERVICES || strlen(r->tenant_id) != 36)
+    if (r->scope.to_day - r->scope.from_day < 1 ||
+        r->scope.to_day - r->scope.from_day > FC_MAX_WINDOW_DAYS || r->scope.from_day < 0 ||
+        r->scope.to_day > TODAY + 1 || r->top_services < 1 ||
+        r->top_services > FC_MAX_TOP_SERVICES || strlen(r->scope.tenant_id) != 36)
         abort();
     if (r->kind == FC_KIND_RUN && (r->horizon_days < 1 || r->horizon_days > FC_MAX_HORIZON_DAYS ||
                                    !(r->level > 0) || !(r->level < 1)))
         abort();
     if (r->kind == FC_KIND_ANOMALIES && (!(r->min_abs > 0) || !(r->min_rel > 0)))
         abort();
-    for (int f = 0; f < FC_F_COUNT; f++) {
-        if (r->n_filter[f] > FC_MAX_FILTER_VALUES)
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++) {
+        if (r->scope.n_filter[f] > VX_CONTRACT_MAX_FILTER_VALUES)
             abort();
-        for (size_t i = 1; i < r->n_filter[f]; i++)
-            if (strcmp(r->filter[f][i - 1], r->filter[f][i]) >= 0)
+        for (size_t i = 1; i < r->scope.n_filter[f]; i++)
+            if (strcmp(r->scope.filter[f][i - 1], r->scope.filter[f][i]) >= 0)
                 abort(); /* sorted, no repeats */
     }
     char key[FC_CACHE_KEY_MAX];
@@ -48,8 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fc_request r;
         char why[256] = "";
         if (fc_request_parse((fc_kind)k, data, size, TODAY, &r, why, sizeof why) != VX_OK) {
-            if (why[0] == '\0' || r.msg != NULL)
+            if (why[0] == '\0')
                 abort();
+            for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++)
+                if (r.scope.filter[f] != NULL)
+                    abort(); /* a refusal leaves nothing to free */
             continue;
         }
         check(&r);

@@ -18,19 +18,19 @@ static uint8_t *reencode(const llm_req *r, size_t *len)
 {
     Valdrix__V1__CostScope s;
     valdrix__v1__cost_scope__init(&s);
-    s.tenant_id = (char *)(uintptr_t)r->tenant_id;
-    s.from = (char *)(uintptr_t)r->from;
-    s.to = (char *)(uintptr_t)r->to;
-    s.currency = (char *)(uintptr_t)r->currency;
-    s.cost = (char *)(uintptr_t)llm_cost_str(r->cost);
-    s.service_names = r->filter[LLM_FILTER_SERVICE];
-    s.n_service_names = r->n_filter[LLM_FILTER_SERVICE];
-    s.sub_account_ids = r->filter[LLM_FILTER_ACCOUNT];
-    s.n_sub_account_ids = r->n_filter[LLM_FILTER_ACCOUNT];
-    s.providers = r->filter[LLM_FILTER_PROVIDER];
-    s.n_providers = r->n_filter[LLM_FILTER_PROVIDER];
-    s.region_ids = r->filter[LLM_FILTER_REGION];
-    s.n_region_ids = r->n_filter[LLM_FILTER_REGION];
+    s.tenant_id = (char *)(uintptr_t)r->scope.tenant_id;
+    s.from = (char *)(uintptr_t)r->scope.from;
+    s.to = (char *)(uintptr_t)r->scope.to;
+    s.currency = (char *)(uintptr_t)r->scope.currency;
+    s.cost = (char *)(uintptr_t)vx_contract_cost_name(r->scope.cost);
+    s.service_names = r->scope.filter[VX_CONTRACT_FILTER_SERVICE];
+    s.n_service_names = r->scope.n_filter[VX_CONTRACT_FILTER_SERVICE];
+    s.sub_account_ids = r->scope.filter[VX_CONTRACT_FILTER_ACCOUNT];
+    s.n_sub_account_ids = r->scope.n_filter[VX_CONTRACT_FILTER_ACCOUNT];
+    s.providers = r->scope.filter[VX_CONTRACT_FILTER_PROVIDER];
+    s.n_providers = r->scope.n_filter[VX_CONTRACT_FILTER_PROVIDER];
+    s.region_ids = r->scope.filter[VX_CONTRACT_FILTER_REGION];
+    s.n_region_ids = r->scope.n_filter[VX_CONTRACT_FILTER_REGION];
     Valdrix__V1__InsightRequest m;
     valdrix__v1__insight_request__init(&m);
     m.scope = &s;
@@ -52,13 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    int64_t days = r.to_day - r.from_day;
-    if (days < 1 || days > LLM_REQ_MAX_DAYS || strlen(r.from) != 10 || strlen(r.to) != 10 ||
-        strlen(r.tenant_id) != 36 || (r.currency[0] && strlen(r.currency) != 3))
+    int64_t days = r.scope.to_day - r.scope.from_day;
+    if (days < 1 || days > LLM_REQ_MAX_DAYS || strlen(r.scope.from) != 10 ||
+        strlen(r.scope.to) != 10 || strlen(r.scope.tenant_id) != 36 ||
+        (r.scope.currency[0] && strlen(r.scope.currency) != 3))
         abort();
-    for (int f = 0; f < LLM_FILTER_COUNT; f++)
-        for (size_t i = 1; i < r.n_filter[f]; i++)
-            if (strcmp(r.filter[f][i - 1], r.filter[f][i]) >= 0)
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++)
+        for (size_t i = 1; i < r.scope.n_filter[f]; i++)
+            if (strcmp(r.scope.filter[f][i - 1], r.scope.filter[f][i]) >= 0)
                 abort();
     char a[256], b[256];
     if (!llm_cache_key(&r, 1, VX_LLM_PROMPT_VERSION, a, sizeof a) ||

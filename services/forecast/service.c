@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const outcome_names[FC_OUT_COUNT] = {"ok",          "invalid",  "too_large",
-                                                        "unavailable", "deadline", "internal"};
+/* The Error.Code each outcome answers with; the outcome's name (metrics, logs) is the code's
+ * name in vx/contract.h's table. */
 static const int outcome_codes[FC_OUT_COUNT] = {
     0,
     VALDRIX__V1__ERROR__CODE__CODE_INVALID,
@@ -24,6 +24,11 @@ static const int outcome_codes[FC_OUT_COUNT] = {
     VALDRIX__V1__ERROR__CODE__CODE_DEADLINE,
     VALDRIX__V1__ERROR__CODE__CODE_INTERNAL,
 };
+
+static const char *outcome_name(fc_outcome o)
+{
+    return o == FC_OUT_OK ? "ok" : vx_contract_error_of_code(outcome_codes[o])->name;
+}
 
 /* Fit times of one part: 0.1 ms .. 10 s. */
 static const double fit_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -35,7 +40,8 @@ void fc_metrics_register(fc_metrics *m, vx_metrics *reg)
     for (int k = 0; k < 2; k++) {
         const char *kind = fc_kind_name((fc_kind)k);
         for (int o = 0; o < FC_OUT_COUNT; o++) {
-            snprintf(labels, sizeof labels, "kind=\"%s\",outcome=\"%s\"", kind, outcome_names[o]);
+            snprintf(labels, sizeof labels, "kind=\"%s\",outcome=\"%s\"", kind,
+                     outcome_name((fc_outcome)o));
             m->requests[k][o] = vx_metrics_counter(
                 reg, "valdrix_forecast_requests_total",
                 "Requests answered, by kind (run, anomalies) and outcome", labels);
@@ -118,7 +124,7 @@ static void compute(fc_service *s, const fc_request *req, fc_call *c)
         pg_fail(s, c, st, "getting a database connection", last);
         return;
     }
-    st = fc_store_begin(pg, req->tenant_id, &c->data_version, err, sizeof err);
+    st = fc_store_begin(pg, req->scope.tenant_id, &c->data_version, err, sizeof err);
     if (st != VX_OK) {
         vx_pg_release(s->pool, pg, st == VX_UNAVAILABLE);
         pg_fail(s, c, st, "reading the data version", err);
@@ -172,7 +178,7 @@ static void compute(fc_service *s, const fc_request *req, fc_call *c)
         return;
     }
     fc_series ser;
-    fc_series_build(&roll, req->from_day, req->to_day, &ser);
+    fc_series_build(&roll, req->scope.from_day, req->scope.to_day, &ser);
     c->parts = ser.n_parts;
     fc_fit_stats stats;
     if (req->kind == FC_KIND_RUN)
@@ -220,7 +226,8 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
     if (c.outcome != FC_OUT_OK) {
         vx_free(c.reply);
         c.reply = NULL;
-        fc_error_reply(kind, outcome_codes[c.outcome], c.message, &c.reply, &c.reply_len);
+        c.reply = vx_contract_reply_error(fc_reply_descriptor(kind), outcome_codes[c.outcome],
+                                          c.message, &c.reply_len);
     }
     char tph[VX_TRACEPARENT_LEN + 1];
     vx_trace_format(&child, tph);
@@ -237,9 +244,10 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
             ? VX_LOG_INFO
         : c.outcome == FC_OUT_INTERNAL ? VX_LOG_ERROR
                                        : VX_LOG_WARN;
-    vx_log(lvl, "request", VX_STR("trace_id", trace.trace_id), VX_STR("tenant_id", req.tenant_id),
-           VX_STR("kind", fc_kind_name(kind)), VX_STR("outcome", outcome_names[c.outcome]),
-           VX_INT("records", c.records), VX_INT("rows", c.rows), VX_INT("series", c.parts),
+    vx_log(lvl, "request", VX_STR("trace_id", trace.trace_id),
+           VX_STR("tenant_id", req.scope.tenant_id), VX_STR("kind", fc_kind_name(kind)),
+           VX_STR("outcome", outcome_name(c.outcome)), VX_INT("records", c.records),
+           VX_INT("rows", c.rows), VX_INT("series", c.parts),
            VX_INT("data_version", c.data_version), VX_BOOL("cached", strcmp(c.cache, "hit") == 0),
            VX_STR("cache", c.cache), VX_DBL("ms", secs * 1000), VX_DBL("db_ms", c.db_ms),
            VX_DBL("model_ms", c.model_ms),
@@ -247,7 +255,7 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
            VX_STR("detail", c.detail[0] ? c.detail : NULL));
     if (rst != VX_OK)
         vx_log(VX_LOG_WARN, "reply not sent", VX_STR("trace_id", trace.trace_id),
-               VX_STR("tenant_id", req.tenant_id), VX_STR("status", vx_status_str(rst)));
+               VX_STR("tenant_id", req.scope.tenant_id), VX_STR("status", vx_status_str(rst)));
     fc_request_cleanup(&req);
 }
 

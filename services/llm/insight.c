@@ -6,8 +6,10 @@
 #include "handlers/context.h"
 #include "handlers/request.h"
 #include "store.h"
+#include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/log.h"
 #include "vx/trace.h"
 #include "vx/uuid.h"
@@ -82,15 +84,15 @@ typedef struct {
     llm_answer answer;
     bool answered;
     llm_outcome outcome;
-    llm_err_code code;
+    Valdrix__V1__Error__Code code; /* of the Error reply */
     char message[1024];
     int64_t context_ms, router_ms; /* time spent building the context, and in the router */
 } job;
 
-static void fail(job *j, llm_outcome outcome, llm_err_code code, const char *fmt, ...)
+static void fail(job *j, llm_outcome outcome, Valdrix__V1__Error__Code code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void fail(job *j, llm_outcome outcome, llm_err_code code, const char *fmt, ...)
+static void fail(job *j, llm_outcome outcome, Valdrix__V1__Error__Code code, const char *fmt, ...)
 {
     j->outcome = outcome;
     j->code = code;
@@ -143,12 +145,13 @@ static bool cache_get(job *j, const char *key)
     llm_answer a;
     st = llm_answer_unpack((const uint8_t *)val, len, &a);
     vx_free(val);
-    if (st != VX_OK || strcmp(a.tenant_id, j->req.tenant_id) != 0 ||
-        strcmp(a.from, j->req.from) != 0 || strcmp(a.to, j->req.to) != 0 || a.kind != j->req.kind) {
+    if (st != VX_OK || strcmp(a.tenant_id, j->req.scope.tenant_id) != 0 ||
+        strcmp(a.from, j->req.scope.from) != 0 || strcmp(a.to, j->req.scope.to) != 0 ||
+        a.kind != j->req.kind) {
         if (st == VX_OK)
             llm_answer_cleanup(&a);
         vx_log(VX_LOG_WARN, "llm cache: unusable entry dropped",
-               VX_STR("tenant_id", j->req.tenant_id));
+               VX_STR("tenant_id", j->req.scope.tenant_id));
         vx_redis_del(s->redis, key);
         vx_counter_inc(s->m.cache_errors);
         return false;
@@ -209,7 +212,7 @@ static void ask_forecast(job *j, llm_context *c, bool *degraded)
     if (st != VX_OK) {
         vx_log(VX_LOG_WARN, "forecast service did not answer", VX_STR("subject", subject),
                VX_STR("status", vx_status_str(st)), VX_INT("timeout_ms", timeout),
-               VX_STR("tenant_id", j->req.tenant_id), VX_STR("trace_id", j->trace.trace_id));
+               VX_STR("tenant_id", j->req.scope.tenant_id), VX_STR("trace_id", j->trace.trace_id));
         llm_context_note(c, NOTE_FORECAST_LATE);
         vx_counter_inc(s->m.forecast_calls[1]);
         *degraded = true;
@@ -224,7 +227,7 @@ static void ask_forecast(job *j, llm_context *c, bool *degraded)
         return;
     }
     vx_log(VX_LOG_WARN, "forecast service answered with an error", VX_STR("subject", subject),
-           VX_STR("error", why), VX_STR("tenant_id", j->req.tenant_id),
+           VX_STR("error", why), VX_STR("tenant_id", j->req.scope.tenant_id),
            VX_STR("trace_id", j->trace.trace_id));
     char note[400];
     snprintf(note, sizeof note, "the forecast service could not %s this window: %s",
@@ -245,20 +248,22 @@ static void run(job *j)
     /* One transaction reads the tenant and, unless the cache answers, its spend. */
     llm_store_tx *tx = NULL;
     llm_tenant_info tenant;
-    vx_status st = llm_store_open(s->pool, req->tenant_id, &tx, err, sizeof err);
+    vx_status st = llm_store_open(s->pool, req->scope.tenant_id, &tx, err, sizeof err);
     if (st == VX_OK)
         st = llm_store_tenant(tx, &tenant, err, sizeof err);
     pg_status(s, st);
     if (st == VX_NOT_FOUND) {
         llm_store_close(tx);
-        fail(j, LLM_OUT_INVALID, LLM_ERR_INVALID, "unknown tenant %s", req->tenant_id);
+        fail(j, LLM_OUT_INVALID, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "unknown tenant %s",
+             req->scope.tenant_id);
         return;
     }
     if (st != VX_OK) {
         llm_store_close(tx);
-        vx_log(VX_LOG_ERROR, "cannot read the tenant", VX_STR("tenant_id", req->tenant_id),
+        vx_log(VX_LOG_ERROR, "cannot read the tenant", VX_STR("tenant_id", req->scope.tenant_id),
                VX_STR("status", vx_status_str(st)), VX_STR("error", err));
-        fail(j, LLM_OUT_UNAVAILABLE, LLM_ERR_UNAVAILABLE, "the database is unavailable");
+        fail(j, LLM_OUT_UNAVAILABLE, VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE,
+             "the database is unavailable");
         return;
     }
 
@@ -278,19 +283,21 @@ static void run(job *j)
     if (st != VX_OK) {
         llm_rows_cleanup(&rows);
         llm_rows_cleanup(&focus);
-        vx_log(VX_LOG_ERROR, "cannot read the rollup", VX_STR("tenant_id", req->tenant_id),
+        vx_log(VX_LOG_ERROR, "cannot read the rollup", VX_STR("tenant_id", req->scope.tenant_id),
                VX_STR("status", vx_status_str(st)), VX_STR("error", err));
         if (st == VX_TIMEOUT)
-            fail(j, LLM_OUT_DEADLINE, LLM_ERR_DEADLINE, "reading the spend took too long");
+            fail(j, LLM_OUT_DEADLINE, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE,
+                 "reading the spend took too long");
         else
-            fail(j, LLM_OUT_UNAVAILABLE, LLM_ERR_UNAVAILABLE, "the database is unavailable");
+            fail(j, LLM_OUT_UNAVAILABLE, VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                 "the database is unavailable");
         return;
     }
     llm_context c;
     st = llm_context_build(&c, req, &rows, &focus, err, sizeof err);
     if (st != VX_OK) {
         llm_context_cleanup(&c);
-        fail(j, LLM_OUT_INTERNAL, LLM_ERR_INTERNAL, "%s", err);
+        fail(j, LLM_OUT_INTERNAL, VALDRIX__V1__ERROR__CODE__CODE_INTERNAL, "%s", err);
         return;
     }
     bool degraded = false;
@@ -301,7 +308,7 @@ static void run(job *j)
     bool has_limit = llm_budget_limit(tenant.has_budget ? tenant.budget_usd : NULL, tenant.plan,
                                       s->cfg->default_budget_micro, &limit) == VX_OK;
     llm_budget_req br = {.budget = s->budget,
-                         .tenant_id = req->tenant_id,
+                         .tenant_id = req->scope.tenant_id,
                          .request_id = j->request_id,
                          .trace_id = j->trace.trace_id,
                          .limit_micro = limit};
@@ -309,7 +316,7 @@ static void run(job *j)
     vx_llm_request lr = {.context = &c.ctx,
                          .budget = has_limit && s->budget ? &hooks : NULL,
                          .deadline_ms = j->deadline_ms,
-                         .tenant_id = req->tenant_id,
+                         .tenant_id = req->scope.tenant_id,
                          .trace_id = j->trace.trace_id};
     vx_llm_result res;
     memset(&res, 0, sizeof res);
@@ -322,18 +329,20 @@ static void run(job *j)
             char msg[512];
             llm_budget_message(br.limit_micro, br.spent_micro, br.reserved_micro, br.need_micro,
                                msg, sizeof msg);
-            fail(j, LLM_OUT_BUDGET, LLM_ERR_BUDGET, "%s", msg);
+            fail(j, LLM_OUT_BUDGET, VALDRIX__V1__ERROR__CODE__CODE_BUDGET, "%s", msg);
         } else if (st == VX_TIMEOUT || vx_mono_ms() >= j->deadline_ms - DEADLINE_SLACK_MS) {
             /* the router says VX_UNAVAILABLE when a call it cut to the deadline timed out */
-            fail(j, LLM_OUT_DEADLINE, LLM_ERR_DEADLINE, "no provider answered in time: %s", err);
+            fail(j, LLM_OUT_DEADLINE, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE,
+                 "no provider answered in time: %s", err);
         } else if (st == VX_INVALID) {
-            fail(j, LLM_OUT_INTERNAL, LLM_ERR_INTERNAL, "the insight context was refused: %s", err);
+            fail(j, LLM_OUT_INTERNAL, VALDRIX__V1__ERROR__CODE__CODE_INTERNAL,
+                 "the insight context was refused: %s", err);
         } else if (br.unavailable) {
-            fail(j, LLM_OUT_UNAVAILABLE, LLM_ERR_UNAVAILABLE,
+            fail(j, LLM_OUT_UNAVAILABLE, VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE,
                  "LLM spending is paused because %s, and no local provider is configured (%s)",
                  br.unavailable_why, err);
         } else {
-            fail(j, LLM_OUT_UNAVAILABLE, LLM_ERR_UNAVAILABLE, "%s", err);
+            fail(j, LLM_OUT_UNAVAILABLE, VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE, "%s", err);
         }
         llm_context_cleanup(&c);
         return;
@@ -341,9 +350,9 @@ static void run(job *j)
 
     llm_answer *a = &j->answer;
     memset(a, 0, sizeof *a);
-    memcpy(a->tenant_id, req->tenant_id, sizeof a->tenant_id);
-    memcpy(a->from, req->from, sizeof a->from);
-    memcpy(a->to, req->to, sizeof a->to);
+    memcpy(a->tenant_id, req->scope.tenant_id, sizeof a->tenant_id);
+    memcpy(a->from, req->scope.from, sizeof a->from);
+    memcpy(a->to, req->scope.to, sizeof a->to);
     a->kind = req->kind;
     memcpy(a->currency, c.currency, sizeof a->currency);
     a->insight = res.insight;
@@ -403,15 +412,16 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
     char err[512] = "";
     if (llm_req_decode(vx_bus_msg_data(msg), vx_bus_msg_len(msg), today, &j.req, err, sizeof err) !=
         VX_OK)
-        fail(&j, LLM_OUT_INVALID, LLM_ERR_INVALID, "%s", err);
+        fail(&j, LLM_OUT_INVALID, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "%s", err);
     else {
         j.have_req = true;
         run(&j);
     }
 
     size_t len = 0;
-    uint8_t *reply =
-        j.answered ? llm_reply_result(&j.answer, &len) : llm_reply_error(j.code, j.message, &len);
+    uint8_t *reply = j.answered ? llm_reply_result(&j.answer, &len)
+                                : vx_contract_reply_error(&valdrix__v1__insight_reply__descriptor,
+                                                          j.code, j.message, &len);
     /* counted before the reply leaves, so whoever reads /metrics after the answer sees it */
     int64_t ms = vx_mono_ms() - j.t0_ms;
     vx_counter_inc(s->m.requests[j.outcome]);
@@ -420,11 +430,11 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
     vx_free(reply);
     vx_log(j.answered || j.outcome == LLM_OUT_INVALID || j.outcome == LLM_OUT_BUDGET ? VX_LOG_INFO
                                                                                      : VX_LOG_WARN,
-           "insight", VX_STR("tenant_id", j.have_req ? j.req.tenant_id : NULL),
+           "insight", VX_STR("tenant_id", j.have_req ? j.req.scope.tenant_id : NULL),
            VX_STR("trace_id", j.trace.trace_id), VX_STR("request_id", j.request_id),
            VX_STR("kind", j.have_req ? vx_llm_kind_str(j.req.kind) : NULL),
-           VX_STR("from", j.have_req ? j.req.from : NULL),
-           VX_STR("to", j.have_req ? j.req.to : NULL),
+           VX_STR("from", j.have_req ? j.req.scope.from : NULL),
+           VX_STR("to", j.have_req ? j.req.scope.to : NULL),
            VX_STR("provider", j.answered ? j.answer.provider : NULL),
            VX_BOOL("cached", j.answered && j.answer.cached),
            VX_STR("outcome", outcome_names[j.outcome]), VX_INT("ms", ms),

@@ -189,23 +189,23 @@ vx_status llm_store_rows(llm_store_tx *tx, const llm_req *req, llm_rows *rows, l
     if (tx->st != VX_OK)
         return tx->st;
     PGconn *c = tx->conn;
-    int64_t len = req->to_day - req->from_day;
+    int64_t len = req->scope.to_day - req->scope.from_day;
     char prev[11], week[11], prior[11];
-    llm_format_day(req->from_day - len, prev);
-    llm_format_day(req->to_day - 7, week);
-    llm_format_day(req->to_day - 14, prior);
-    vx_buf arrays[LLM_FILTER_COUNT];
-    const char *p[13] = {req->tenant_id, req->from, req->to, prev, week, prior};
-    for (int f = 0; f < LLM_FILTER_COUNT; f++) {
+    vx_contract_day_format(req->scope.from_day - len, prev);
+    vx_contract_day_format(req->scope.to_day - 7, week);
+    vx_contract_day_format(req->scope.to_day - 14, prior);
+    vx_buf arrays[VX_CONTRACT_FILTER_COUNT];
+    const char *p[13] = {req->scope.tenant_id, req->scope.from, req->scope.to, prev, week, prior};
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++) {
         vx_buf_init(&arrays[f]);
-        p[6 + f] = array_literal(req->filter[f], req->n_filter[f], &arrays[f]);
+        p[6 + f] = array_literal(req->scope.filter[f], req->scope.n_filter[f], &arrays[f]);
     }
-    p[10] = req->currency[0] ? req->currency : NULL;
+    p[10] = req->scope.currency[0] ? req->scope.currency : NULL;
     p[11] = req->focus_service;
     p[12] = req->focus_account;
 
     vx_status st;
-    PGresult *r = query(c, rows_sql[req->cost], 11, p, &st, err, err_cap);
+    PGresult *r = query(c, rows_sql[req->scope.cost], 11, p, &st, err, err_cap);
     if (r != NULL) {
         int n = PQntuples(r);
         if (n > LLM_STORE_MAX_ROWS) {
@@ -226,7 +226,7 @@ vx_status llm_store_rows(llm_store_tx *tx, const llm_req *req, llm_rows *rows, l
     }
     bool has_focus = req->focus_service[0] || req->focus_account[0];
     if (st == VX_OK && has_focus) {
-        r = query(c, focus_sql[req->cost], 13, p, &st, err, err_cap);
+        r = query(c, focus_sql[req->scope.cost], 13, p, &st, err, err_cap);
         if (r != NULL) {
             const char *service = req->focus_service[0] ? req->focus_service : "all services";
             const char *account = req->focus_account[0] ? req->focus_account : NULL;
@@ -242,7 +242,7 @@ vx_status llm_store_rows(llm_store_tx *tx, const llm_req *req, llm_rows *rows, l
             PQclear(r);
         }
     }
-    for (int f = 0; f < LLM_FILTER_COUNT; f++)
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++)
         vx_buf_cleanup(&arrays[f]);
     return track(tx, st);
 }

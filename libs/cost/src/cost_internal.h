@@ -9,10 +9,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Whether s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points past
- * U+10FFFF), as PostgreSQL requires of text. */
-bool vx_cost_utf8_valid(const char *s, size_t len);
-
 /* A string field as text: NULL (a hand-built event) reads as "". */
 static inline const char *vx_cost_str(const char *s)
 {

@@ -3,52 +3,12 @@
  * the in-place normalisation of ids. */
 #include "cost_internal.h"
 
+#include "vx/contract.h"
 #include "vx/money.h"
 #include "vx/uuid.h"
 
 #include <stdio.h>
 #include <string.h>
-
-bool vx_cost_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f; /* UTF-16 surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f; /* past U+10FFFF */
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k <= n; k++)
-            if (p[i + k] < 0x80 || p[i + k] > 0xbf)
-                return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 static bool check_text(const char *field, const char *s, size_t max_bytes, char *why,
                        size_t why_cap)
@@ -59,7 +19,7 @@ static bool check_text(const char *field, const char *s, size_t max_bytes, char 
         vx_errf(why, why_cap, "%s: %zu bytes, more than %zu", field, len, max_bytes);
         return false;
     }
-    if (!vx_cost_utf8_valid(s, len)) {
+    if (!vx_contract_utf8_valid(s, len)) {
         vx_errf(why, why_cap, "%s: not valid UTF-8", field);
         return false;
     }

@@ -5,6 +5,7 @@
 #include "vx/alloc.h"
 #include "vx/buf.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,40 +31,6 @@ bool llm_empty(const char *s)
     return !s || !*s;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if it is not one. Refuses
- * overlong forms, surrogates and code points above U+10FFFF, as jansson does. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 char *llm_clean_str(const char *s, size_t max_bytes)
 {
     vx_buf b;
@@ -75,7 +42,7 @@ char *llm_clean_str(const char *s, size_t max_bytes)
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq(p + i, n - i);
+        size_t len = vx_contract_utf8_seq((const char *)p + i, n - i);
         const char *piece = (const char *)p + i;
         size_t piece_len = len;
         if (len == 0) {
@@ -112,9 +79,11 @@ void llm_clip_utf8(char *s, size_t max_bytes)
 
 bool llm_parse_date(const char *s, int64_t *unix_s)
 {
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+    int64_t day;
+    if (!s || !vx_contract_day_parse(s, strlen(s), &day))
         return false;
-    return vx_parse_iso8601(s, 10, unix_s);
+    *unix_s = day * 86400;
+    return true;
 }
 
 int64_t llm_window_days(const vx_llm_context *ctx)

@@ -4,7 +4,7 @@
 #include "valdrix/v1/forecast.pb-c.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
-#include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/money.h"
 
 #include <jansson.h>
@@ -37,15 +37,6 @@ static char *borrow(const char *s)
     return u.m;
 }
 
-static char **borrow_list(const char *const *v)
-{
-    union {
-        const char *const *c;
-        char **m;
-    } u = {.c = v};
-    return u.m;
-}
-
 /* ---- the scope: filters, window, currency, cost kind ---- */
 
 typedef struct {
@@ -61,56 +52,57 @@ typedef struct {
 static const char *const filter_keys[API_FILTER_COUNT] = {"service", "region", "account",
                                                           "provider"};
 
+/* A filter or name value: 1 to API_MAX_FILTER_BYTES of text (vx/contract.h's check). */
 static bool text_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > API_MAX_FILTER_BYTES)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    return n > 0 && n <= API_MAX_FILTER_BYTES && vx_contract_text_ok(s);
 }
 
 static vx_status check_date(const char *key, const char *v, api_refusal *why)
 {
-    int64_t t;
-    if (strlen(v) != 10 || !vx_parse_iso8601(v, 10, &t))
+    int64_t day;
+    if (!vx_contract_day_parse(v, strlen(v), &day))
         return refuse(why, key, "%s must be a date, YYYY-MM-DD", key);
     return VX_OK;
 }
 
 static vx_status check_currency(const char *v, api_refusal *why)
 {
-    if (strlen(v) != 3 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z' || v[2] < 'A' ||
-        v[2] > 'Z')
+    char code[4];
+    if (!vx_contract_currency_parse(v, false, code))
         return refuse(why, "currency", "currency must be an ISO 4217 code such as USD");
     return VX_OK;
 }
 
 static vx_status check_cost(const char *v, api_refusal *why)
 {
-    if (strcmp(v, "effective") != 0 && strcmp(v, "billed") != 0 && strcmp(v, "list") != 0)
+    vx_contract_cost c;
+    if (!vx_contract_cost_parse(v, &c))
         return refuse(why, "cost", "cost must be effective, billed or list");
     return VX_OK;
 }
 
+/* The edge's filters (query.h's order) as the CostScope's. */
+static const vx_contract_filter scope_filters[API_FILTER_COUNT] = {
+    [API_FILTER_SERVICE] = VX_CONTRACT_FILTER_SERVICE,
+    [API_FILTER_REGION] = VX_CONTRACT_FILTER_REGION,
+    [API_FILTER_ACCOUNT] = VX_CONTRACT_FILTER_ACCOUNT,
+    [API_FILTER_PROVIDER] = VX_CONTRACT_FILTER_PROVIDER,
+};
+
 static void scope_fill(const scope_in *in, const char *tenant, Valdrix__V1__CostScope *s)
 {
-    valdrix__v1__cost_scope__init(s);
-    s->tenant_id = borrow(tenant);
-    s->from = borrow(in->from ? in->from : "");
-    s->to = borrow(in->to ? in->to : "");
-    s->currency = borrow(in->currency ? in->currency : "");
-    s->cost = borrow(in->cost ? in->cost : "");
-    s->n_service_names = in->filter[API_FILTER_SERVICE].n;
-    s->service_names = borrow_list(in->filter[API_FILTER_SERVICE].values);
-    s->n_region_ids = in->filter[API_FILTER_REGION].n;
-    s->region_ids = borrow_list(in->filter[API_FILTER_REGION].values);
-    s->n_sub_account_ids = in->filter[API_FILTER_ACCOUNT].n;
-    s->sub_account_ids = borrow_list(in->filter[API_FILTER_ACCOUNT].values);
-    s->n_providers = in->filter[API_FILTER_PROVIDER].n;
-    s->providers = borrow_list(in->filter[API_FILTER_PROVIDER].values);
+    vx_contract_scope_view v = {.tenant_id = tenant,
+                                .from = in->from,
+                                .to = in->to,
+                                .currency = in->currency,
+                                .cost = in->cost};
+    for (int f = 0; f < API_FILTER_COUNT; f++) {
+        v.filter[scope_filters[f]] = in->filter[f].values;
+        v.n_filter[scope_filters[f]] = in->filter[f].n;
+    }
+    vx_contract_scope_view_fill(&v, s);
 }
 
 /* ---- JSON bodies ---- */
@@ -372,34 +364,20 @@ static void answer_problem(api_svc_answer *a, int status, const char *type, cons
     va_end(ap);
 }
 
+/* The problem for an Error reply, by vx/contract.h's table; the failures of a service name it. */
 static void answer_error(api_svc_answer *a, const char *service, const Valdrix__V1__Error *e)
 {
     const char *msg = e->message && e->message[0] ? e->message : "(no message)";
-    switch (e->code) {
-    case VALDRIX__V1__ERROR__CODE__CODE_INVALID:
-        answer_problem(a, 400, "invalid-request", "Invalid request", "%s", msg);
-        break;
-    case VALDRIX__V1__ERROR__CODE__CODE_BUDGET:
-        answer_problem(a, 402, "budget-exceeded", "Budget exceeded", "%s", msg);
-        break;
-    case VALDRIX__V1__ERROR__CODE__CODE_TOO_LARGE:
-        answer_problem(a, 413, "too-large", "Too large", "%s", msg);
-        break;
-    case VALDRIX__V1__ERROR__CODE__CODE_LIMITED:
-        answer_problem(a, 429, "rate-limited", "Too many requests", "%s", msg);
-        break;
-    case VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE:
-        answer_problem(a, 503, "unavailable", "Service unavailable", "the %s service: %s", service,
-                       msg);
-        break;
-    case VALDRIX__V1__ERROR__CODE__CODE_DEADLINE:
-        answer_problem(a, 504, "deadline", "Deadline exceeded", "the %s service: %s", service, msg);
-        break;
-    default:
-        answer_problem(a, 500, "internal", "Internal error", "the %s service failed: %s", service,
-                       msg);
-        break;
-    }
+    const vx_contract_error_info *info = vx_contract_error_of_code(e->code);
+    int status = info->http_status;
+    if (status == 500)
+        answer_problem(a, status, info->problem_type, info->problem_title,
+                       "the %s service failed: %s", service, msg);
+    else if (status >= 500)
+        answer_problem(a, status, info->problem_type, info->problem_title, "the %s service: %s",
+                       service, msg);
+    else
+        answer_problem(a, status, info->problem_type, info->problem_title, "%s", msg);
 }
 
 /* A double as JSON: null unless finite. */
@@ -491,20 +469,33 @@ static void bad_reply(api_svc_answer *a, const char *service, const char *what)
     answer_problem(a, 502, "bad-reply", "Bad reply", "the %s service sent %s", service, what);
 }
 
+/* Unpacks a reply of `desc` from `service`: true with *r holding a result, or false with the
+ * answer (the service's Error, or a bad reply) already in `a`. */
+static bool open_reply(const ProtobufCMessageDescriptor *desc, const char *service,
+                       const uint8_t *data, size_t len, vx_contract_reply *r, api_svc_answer *a)
+{
+    char why[128];
+    if (vx_contract_reply_unpack(desc, data, len, r, why, sizeof why) != VX_OK) {
+        bad_reply(a, service, why);
+        return false;
+    }
+    if (r->error != NULL) {
+        answer_error(a, service, r->error);
+        vx_contract_reply_cleanup(r);
+        return false;
+    }
+    return true;
+}
+
 void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
 {
-    Valdrix__V1__ForecastReply *r = valdrix__v1__forecast_reply__unpack(NULL, len, data);
-    if (r == NULL) {
-        bad_reply(a, "forecast", "a reply that is not a ForecastReply");
+    vx_contract_reply r;
+    if (!open_reply(&valdrix__v1__forecast_reply__descriptor, "forecast", data, len, &r, a))
         return;
-    }
-    if (r->outcome_case == VALDRIX__V1__FORECAST_REPLY__OUTCOME_ERROR && r->error) {
-        answer_error(a, "forecast", r->error);
-    } else if (r->outcome_case != VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT || !r->result ||
-               !r->result->total) {
+    const Valdrix__V1__ForecastResult *f = (const Valdrix__V1__ForecastResult *)r.result;
+    if (!f->total) {
         bad_reply(a, "forecast", "neither a result nor an error");
     } else {
-        const Valdrix__V1__ForecastResult *f = r->result;
         json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
         json_object_set_new(o, "horizon_days", json_integer(f->horizon_days));
         json_object_set_new(o, "level", num(f->level));
@@ -516,60 +507,47 @@ void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *
         json_object_set_new(o, "services", svcs);
         answer_json(a, o);
     }
-    valdrix__v1__forecast_reply__free_unpacked(r, NULL);
+    vx_contract_reply_cleanup(&r);
 }
 
 void api_anomalies_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
 {
-    Valdrix__V1__AnomaliesReply *r = valdrix__v1__anomalies_reply__unpack(NULL, len, data);
-    if (r == NULL) {
-        bad_reply(a, "forecast", "a reply that is not an AnomaliesReply");
+    vx_contract_reply r;
+    if (!open_reply(&valdrix__v1__anomalies_reply__descriptor, "forecast", data, len, &r, a))
         return;
+    const Valdrix__V1__AnomaliesResult *f = (const Valdrix__V1__AnomaliesResult *)r.result;
+    json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
+    result_basis(o, f->records, f->data_version, f->cached);
+    json_t *list = json_array();
+    for (size_t i = 0; i < f->n_anomalies; i++) {
+        const Valdrix__V1__Anomaly *x = f->anomalies[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "date", str(x->date));
+        if (x->service_name && x->service_name[0])
+            json_object_set_new(e, "service", str(x->service_name));
+        json_object_set_new(e, "kind", str(x->kind));
+        json_object_set_new(e, "severity", str(x->severity));
+        json_object_set_new(e, "actual", num(x->actual));
+        json_object_set_new(e, "expected", num(x->expected));
+        json_object_set_new(e, "lo", num(x->lo));
+        json_object_set_new(e, "hi", num(x->hi));
+        json_object_set_new(e, "score", num(x->score));
+        json_array_append_new(list, e);
     }
-    if (r->outcome_case == VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR && r->error) {
-        answer_error(a, "forecast", r->error);
-    } else if (r->outcome_case != VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT || !r->result) {
-        bad_reply(a, "forecast", "neither a result nor an error");
-    } else {
-        const Valdrix__V1__AnomaliesResult *f = r->result;
-        json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
-        result_basis(o, f->records, f->data_version, f->cached);
-        json_t *list = json_array();
-        for (size_t i = 0; i < f->n_anomalies; i++) {
-            const Valdrix__V1__Anomaly *x = f->anomalies[i];
-            json_t *e = json_object();
-            json_object_set_new(e, "date", str(x->date));
-            if (x->service_name && x->service_name[0])
-                json_object_set_new(e, "service", str(x->service_name));
-            json_object_set_new(e, "kind", str(x->kind));
-            json_object_set_new(e, "severity", str(x->severity));
-            json_object_set_new(e, "actual", num(x->actual));
-            json_object_set_new(e, "expected", num(x->expected));
-            json_object_set_new(e, "lo", num(x->lo));
-            json_object_set_new(e, "hi", num(x->hi));
-            json_object_set_new(e, "score", num(x->score));
-            json_array_append_new(list, e);
-        }
-        json_object_set_new(o, "anomalies", list);
-        answer_json(a, o);
-    }
-    valdrix__v1__anomalies_reply__free_unpacked(r, NULL);
+    json_object_set_new(o, "anomalies", list);
+    answer_json(a, o);
+    vx_contract_reply_cleanup(&r);
 }
 
 void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
 {
-    Valdrix__V1__InsightReply *r = valdrix__v1__insight_reply__unpack(NULL, len, data);
-    if (r == NULL) {
-        bad_reply(a, "llm", "a reply that is not an InsightReply");
+    vx_contract_reply r;
+    if (!open_reply(&valdrix__v1__insight_reply__descriptor, "llm", data, len, &r, a))
         return;
-    }
-    if (r->outcome_case == VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR && r->error) {
-        answer_error(a, "llm", r->error);
-    } else if (r->outcome_case != VALDRIX__V1__INSIGHT_REPLY__OUTCOME_RESULT || !r->result ||
-               !r->result->insight) {
+    const Valdrix__V1__InsightResult *f = (const Valdrix__V1__InsightResult *)r.result;
+    if (!f->insight) {
         bad_reply(a, "llm", "neither a result nor an error");
     } else {
-        const Valdrix__V1__InsightResult *f = r->result;
         const Valdrix__V1__Insight *in = f->insight;
         json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, NULL);
         json_object_set_new(o, "kind", str(f->kind));
@@ -605,5 +583,5 @@ void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a
         json_object_set_new(o, "notes", str_array(f->notes, f->n_notes));
         answer_json(a, o);
     }
-    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    vx_contract_reply_cleanup(&r);
 }

@@ -113,7 +113,7 @@ static void arena_free(arena *a)
 static char *day_str(arena *a, int64_t day)
 {
     char *p = arena_new(a, 11);
-    fc_format_day(day, p);
+    vx_contract_day_format(day, p);
     return p;
 }
 
@@ -230,13 +230,13 @@ series_msg(arena *a, const char *name, const vx_forecast_result *r, double spend
 static void result_head(arena *a, Valdrix__V1__ForecastResult *res, const fc_request *req,
                         const fc_rollup *rollup, uint64_t data_version)
 {
-    res->tenant_id = arena_str(a, req->tenant_id);
-    res->from = day_str(a, req->from_day);
-    res->to = day_str(a, req->to_day);
+    res->tenant_id = arena_str(a, req->scope.tenant_id);
+    res->from = day_str(a, req->scope.from_day);
+    res->to = day_str(a, req->scope.to_day);
     res->horizon_days = req->horizon_days;
     res->level = req->level;
-    res->currency = arena_str(a, rollup->currency[0] ? rollup->currency : req->currency);
-    res->cost = arena_str(a, fc_cost_name(req->cost));
+    res->currency = arena_str(a, rollup->currency[0] ? rollup->currency : req->scope.currency);
+    res->cost = arena_str(a, vx_contract_cost_name(req->scope.cost));
     res->records = rollup->records;
     res->data_version = data_version;
     res->cached = false;
@@ -267,7 +267,7 @@ vx_status fc_forecast_reply(const fc_request *req, const fc_rollup *rollup, cons
         /* no row in the window: no spend to project */
         vx_forecast_result *zero =
             held_result(NULL, 0, H, req->level, "no cost rows in the window");
-        res.total = series_msg(&a, "", zero, 0, req->to_day);
+        res.total = series_msg(&a, "", zero, 0, req->scope.to_day);
         res.total->model = arena_str(&a, "sum");
         vx_forecast_result_destroy(zero);
         pack_forecast(&res, out, len);
@@ -296,11 +296,12 @@ vx_status fc_forecast_reply(const fc_request *req, const fc_rollup *rollup, cons
         st = VX_INTERNAL;
         goto done;
     }
-    res.total = series_msg(&a, "", total, s->total_spend, req->to_day);
+    res.total = series_msg(&a, "", total, s->total_spend, req->scope.to_day);
     res.n_services = s->n_parts;
     res.services = arena_new(&a, s->n_parts * sizeof *res.services);
     for (size_t p = 0; p < s->n_parts; p++)
-        res.services[p] = series_msg(&a, s->names[p], job.res[p], s->part_spend[p], req->to_day);
+        res.services[p] =
+            series_msg(&a, s->names[p], job.res[p], s->part_spend[p], req->scope.to_day);
     pack_forecast(&res, out, len);
 done:
     vx_forecast_result_destroy(total);
@@ -338,11 +339,11 @@ vx_status fc_anomalies_reply(const fc_request *req, const fc_rollup *rollup, con
     arena a = {0};
     memset(stats, 0, sizeof *stats);
     Valdrix__V1__AnomaliesResult res = VALDRIX__V1__ANOMALIES_RESULT__INIT;
-    res.tenant_id = arena_str(&a, req->tenant_id);
-    res.from = day_str(&a, req->from_day);
-    res.to = day_str(&a, req->to_day);
-    res.currency = arena_str(&a, rollup->currency[0] ? rollup->currency : req->currency);
-    res.cost = arena_str(&a, fc_cost_name(req->cost));
+    res.tenant_id = arena_str(&a, req->scope.tenant_id);
+    res.from = day_str(&a, req->scope.from_day);
+    res.to = day_str(&a, req->scope.to_day);
+    res.currency = arena_str(&a, rollup->currency[0] ? rollup->currency : req->scope.currency);
+    res.cost = arena_str(&a, vx_contract_cost_name(req->scope.cost));
     res.records = rollup->records;
     res.data_version = data_version;
 

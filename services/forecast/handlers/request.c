@@ -1,11 +1,9 @@
 /* Decoding, defaults and validation of forecast and anomaly requests; the canonical digest
- * that keys the cache; Error replies. */
+ * that keys the cache. */
 #include "request.h"
 
 #include "valdrix/v1/forecast.pb-c.h"
 #include "vx/alloc.h"
-#include "vx/clock.h"
-#include "vx/uuid.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -14,29 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const cost_names[] = {"effective", "billed", "list"};
-static const char *const cost_columns[] = {"effective_cost", "billed_cost", "list_cost"};
-static const char *const filter_names[FC_F_COUNT] = {"service_names", "sub_account_ids",
-                                                     "providers", "region_ids"};
-
 const char *fc_kind_name(fc_kind k)
 {
     return k == FC_KIND_RUN ? "run" : "anomalies";
 }
 
-const char *fc_cost_name(fc_cost c)
+const ProtobufCMessageDescriptor *fc_reply_descriptor(fc_kind k)
 {
-    return cost_names[c];
-}
-
-const char *fc_cost_column(fc_cost c)
-{
-    return cost_columns[c];
-}
-
-void fc_format_day(int64_t day, char *out)
-{
-    vx_format_date(day * 86400, out, 11);
+    return k == FC_KIND_RUN ? &valdrix__v1__forecast_reply__descriptor
+                            : &valdrix__v1__anomalies_reply__descriptor;
 }
 
 static vx_status refuse(char *why, size_t cap, const char *fmt, ...)
@@ -53,159 +37,21 @@ static vx_status refuse(char *why, size_t cap, const char *fmt, ...)
     return VX_INVALID;
 }
 
-/* Well-formed UTF-8 without control characters (what Postgres text and the logs accept). */
-static bool text_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n;
-        unsigned cp;
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
-/* A caller's value, fit to quote back in an error: short text, or a placeholder. */
-static const char *shown(const char *s)
-{
-    return strlen(s) <= 40 && text_ok(s) ? s : "(not shown)";
-}
-
-/* "YYYY-MM-DD" into days since 1970-01-01; false on anything else. */
-static bool parse_day(const char *s, int64_t *out)
-{
-    int64_t unix_s;
-    if (strlen(s) != 10 || !vx_parse_iso8601(s, 10, &unix_s))
-        return false;
-    *out = unix_s / 86400;
-    return true;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static vx_status take_filter(fc_request *r, fc_filter f, char **values, size_t n, char *why,
-                             size_t cap)
-{
-    if (n == 0)
-        return VX_OK;
-    if (n > FC_MAX_FILTER_VALUES)
-        return refuse(why, cap, "scope.%s: at most %d values, not %zu", filter_names[f],
-                      FC_MAX_FILTER_VALUES, n);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(values[i]);
-        if (len == 0)
-            return refuse(why, cap, "scope.%s[%zu] is empty", filter_names[f], i);
-        if (len > FC_MAX_NAME_BYTES)
-            return refuse(why, cap, "scope.%s[%zu] is longer than %d bytes", filter_names[f], i,
-                          FC_MAX_NAME_BYTES);
-        if (!text_ok(values[i]))
-            return refuse(why, cap, "scope.%s[%zu] is not UTF-8 text without control characters",
-                          filter_names[f], i);
-    }
-    char **sorted = vx_xmalloc(n * sizeof *sorted);
-    memcpy(sorted, values, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_str);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || strcmp(sorted[k - 1], sorted[i]) != 0)
-            sorted[k++] = sorted[i];
-    r->filter[f] = sorted;
-    r->n_filter[f] = k;
-    return VX_OK;
-}
-
+/* History windows: up to three years, ending at most tomorrow (time zones); a currency may be
+ * given in either case. */
 static vx_status parse_scope(fc_request *r, const Valdrix__V1__CostScope *sc, int64_t today_day,
                              char *why, size_t cap)
 {
-    if (sc == NULL)
-        return refuse(why, cap, "scope is required (scope.tenant_id at least)");
-    vx_uuid u;
-    if (!vx_uuid_parse(sc->tenant_id, strlen(sc->tenant_id), &u))
-        return refuse(why, cap, "scope.tenant_id must be a UUID, not '%s'", shown(sc->tenant_id));
-    vx_uuid_format(&u, r->tenant_id);
-
-    r->to_day = today_day;
-    if (sc->to[0] != '\0' && !parse_day(sc->to, &r->to_day))
-        return refuse(why, cap, "scope.to must be a date YYYY-MM-DD, not '%s'", shown(sc->to));
-    if (r->to_day > today_day + 1)
-        return refuse(why, cap, "scope.to is in the future: history ends before today");
-    int64_t def = r->kind == FC_KIND_RUN ? FC_DEFAULT_FORECAST_DAYS : FC_DEFAULT_ANOMALY_DAYS;
-    r->from_day = r->to_day - def;
-    if (sc->from[0] != '\0' && !parse_day(sc->from, &r->from_day))
-        return refuse(why, cap, "scope.from must be a date YYYY-MM-DD, not '%s'", shown(sc->from));
-    if (r->from_day < 0)
-        return refuse(why, cap, "scope.from is before 1970-01-01");
-    if (r->from_day >= r->to_day)
-        return refuse(why, cap, "scope.from must be before scope.to (to is exclusive)");
-    if (r->to_day - r->from_day > FC_MAX_WINDOW_DAYS)
-        return refuse(why, cap, "the window spans %lld days; at most %d (3 years)",
-                      (long long)(r->to_day - r->from_day), FC_MAX_WINDOW_DAYS);
-    if (r->kind == FC_KIND_ANOMALIES && r->to_day - r->from_day < FC_MIN_ANOMALY_DAYS)
-        return refuse(why, cap, "the window spans %lld days; anomalies need at least %d",
-                      (long long)(r->to_day - r->from_day), FC_MIN_ANOMALY_DAYS);
-
-    vx_status st;
-    if ((st = take_filter(r, FC_F_SERVICE, sc->service_names, sc->n_service_names, why, cap)) ||
-        (st = take_filter(r, FC_F_ACCOUNT, sc->sub_account_ids, sc->n_sub_account_ids, why, cap)) ||
-        (st = take_filter(r, FC_F_PROVIDER, sc->providers, sc->n_providers, why, cap)) ||
-        (st = take_filter(r, FC_F_REGION, sc->region_ids, sc->n_region_ids, why, cap)))
-        return st;
-
-    const char *cur = sc->currency;
-    if (cur[0] != '\0') {
-        if (strlen(cur) != 3)
-            return refuse(why, cap, "scope.currency must be an ISO 4217 code such as USD");
-        for (int i = 0; i < 3; i++) {
-            char c = cur[i];
-            if (c >= 'a' && c <= 'z')
-                c = (char)(c - 'a' + 'A');
-            if (c < 'A' || c > 'Z')
-                return refuse(why, cap, "scope.currency must be an ISO 4217 code such as USD");
-            r->currency[i] = c;
-        }
-        r->currency[3] = '\0';
-    }
-    r->cost = FC_COST_EFFECTIVE;
-    if (sc->cost[0] != '\0') {
-        size_t i = 0;
-        while (i < 3 && strcmp(sc->cost, cost_names[i]) != 0)
-            i++;
-        if (i == 3)
-            return refuse(why, cap,
-                          "scope.cost: unknown cost kind '%s' (effective, billed or list)",
-                          shown(sc->cost));
-        r->cost = (fc_cost)i;
-    }
-    return VX_OK;
+    const vx_contract_scope_rules rules = {
+        .default_days = r->kind == FC_KIND_RUN ? FC_DEFAULT_FORECAST_DAYS : FC_DEFAULT_ANOMALY_DAYS,
+        .min_days = r->kind == FC_KIND_ANOMALIES ? FC_MIN_ANOMALY_DAYS : 1,
+        .max_days = FC_MAX_WINDOW_DAYS,
+        .first_day = 0,
+        .end_day = INT64_MAX,
+        .max_ahead_days = 1,
+        .currency_any_case = true,
+    };
+    return vx_contract_scope_decode(sc, &rules, today_day, &r->scope, why, cap);
 }
 
 static vx_status parse_top(uint32_t top, uint32_t *out, char *why, size_t cap)
@@ -252,14 +98,7 @@ void fc_request_cleanup(fc_request *r)
 {
     if (r == NULL)
         return;
-    for (int f = 0; f < FC_F_COUNT; f++)
-        vx_free(r->filter[f]);
-    if (r->msg != NULL) {
-        if (r->kind == FC_KIND_RUN)
-            valdrix__v1__forecast_request__free_unpacked(r->msg, NULL);
-        else
-            valdrix__v1__anomalies_request__free_unpacked(r->msg, NULL);
-    }
+    vx_contract_scope_cleanup(&r->scope);
     memset(r, 0, sizeof *r);
 }
 
@@ -268,23 +107,19 @@ vx_status fc_request_parse(fc_kind kind, const void *data, size_t len, int64_t t
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
-    if (len > FC_MAX_REQUEST_BYTES)
-        return refuse(why, why_cap, "request of %zu bytes; at most %d", len, FC_MAX_REQUEST_BYTES);
-    const uint8_t *bytes = len ? data : (const uint8_t *)"";
-    vx_status st;
-    if (kind == FC_KIND_RUN) {
-        Valdrix__V1__ForecastRequest *m = valdrix__v1__forecast_request__unpack(NULL, len, bytes);
-        if (m == NULL)
-            return refuse(why, why_cap, "not a valdrix.v1.ForecastRequest (protobuf)");
-        out->msg = m;
-        st = parse_run(out, m, today_day, why, why_cap);
-    } else {
-        Valdrix__V1__AnomaliesRequest *m = valdrix__v1__anomalies_request__unpack(NULL, len, bytes);
-        if (m == NULL)
-            return refuse(why, why_cap, "not a valdrix.v1.AnomaliesRequest (protobuf)");
-        out->msg = m;
-        st = parse_anomalies(out, m, today_day, why, why_cap);
-    }
+    const ProtobufCMessageDescriptor *desc = kind == FC_KIND_RUN
+                                                 ? &valdrix__v1__forecast_request__descriptor
+                                                 : &valdrix__v1__anomalies_request__descriptor;
+    ProtobufCMessage *m;
+    if (vx_contract_unpack(desc, data, len, VX_CONTRACT_MAX_REQUEST_BYTES, &m, why, why_cap) !=
+        VX_OK)
+        return VX_INVALID;
+    vx_status st =
+        kind == FC_KIND_RUN
+            ? parse_run(out, (const Valdrix__V1__ForecastRequest *)m, today_day, why, why_cap)
+            : parse_anomalies(out, (const Valdrix__V1__AnomaliesRequest *)m, today_day, why,
+                              why_cap);
+    protobuf_c_message_free_unpacked(m, NULL);
     if (st != VX_OK)
         fc_request_cleanup(out);
     return st;
@@ -294,26 +129,8 @@ vx_status fc_request_parse(fc_kind kind, const void *data, size_t len, int64_t t
 
 void fc_request_digest(const fc_request *r, char out[FC_DIGEST_LEN])
 {
-    char from[11], to[11], cur[4], cost[16], tenant[37];
-    fc_format_day(r->from_day, from);
-    fc_format_day(r->to_day, to);
-    memcpy(cur, r->currency, sizeof cur);
-    snprintf(cost, sizeof cost, "%s", cost_names[r->cost]);
-    memcpy(tenant, r->tenant_id, sizeof tenant);
-    Valdrix__V1__CostScope sc = VALDRIX__V1__COST_SCOPE__INIT;
-    sc.tenant_id = tenant;
-    sc.from = from;
-    sc.to = to;
-    sc.currency = cur;
-    sc.cost = cost;
-    sc.n_service_names = r->n_filter[FC_F_SERVICE];
-    sc.service_names = r->filter[FC_F_SERVICE];
-    sc.n_sub_account_ids = r->n_filter[FC_F_ACCOUNT];
-    sc.sub_account_ids = r->filter[FC_F_ACCOUNT];
-    sc.n_providers = r->n_filter[FC_F_PROVIDER];
-    sc.providers = r->filter[FC_F_PROVIDER];
-    sc.n_region_ids = r->n_filter[FC_F_REGION];
-    sc.region_ids = r->filter[FC_F_REGION];
+    Valdrix__V1__CostScope sc;
+    vx_contract_scope_fill(&r->scope, &sc);
     uint8_t *buf;
     size_t len;
     if (r->kind == FC_KIND_RUN) {
@@ -357,34 +174,6 @@ void fc_cache_key(const fc_request *r, uint64_t data_version, char out[FC_CACHE_
 {
     char digest[FC_DIGEST_LEN];
     fc_request_digest(r, digest);
-    snprintf(out, FC_CACHE_KEY_MAX, "vx:fc:v1:%s:%llu:%s", r->tenant_id,
+    snprintf(out, FC_CACHE_KEY_MAX, "vx:fc:v1:%s:%llu:%s", r->scope.tenant_id,
              (unsigned long long)data_version, digest);
-}
-
-/* ---- errors ---- */
-
-void fc_error_reply(fc_kind kind, int code, const char *message, void **out, size_t *len)
-{
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", message ? message : "");
-    Valdrix__V1__Error e = VALDRIX__V1__ERROR__INIT;
-    e.code = (Valdrix__V1__Error__Code)code;
-    e.message = msg;
-    uint8_t *buf;
-    if (kind == FC_KIND_RUN) {
-        Valdrix__V1__ForecastReply rep = VALDRIX__V1__FORECAST_REPLY__INIT;
-        rep.outcome_case = VALDRIX__V1__FORECAST_REPLY__OUTCOME_ERROR;
-        rep.error = &e;
-        *len = valdrix__v1__forecast_reply__get_packed_size(&rep);
-        buf = vx_xmalloc(*len + 1);
-        valdrix__v1__forecast_reply__pack(&rep, buf);
-    } else {
-        Valdrix__V1__AnomaliesReply rep = VALDRIX__V1__ANOMALIES_REPLY__INIT;
-        rep.outcome_case = VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR;
-        rep.error = &e;
-        *len = valdrix__v1__anomalies_reply__get_packed_size(&rep);
-        buf = vx_xmalloc(*len + 1);
-        valdrix__v1__anomalies_reply__pack(&rep, buf);
-    }
-    *out = buf;
 }

@@ -7,9 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const filter_columns[FC_F_COUNT] = {"service_name", "sub_account_id", "provider",
-                                                       "region_id"};
-
 /* {"a","b\"c"}: every element quoted, '"' and '\' escaped. */
 static char *array_literal(char *const *values, size_t n)
 {
@@ -40,10 +37,10 @@ static void append(fc_sql *s, const char *text)
 void fc_rollup_sql(const fc_request *req, fc_sql *out)
 {
     memset(out, 0, sizeof *out);
-    fc_format_day(req->from_day, out->from);
-    fc_format_day(req->to_day, out->to);
+    vx_contract_day_format(req->scope.from_day, out->from);
+    vx_contract_day_format(req->scope.to_day, out->to);
     snprintf(out->top, sizeof out->top, "%u", req->top_services);
-    out->params[out->n_params++] = req->tenant_id;
+    out->params[out->n_params++] = req->scope.tenant_id;
     out->params[out->n_params++] = out->from;
     out->params[out->n_params++] = out->to;
     out->params[out->n_params++] = out->top;
@@ -52,25 +49,27 @@ void fc_rollup_sql(const fc_request *req, fc_sql *out)
      * more than the sum. Without an account, provider or region filter the per-service
      * rollup has every number needed, in a fraction of the rows. */
     bool by_service_only = true;
-    for (int f = 0; f < FC_F_COUNT; f++)
-        if (f != FC_F_SERVICE && req->n_filter[f] > 0)
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++)
+        if (f != VX_CONTRACT_FILTER_SERVICE && req->scope.n_filter[f] > 0)
             by_service_only = false;
     snprintf(out->sql, sizeof out->sql,
              "WITH base AS MATERIALIZED (SELECT day, service_name, billing_currency, "
              "sum(%s) AS c, sum(record_count) AS r FROM %s "
              "WHERE tenant_id = $1::uuid AND day >= $2::date AND day < $3::date",
-             fc_cost_column(req->cost), by_service_only ? "cost_daily_service" : "cost_daily");
+             vx_contract_cost_column(req->scope.cost),
+             by_service_only ? "cost_daily_service" : "cost_daily");
     char ref[64];
-    for (int f = 0; f < FC_F_COUNT; f++) {
-        if (req->n_filter[f] == 0)
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++) {
+        if (req->scope.n_filter[f] == 0)
             continue;
-        out->arrays[f] = array_literal(req->filter[f], req->n_filter[f]);
+        out->arrays[f] = array_literal(req->scope.filter[f], req->scope.n_filter[f]);
         out->params[out->n_params++] = out->arrays[f];
-        snprintf(ref, sizeof ref, " AND %s = ANY($%d::text[])", filter_columns[f], out->n_params);
+        snprintf(ref, sizeof ref, " AND %s = ANY($%d::text[])",
+                 vx_contract_filter_column((vx_contract_filter)f), out->n_params);
         append(out, ref);
     }
-    if (req->currency[0] != '\0') {
-        out->params[out->n_params++] = req->currency;
+    if (req->scope.currency[0] != '\0') {
+        out->params[out->n_params++] = req->scope.currency;
         snprintf(ref, sizeof ref, " AND billing_currency = $%d", out->n_params);
         append(out, ref);
     }
@@ -92,7 +91,7 @@ void fc_rollup_sql(const fc_request *req, fc_sql *out)
 
 void fc_sql_cleanup(fc_sql *s)
 {
-    for (int f = 0; f < FC_F_COUNT; f++)
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++)
         vx_free(s->arrays[f]);
     memset(s, 0, sizeof *s);
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* $1 tenant, $2 from, $3 to, $4 top N, then one per filter list and the currency. */
-#define FC_SQL_MAX_PARAMS (4 + FC_F_COUNT + 1)
+#define FC_SQL_MAX_PARAMS (4 + VX_CONTRACT_FILTER_COUNT + 1)
 
 typedef struct {
     char sql[2048];
@@ -18,7 +18,7 @@ typedef struct {
     int n_params;
     /* storage the parameters point into */
     char from[11], to[11], top[12];
-    char *arrays[FC_F_COUNT]; /* Postgres array literals, owned */
+    char *arrays[VX_CONTRACT_FILTER_COUNT]; /* Postgres array literals, owned */
 } fc_sql;
 
 /* The statement that reads the request's window of cost_daily for its tenant: sums of the

@@ -231,7 +231,7 @@ static Valdrix__V1__ForecastResult *run_reply(const fc_rollup *roll, uint32_t to
     fc_request req;
     request(FC_KIND_RUN, "2023-11-28", top, &req); /* 400 days before TODAY */
     fc_series s;
-    fc_series_build(roll, req.from_day, req.to_day, &s);
+    fc_series_build(roll, req.scope.from_day, req.scope.to_day, &s);
     fc_fit_stats stats;
     char why[256] = "";
     if (fc_forecast_reply(&req, roll, &s, 7, threads, bytes, len, &stats, why, sizeof why) != VX_OK)
@@ -403,7 +403,7 @@ static void test_forecast_anomalies_name_day_and_service(void **state)
     fc_request req;
     request(FC_KIND_ANOMALIES, NULL, 2, &req);
     fc_series s;
-    fc_series_build(&roll, req.from_day, req.to_day, &s);
+    fc_series_build(&roll, req.scope.from_day, req.scope.to_day, &s);
     void *bytes;
     size_t len;
     fc_fit_stats stats;
@@ -416,8 +416,8 @@ static void test_forecast_anomalies_name_day_and_service(void **state)
     assert_int_equal(res->records, 90 * 15);
     assert_int_equal(res->data_version, 3);
     char spike_day[11], drop_day[11];
-    fc_format_day(TODAY - 90 + 60, spike_day);
-    fc_format_day(TODAY - 90 + 75, drop_day);
+    vx_contract_day_format(TODAY - 90 + 60, spike_day);
+    vx_contract_day_format(TODAY - 90 + 75, drop_day);
     bool spike = false, drop = false, total_spike = false;
     for (size_t i = 0; i < res->n_anomalies; i++) {
         const Valdrix__V1__Anomaly *a = res->anomalies[i];

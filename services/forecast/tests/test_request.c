@@ -85,7 +85,8 @@ static void refused(fc_kind kind, const spec *s, const char *needle)
         fail_msg("accepted; expected a refusal with '%s'", needle);
     if (strstr(why, needle) == NULL)
         fail_msg("expected '%s' in '%s'", needle, why);
-    assert_null(r.msg);
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++) /* nothing left to free */
+        assert_null(r.scope.filter[f]);
 }
 
 static void test_forecast_request_defaults(void **state)
@@ -94,20 +95,20 @@ static void test_forecast_request_defaults(void **state)
     fc_request r;
     spec s = {.tenant = "0B6C4E52-3D43-4B6E-9A39-6F1F0A7F6A01"};
     parse_ok(FC_KIND_RUN, &s, &r);
-    assert_string_equal(r.tenant_id, TENANT); /* canonical lower case */
-    assert_int_equal(r.to_day, TODAY);
-    assert_int_equal(r.from_day, TODAY - 365);
+    assert_string_equal(r.scope.tenant_id, TENANT); /* canonical lower case */
+    assert_int_equal(r.scope.to_day, TODAY);
+    assert_int_equal(r.scope.from_day, TODAY - 365);
     assert_int_equal(r.horizon_days, 30);
     assert_true(r.level == 0.8);
     assert_int_equal(r.top_services, 5);
-    assert_int_equal(r.cost, FC_COST_EFFECTIVE);
-    assert_string_equal(r.currency, "");
-    for (int f = 0; f < FC_F_COUNT; f++)
-        assert_int_equal(r.n_filter[f], 0);
+    assert_int_equal(r.scope.cost, VX_CONTRACT_COST_EFFECTIVE);
+    assert_string_equal(r.scope.currency, "");
+    for (int f = 0; f < VX_CONTRACT_FILTER_COUNT; f++)
+        assert_int_equal(r.scope.n_filter[f], 0);
     fc_request_cleanup(&r);
 
     parse_ok(FC_KIND_ANOMALIES, &s, &r);
-    assert_int_equal(r.from_day, TODAY - 90);
+    assert_int_equal(r.scope.from_day, TODAY - 90);
     assert_true(r.min_abs == 25);
     assert_true(r.min_rel == 0.30);
     assert_int_equal(r.top_services, 5);
@@ -131,27 +132,27 @@ static void test_forecast_request_explicit_values(void **state)
     fc_request r;
     parse_ok(FC_KIND_RUN, &s, &r);
     char day[11];
-    fc_format_day(r.from_day, day);
+    vx_contract_day_format(r.scope.from_day, day);
     assert_string_equal(day, "2024-01-01");
-    fc_format_day(r.to_day, day);
+    vx_contract_day_format(r.scope.to_day, day);
     assert_string_equal(day, "2024-07-01");
-    assert_string_equal(r.currency, "EUR");
-    assert_int_equal(r.cost, FC_COST_LIST);
-    assert_string_equal(fc_cost_column(r.cost), "list_cost");
+    assert_string_equal(r.scope.currency, "EUR");
+    assert_int_equal(r.scope.cost, VX_CONTRACT_COST_LIST);
+    assert_string_equal(vx_contract_cost_column(r.scope.cost), "list_cost");
     assert_int_equal(r.horizon_days, 90);
     assert_true(r.level == 0.95);
     assert_int_equal(r.top_services, 20);
     /* sorted, repeats dropped */
-    assert_int_equal(r.n_filter[FC_F_SERVICE], 3);
-    assert_string_equal(r.filter[FC_F_SERVICE][0], "EC2");
-    assert_string_equal(r.filter[FC_F_SERVICE][1], "Lambda");
-    assert_string_equal(r.filter[FC_F_SERVICE][2], "S3");
+    assert_int_equal(r.scope.n_filter[VX_CONTRACT_FILTER_SERVICE], 3);
+    assert_string_equal(r.scope.filter[VX_CONTRACT_FILTER_SERVICE][0], "EC2");
+    assert_string_equal(r.scope.filter[VX_CONTRACT_FILTER_SERVICE][1], "Lambda");
+    assert_string_equal(r.scope.filter[VX_CONTRACT_FILTER_SERVICE][2], "S3");
     fc_request_cleanup(&r);
 
     /* three years (one leap) is the most */
     spec w = {.tenant = TENANT, .from = "2021-01-01", .to = "2024-01-01"};
     parse_ok(FC_KIND_RUN, &w, &r);
-    assert_int_equal(r.to_day - r.from_day, 1095);
+    assert_int_equal(r.scope.to_day - r.scope.from_day, 1095);
     fc_request_cleanup(&r);
     /* `to` may be today or tomorrow (time zones), not later */
     spec t = {.tenant = TENANT, .to = "2025-01-02"};
@@ -169,9 +170,9 @@ static void test_forecast_request_refusals(void **state)
     assert_int_equal(fc_request_parse(FC_KIND_RUN, junk, sizeof junk, TODAY, &r, why, sizeof why),
                      VX_INVALID);
     assert_non_null(strstr(why, "not a valdrix.v1.ForecastRequest"));
-    assert_int_equal(
-        fc_request_parse(FC_KIND_RUN, packed, FC_MAX_REQUEST_BYTES + 1, TODAY, &r, why, sizeof why),
-        VX_INVALID);
+    assert_int_equal(fc_request_parse(FC_KIND_RUN, packed, VX_CONTRACT_MAX_REQUEST_BYTES + 1, TODAY,
+                                      &r, why, sizeof why),
+                     VX_INVALID);
     assert_non_null(strstr(why, "at most"));
     /* an empty message has no scope */
     assert_int_equal(fc_request_parse(FC_KIND_RUN, NULL, 0, TODAY, &r, why, sizeof why),
@@ -205,7 +206,7 @@ static void test_forecast_request_refusals(void **state)
     char *empty[] = {"EC2", ""};
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = empty, .n_services = 2},
             "service_names[1] is empty");
-    char long_name[FC_MAX_NAME_BYTES + 2];
+    char long_name[VX_CONTRACT_MAX_NAME_BYTES + 2];
     memset(long_name, 'x', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
     char *longs[] = {long_name};
@@ -217,11 +218,13 @@ static void test_forecast_request_refusals(void **state)
     char *control[] = {"a\tb"};
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = control, .n_services = 1},
             "not UTF-8");
-    char *many[FC_MAX_FILTER_VALUES + 1];
-    for (int i = 0; i <= FC_MAX_FILTER_VALUES; i++)
+    char *many[VX_CONTRACT_MAX_FILTER_VALUES + 1];
+    for (int i = 0; i <= VX_CONTRACT_MAX_FILTER_VALUES; i++)
         many[i] = "svc";
     refused(FC_KIND_RUN,
-            &(spec){.tenant = TENANT, .services = many, .n_services = FC_MAX_FILTER_VALUES + 1},
+            &(spec){.tenant = TENANT,
+                    .services = many,
+                    .n_services = VX_CONTRACT_MAX_FILTER_VALUES + 1},
             "at most 100 values");
 
     refused(FC_KIND_ANOMALIES, &(spec){.tenant = TENANT, .from = "2024-12-20", .to = "2025-01-01"},
@@ -290,10 +293,11 @@ static void test_forecast_request_digest_is_canonical(void **state)
 static void test_forecast_request_error_replies(void **state)
 {
     (void)state;
-    void *buf = NULL;
+    /* the reply of each kind (the envelope itself is tested in libs/contract) */
     size_t len = 0;
-    fc_error_reply(FC_KIND_RUN, VALDRIX__V1__ERROR__CODE__CODE_TOO_LARGE, "too many records", &buf,
-                   &len);
+    uint8_t *buf =
+        vx_contract_reply_error(fc_reply_descriptor(FC_KIND_RUN),
+                                VALDRIX__V1__ERROR__CODE__CODE_TOO_LARGE, "too many records", &len);
     Valdrix__V1__ForecastReply *rep = valdrix__v1__forecast_reply__unpack(NULL, len, buf);
     assert_non_null(rep);
     assert_int_equal(rep->outcome_case, VALDRIX__V1__FORECAST_REPLY__OUTCOME_ERROR);
@@ -301,7 +305,8 @@ static void test_forecast_request_error_replies(void **state)
     assert_string_equal(rep->error->message, "too many records");
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
     vx_free(buf);
-    fc_error_reply(FC_KIND_ANOMALIES, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "bad", &buf, &len);
+    buf = vx_contract_reply_error(fc_reply_descriptor(FC_KIND_ANOMALIES),
+                                  VALDRIX__V1__ERROR__CODE__CODE_INVALID, "bad", &len);
     Valdrix__V1__AnomaliesReply *ar = valdrix__v1__anomalies_reply__unpack(NULL, len, buf);
     assert_non_null(ar);
     assert_int_equal(ar->outcome_case, VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR);

@@ -3,26 +3,11 @@
 
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/contract.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-const char *llm_err_str(llm_err_code code)
-{
-    switch (code) {
-    case LLM_ERR_INVALID:
-        return "invalid";
-    case LLM_ERR_BUDGET:
-        return "budget";
-    case LLM_ERR_UNAVAILABLE:
-        return "unavailable";
-    case LLM_ERR_DEADLINE:
-        return "deadline";
-    default:
-        return "internal";
-    }
-}
 
 void llm_answer_note(llm_answer *a, const char *note)
 {
@@ -124,26 +109,9 @@ uint8_t *llm_reply_result(const llm_answer *a, size_t *len)
     Valdrix__V1__Insight in;
     Valdrix__V1__Money cost;
     fill_result(a, &r, &in, &cost);
-    Valdrix__V1__InsightReply reply;
-    valdrix__v1__insight_reply__init(&reply);
-    reply.outcome_case = VALDRIX__V1__INSIGHT_REPLY__OUTCOME_RESULT;
-    reply.result = &r;
-    uint8_t *out = pack(&reply.base, len);
+    uint8_t *out = vx_contract_reply_result(&valdrix__v1__insight_reply__descriptor, &r.base, len);
     free_result(&in);
     return out;
-}
-
-uint8_t *llm_reply_error(llm_err_code code, const char *message, size_t *len)
-{
-    Valdrix__V1__Error e;
-    valdrix__v1__error__init(&e);
-    e.code = (Valdrix__V1__Error__Code)code;
-    e.message = mut(message);
-    Valdrix__V1__InsightReply reply;
-    valdrix__v1__insight_reply__init(&reply);
-    reply.outcome_case = VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR;
-    reply.error = &e;
-    return pack(&reply.base, len);
 }
 
 static bool text_within(const char *s, size_t max)

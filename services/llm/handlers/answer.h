@@ -10,18 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error codes of cost.proto's Error.Code that this service sends. */
-typedef enum {
-    LLM_ERR_INVALID = 1,
-    LLM_ERR_BUDGET = 2,
-    LLM_ERR_UNAVAILABLE = 4,
-    LLM_ERR_DEADLINE = 5,
-    LLM_ERR_INTERNAL = 7,
-} llm_err_code;
-
-/* "invalid", "budget", "unavailable", "deadline", "internal" (metrics and logs). */
-const char *llm_err_str(llm_err_code code);
-
 #define LLM_ANSWER_MAX_NOTES 16
 
 /* An InsightResult; owns its insight and notes (llm_answer_cleanup). */
@@ -53,8 +41,8 @@ uint8_t *llm_answer_pack(const llm_answer *a, size_t *len);
  * VX_OK. */
 vx_status llm_answer_unpack(const uint8_t *data, size_t len, llm_answer *out);
 
-/* An InsightReply holding the result `a` / an Error. Caller frees with vx_free. */
+/* An InsightReply holding the result `a` (an Error reply is vx_contract_reply_error with
+ * valdrix__v1__insight_reply__descriptor). Caller frees with vx_free. */
 uint8_t *llm_reply_result(const llm_answer *a, size_t *len);
-uint8_t *llm_reply_error(llm_err_code code, const char *message, size_t *len);
 
 #endif

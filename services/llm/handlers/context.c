@@ -149,15 +149,15 @@ vx_status llm_context_build(llm_context *out, const llm_req *req, llm_rows *rows
         c->focus = *focus;
         memset(focus, 0, sizeof *focus);
     }
-    if (req->currency[0])
-        memcpy(c->currency, req->currency, 4);
+    if (req->scope.currency[0])
+        memcpy(c->currency, req->scope.currency, 4);
     else
         pick_currency(&c->rows, c->currency);
 
     vx_llm_context *x = &c->ctx;
     x->kind = req->kind;
-    x->from = req->from;
-    x->to = req->to;
+    x->from = req->scope.from;
+    x->to = req->scope.to;
     x->currency = c->currency;
     x->focus_service = req->focus_service;
     x->focus_account = req->focus_account;
@@ -243,7 +243,7 @@ static const char *keep(llm_context *c, const char *s)
 static bool valid_date(const char *s)
 {
     int64_t d;
-    return s && llm_parse_day(s, strlen(s), &d);
+    return s && vx_contract_day_parse(s, strlen(s), &d);
 }
 
 static int by_score(const void *a, const void *b)
@@ -353,22 +353,12 @@ bool llm_context_add_forecast(llm_context *c, const uint8_t *data, size_t len, c
     return ok;
 }
 
-/* A CostScope of the request's filters, borrowing its strings. */
+/* A CostScope of the request's filters up to its `to`, borrowing its strings. */
 static void scope_of(const llm_req *req, const char *currency, Valdrix__V1__CostScope *s)
 {
-    valdrix__v1__cost_scope__init(s);
-    s->tenant_id = (char *)(uintptr_t)req->tenant_id;
-    s->to = (char *)(uintptr_t)req->to;
+    vx_contract_scope_fill(&req->scope, s);
+    s->from = (char *)(uintptr_t) "";
     s->currency = (char *)(uintptr_t)currency;
-    s->cost = (char *)(uintptr_t)llm_cost_str(req->cost);
-    s->n_service_names = req->n_filter[LLM_FILTER_SERVICE];
-    s->service_names = req->filter[LLM_FILTER_SERVICE];
-    s->n_sub_account_ids = req->n_filter[LLM_FILTER_ACCOUNT];
-    s->sub_account_ids = req->filter[LLM_FILTER_ACCOUNT];
-    s->n_providers = req->n_filter[LLM_FILTER_PROVIDER];
-    s->providers = req->filter[LLM_FILTER_PROVIDER];
-    s->n_region_ids = req->n_filter[LLM_FILTER_REGION];
-    s->region_ids = req->filter[LLM_FILTER_REGION];
 }
 
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
@@ -383,7 +373,7 @@ uint8_t *llm_anomalies_request_pack(const llm_req *req, const char *currency, si
 {
     Valdrix__V1__CostScope s;
     scope_of(req, currency, &s);
-    s.from = (char *)(uintptr_t)req->from;
+    s.from = (char *)(uintptr_t)req->scope.from;
     Valdrix__V1__AnomaliesRequest m;
     valdrix__v1__anomalies_request__init(&m);
     m.scope = &s;

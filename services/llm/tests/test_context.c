@@ -30,12 +30,12 @@ static vx_money M(const char *s)
 static void base_req(llm_req *r)
 {
     memset(r, 0, sizeof *r);
-    memcpy(r->tenant_id, TENANT, sizeof r->tenant_id);
+    memcpy(r->scope.tenant_id, TENANT, sizeof r->scope.tenant_id);
     r->kind = VX_LLM_KIND_SUMMARY;
-    memcpy(r->from, "2026-02-01", 11);
-    memcpy(r->to, "2026-03-01", 11);
-    assert_true(llm_parse_day(r->from, 10, &r->from_day));
-    assert_true(llm_parse_day(r->to, 10, &r->to_day));
+    memcpy(r->scope.from, "2026-02-01", 11);
+    memcpy(r->scope.to, "2026-03-01", 11);
+    assert_true(vx_contract_day_parse(r->scope.from, 10, &r->scope.from_day));
+    assert_true(vx_contract_day_parse(r->scope.to, 10, &r->scope.to_day));
     r->focus_service = vx_xstrdup("");
     r->focus_account = vx_xstrdup("");
 }
@@ -75,7 +75,7 @@ static void test_llm_svc_context_totals_and_currency(void **state)
     llm_context_cleanup(&c);
 
     /* the request's currency wins */
-    memcpy(req.currency, "EUR", 4);
+    memcpy(req.scope.currency, "EUR", 4);
     add(&rows, "EC2", "USD", "5", "0");
     add(&rows, "Compute", "EUR", "1", "0");
     assert_int_equal(llm_context_build(&c, &req, &rows, NULL, err, sizeof err), VX_OK);
@@ -286,9 +286,9 @@ static void test_llm_svc_context_forecast_requests(void **state)
     llm_req req;
     base_req(&req);
     char *svc[] = {"EC2"};
-    req.filter[LLM_FILTER_SERVICE] = svc;
-    req.n_filter[LLM_FILTER_SERVICE] = 1;
-    req.cost = LLM_COST_BILLED;
+    req.scope.filter[VX_CONTRACT_FILTER_SERVICE] = svc;
+    req.scope.n_filter[VX_CONTRACT_FILTER_SERVICE] = 1;
+    req.scope.cost = VX_CONTRACT_COST_BILLED;
     size_t len;
     uint8_t *buf = llm_anomalies_request_pack(&req, "EUR", &len);
     Valdrix__V1__AnomaliesRequest *a = valdrix__v1__anomalies_request__unpack(NULL, len, buf);
@@ -310,8 +310,8 @@ static void test_llm_svc_context_forecast_requests(void **state)
     assert_string_equal(f->scope->to, "2026-03-01");
     valdrix__v1__forecast_request__free_unpacked(f, NULL);
     vx_free(buf);
-    req.filter[LLM_FILTER_SERVICE] = NULL;
-    req.n_filter[LLM_FILTER_SERVICE] = 0;
+    req.scope.filter[VX_CONTRACT_FILTER_SERVICE] = NULL;
+    req.scope.n_filter[VX_CONTRACT_FILTER_SERVICE] = 0;
     llm_req_cleanup(&req);
 }
 
@@ -382,7 +382,8 @@ static void test_llm_svc_answer_cache_round_trip(void **state)
     assert_int_equal(llm_answer_unpack((const uint8_t *)"\x0a\xff", 2, &b), VX_INVALID);
     llm_answer_cleanup(&a);
 
-    buf = llm_reply_error(LLM_ERR_BUDGET, "budget used up", &len);
+    buf = vx_contract_reply_error(&valdrix__v1__insight_reply__descriptor,
+                                  VALDRIX__V1__ERROR__CODE__CODE_BUDGET, "budget used up", &len);
     r = valdrix__v1__insight_reply__unpack(NULL, len, buf);
     assert_int_equal(r->outcome_case, VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR);
     assert_int_equal(r->error->code, VALDRIX__V1__ERROR__CODE__CODE_BUDGET);

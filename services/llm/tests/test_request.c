@@ -20,7 +20,7 @@
 static int64_t today(void)
 {
     int64_t d;
-    assert_true(llm_parse_day("2026-03-15", 10, &d));
+    assert_true(vx_contract_day_parse("2026-03-15", 10, &d));
     return d;
 }
 
@@ -91,23 +91,23 @@ static void test_llm_svc_request_defaults(void **state)
     llm_req r;
     char err[256] = "";
     assert_int_equal(decode(&s, &r, err, sizeof err), VX_OK);
-    assert_string_equal(r.tenant_id, TENANT); /* canonical lower case */
-    assert_string_equal(r.to, "2026-03-15");
-    assert_string_equal(r.from, "2026-02-13"); /* 30 days before */
-    assert_int_equal(r.to_day - r.from_day, 30);
+    assert_string_equal(r.scope.tenant_id, TENANT); /* canonical lower case */
+    assert_string_equal(r.scope.to, "2026-03-15");
+    assert_string_equal(r.scope.from, "2026-02-13"); /* 30 days before */
+    assert_int_equal(r.scope.to_day - r.scope.from_day, 30);
     assert_int_equal(r.kind, VX_LLM_KIND_SUMMARY);
-    assert_int_equal(r.cost, LLM_COST_EFFECTIVE);
-    assert_string_equal(r.currency, "");
+    assert_int_equal(r.scope.cost, VX_CONTRACT_COST_EFFECTIVE);
+    assert_string_equal(r.scope.currency, "");
     assert_string_equal(r.focus_service, "");
     llm_req_cleanup(&r);
 
     spec t = {.to = "2026-01-10", .kind = 3, .cost = "list", .currency = "EUR"};
     assert_int_equal(decode(&t, &r, err, sizeof err), VX_OK);
-    assert_string_equal(r.from, "2025-12-11");
-    assert_string_equal(r.to, "2026-01-10");
+    assert_string_equal(r.scope.from, "2025-12-11");
+    assert_string_equal(r.scope.to, "2026-01-10");
     assert_int_equal(r.kind, VX_LLM_KIND_FORECAST);
-    assert_int_equal(r.cost, LLM_COST_LIST);
-    assert_string_equal(r.currency, "EUR");
+    assert_int_equal(r.scope.cost, VX_CONTRACT_COST_LIST);
+    assert_string_equal(r.scope.currency, "EUR");
     llm_req_cleanup(&r);
 }
 
@@ -154,12 +154,13 @@ static void test_llm_svc_request_refuses_bad_fields(void **state)
     refused(&(spec){.accounts = bad_utf8, .n_accounts = 1}, "sub_account_ids");
     char *overlong[] = {"\xc0\xaf"};
     refused(&(spec){.accounts = overlong, .n_accounts = 1}, "UTF-8");
-    char **many = vx_xcalloc(LLM_REQ_MAX_VALUES + 1, sizeof *many);
-    for (int i = 0; i <= LLM_REQ_MAX_VALUES; i++)
+    char **many = vx_xcalloc(VX_CONTRACT_MAX_FILTER_VALUES + 1, sizeof *many);
+    for (int i = 0; i <= VX_CONTRACT_MAX_FILTER_VALUES; i++)
         many[i] = "svc";
-    refused(&(spec){.services = many, .n_services = LLM_REQ_MAX_VALUES + 1}, "more than");
+    refused(&(spec){.services = many, .n_services = VX_CONTRACT_MAX_FILTER_VALUES + 1},
+            "more than");
     vx_free(many);
-    char longer[LLM_REQ_MAX_VALUE + 2];
+    char longer[VX_CONTRACT_MAX_NAME_BYTES + 2];
     memset(longer, 'a', sizeof longer - 1);
     longer[sizeof longer - 1] = '\0';
     refused(&(spec){.focus_service = longer}, "focus_service");
@@ -175,9 +176,10 @@ static void test_llm_svc_request_garbage_is_invalid(void **state)
     assert_int_equal(llm_req_decode(junk, sizeof junk, today(), &r, err, sizeof err), VX_INVALID);
     assert_int_equal(llm_req_decode((const uint8_t *)"", 0, today(), &r, err, sizeof err),
                      VX_INVALID); /* an empty message has no scope */
-    uint8_t *big = vx_xcalloc(LLM_REQ_MAX_BYTES + 1, 1);
-    assert_int_equal(llm_req_decode(big, LLM_REQ_MAX_BYTES + 1, today(), &r, err, sizeof err),
-                     VX_INVALID);
+    uint8_t *big = vx_xcalloc(VX_CONTRACT_MAX_REQUEST_BYTES + 1, 1);
+    assert_int_equal(
+        llm_req_decode(big, VX_CONTRACT_MAX_REQUEST_BYTES + 1, today(), &r, err, sizeof err),
+        VX_INVALID);
     assert_non_null(strstr(err, "larger"));
     vx_free(big);
 }
@@ -190,11 +192,11 @@ static void test_llm_svc_request_filters_sorted_and_unique(void **state)
     llm_req r;
     char err[256];
     assert_int_equal(decode(&s, &r, err, sizeof err), VX_OK);
-    assert_int_equal(r.n_filter[LLM_FILTER_SERVICE], 3);
-    assert_string_equal(r.filter[LLM_FILTER_SERVICE][0], "EC2");
-    assert_string_equal(r.filter[LLM_FILTER_SERVICE][1], "Lambda");
-    assert_string_equal(r.filter[LLM_FILTER_SERVICE][2], "S3");
-    assert_int_equal(r.n_filter[LLM_FILTER_ACCOUNT], 0);
+    assert_int_equal(r.scope.n_filter[VX_CONTRACT_FILTER_SERVICE], 3);
+    assert_string_equal(r.scope.filter[VX_CONTRACT_FILTER_SERVICE][0], "EC2");
+    assert_string_equal(r.scope.filter[VX_CONTRACT_FILTER_SERVICE][1], "Lambda");
+    assert_string_equal(r.scope.filter[VX_CONTRACT_FILTER_SERVICE][2], "S3");
+    assert_int_equal(r.scope.n_filter[VX_CONTRACT_FILTER_ACCOUNT], 0);
     llm_req_cleanup(&r);
 }
 
