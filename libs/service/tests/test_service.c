@@ -14,9 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 typedef struct {
@@ -239,8 +239,7 @@ static void test_service_sigterm_drains_then_tears_down_in_reverse(void **state)
     assert_int_equal(atomic_load(&answered), N_REQUESTS);
     assert_true(atomic_load(&max_in_handler) >= 2); /* workers served at once */
     assert_true(atomic_load(&max_in_handler) <= 3); /* and no more than configured */
-    int term = event_index("sigterm"), a = event_index("destroy a"),
-        b = event_index("destroy b");
+    int term = event_index("sigterm"), a = event_index("destroy a"), b = event_index("destroy b");
     assert_true(event_index("step done") < term);
     assert_true(term >= 0);
     /* every request in hand was answered after SIGTERM and before anything was torn down */
