@@ -148,7 +148,7 @@ static void *signal_main(void *arg)
         if (sig <= 0)
             continue;
         if (s->stop_flag) {
-            vx_log(VX_LOG_WARN, "signal while stopping: still draining",
+            vx_log(VX_LOG_INFO, "signal while stopping: still finishing the work in hand",
                    VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
             continue;
         }
