@@ -300,7 +300,8 @@ void fc_request_digest(const fc_request *r, char out[FC_DIGEST_LEN])
     memcpy(cur, r->currency, sizeof cur);
     snprintf(cost, sizeof cost, "%s", cost_names[r->cost]);
     memcpy(tenant, r->tenant_id, sizeof tenant);
-    Valdrix__V1__CostScope sc = VALDRIX__V1__COST_SCOPE__INIT;
+    Valdrix__V1__CostScope sc;
+    valdrix__v1__cost_scope__init(&sc);
     sc.tenant_id = tenant;
     sc.from = from;
     sc.to = to;
@@ -367,7 +368,8 @@ void fc_error_reply(fc_kind kind, int code, const char *message, void **out, siz
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", message ? message : "");
-    Valdrix__V1__Error e = VALDRIX__V1__ERROR__INIT;
+    Valdrix__V1__Error e;
+    valdrix__v1__error__init(&e);
     e.code = (Valdrix__V1__Error__Code)code;
     e.message = msg;
     uint8_t *buf;

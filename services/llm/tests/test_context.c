@@ -285,7 +285,8 @@ static void test_llm_svc_context_forecast_requests(void **state)
     (void)state;
     llm_req req;
     base_req(&req);
-    char *svc[] = {"EC2"};
+    char ec2[] = "EC2";
+    char *svc[] = {ec2};
     req.filter[LLM_FILTER_SERVICE] = svc;
     req.n_filter[LLM_FILTER_SERVICE] = 1;
     req.cost = LLM_COST_BILLED;

@@ -9,6 +9,7 @@
 #include "handlers/request.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +28,9 @@ static int64_t today(void)
 typedef struct {
     const char *tenant, *from, *to, *currency, *cost, *focus_service, *focus_account;
     int kind;
-    char **services;
+    const char *const *services;
     size_t n_services;
-    char **accounts;
+    const char *const *accounts;
     size_t n_accounts;
     bool no_scope;
 } spec;
@@ -47,9 +48,9 @@ static uint8_t *encode(const spec *s, size_t *len)
         scope.currency = (char *)(uintptr_t)s->currency;
     if (s->cost)
         scope.cost = (char *)(uintptr_t)s->cost;
-    scope.service_names = s->services;
+    scope.service_names = vx_pb_strv(s->services);
     scope.n_service_names = s->n_services;
-    scope.sub_account_ids = s->accounts;
+    scope.sub_account_ids = vx_pb_strv(s->accounts);
     scope.n_sub_account_ids = s->n_accounts;
     Valdrix__V1__InsightRequest r;
     valdrix__v1__insight_request__init(&r);
@@ -146,15 +147,15 @@ static void test_llm_svc_request_refuses_bad_fields(void **state)
     refused(&(spec){.currency = "usd"}, "currency");
     refused(&(spec){.currency = "EURO"}, "currency");
     refused(&(spec){.cost = "amortized"}, "cost");
-    char *empty[] = {"EC2", ""};
+    const char *empty[] = {"EC2", ""};
     refused(&(spec){.services = empty, .n_services = 2}, "service_names");
-    char *ctl[] = {"EC2\n"};
+    const char *ctl[] = {"EC2\n"};
     refused(&(spec){.services = ctl, .n_services = 1}, "control");
-    char *bad_utf8[] = {"caf\xc3"};
+    const char *bad_utf8[] = {"caf\xc3"};
     refused(&(spec){.accounts = bad_utf8, .n_accounts = 1}, "sub_account_ids");
-    char *overlong[] = {"\xc0\xaf"};
+    const char *overlong[] = {"\xc0\xaf"};
     refused(&(spec){.accounts = overlong, .n_accounts = 1}, "UTF-8");
-    char **many = vx_xcalloc(LLM_REQ_MAX_VALUES + 1, sizeof *many);
+    const char **many = vx_xcalloc(LLM_REQ_MAX_VALUES + 1, sizeof *many);
     for (int i = 0; i <= LLM_REQ_MAX_VALUES; i++)
         many[i] = "svc";
     refused(&(spec){.services = many, .n_services = LLM_REQ_MAX_VALUES + 1}, "more than");
@@ -185,7 +186,7 @@ static void test_llm_svc_request_garbage_is_invalid(void **state)
 static void test_llm_svc_request_filters_sorted_and_unique(void **state)
 {
     (void)state;
-    char *svc[] = {"S3", "EC2", "S3", "Lambda"};
+    const char *svc[] = {"S3", "EC2", "S3", "Lambda"};
     spec s = {.services = svc, .n_services = 4};
     llm_req r;
     char err[256];
@@ -246,7 +247,7 @@ static void test_llm_svc_request_cache_key_resolved(void **state)
     /* the default cost is effective; the order and repetition of filter values do not matter */
     key_of(&(spec){.cost = "effective"}, d, 42, VX_LLM_PROMPT_VERSION, b, sizeof b);
     assert_string_equal(a, b);
-    char *x[] = {"S3", "EC2"}, *y[] = {"EC2", "S3", "EC2"};
+    const char *x[] = {"S3", "EC2"}, *y[] = {"EC2", "S3", "EC2"};
     key_of(&(spec){.services = x, .n_services = 2}, d, 1, "p", a, sizeof a);
     key_of(&(spec){.services = y, .n_services = 3}, d, 1, "p", b, sizeof b);
     assert_string_equal(a, b);

@@ -150,7 +150,8 @@ typedef struct vx_gen vx_gen;
 
 vx_status vx_gen_create(const vx_gen_config *cfg, vx_gen **out, char *why, size_t why_cap);
 /* Fills *ev with the next event; its strings, money and tags point into the generator and stay
- * valid until the next call. false when all days * events_per_day have been produced. */
+ * valid until the next call; they are read-only (some are static tables), never written or
+ * freed. false when all days * events_per_day have been produced. */
 bool vx_gen_next(vx_gen *g, vx_cost_event *ev);
 /* Events produced so far and in all. */
 uint64_t vx_gen_produced(const vx_gen *g);
