@@ -723,7 +723,8 @@ static void slow_forecaster(void *ctx, vx_bus_msg *req)
     r.result = &res;
     uint8_t buf[256];
     size_t n = valdrix__v1__forecast_reply__pack(&r, buf);
-    vx_bus_respond(ctx, req, buf, n, NULL, 0);
+    /* On NATS's thread, where cmocka cannot fail the test: a lost reply fails it as a timeout. */
+    vx_status_ignore(vx_bus_respond(ctx, req, buf, n, NULL, 0));
 }
 
 /* A stand-in llm service that is out of budget. */
@@ -738,7 +739,8 @@ static void broke_llm(void *ctx, vx_bus_msg *req)
     r.error = &e;
     uint8_t buf[256];
     size_t n = valdrix__v1__insight_reply__pack(&r, buf);
-    vx_bus_respond(ctx, req, buf, n, NULL, 0);
+    /* On NATS's thread, where cmocka cannot fail the test: a lost reply fails it as a timeout. */
+    vx_status_ignore(vx_bus_respond(ctx, req, buf, n, NULL, 0));
 }
 
 static void test_api_service_requests_pass_through_and_are_bounded(void **state)
@@ -808,7 +810,8 @@ static void quiet_anomalies(void *ctx, vx_bus_msg *req)
     r.result = &res;
     uint8_t buf[64];
     size_t n = valdrix__v1__anomalies_reply__pack(&r, buf);
-    vx_bus_respond(ctx, req, buf, n, NULL, 0);
+    /* On NATS's thread, where cmocka cannot fail the test: a lost reply fails it as a timeout. */
+    vx_status_ignore(vx_bus_respond(ctx, req, buf, n, NULL, 0));
 }
 
 static void test_api_service_breaker_opens_and_recovers(void **state)

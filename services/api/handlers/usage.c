@@ -51,8 +51,9 @@ static void peek_next(api_call *c)
         api_finish(c);
         return;
     }
-    vx_rl_plan plan = VX_RL_PLAN_STARTER;
-    vx_rl_plan_parse(c->key.plan, &plan);
+    vx_rl_plan plan;
+    if (!vx_rl_plan_parse(c->key.plan, &plan))
+        plan = VX_RL_PLAN_STARTER; /* a plan this build does not know gets the smallest limits */
     vx_rl_overrides ov = {c->key.api_per_min, c->key.llm_per_day, c->key.remediation_per_hour};
     vx_rl_limit lim;
     if (vx_rl_effective_limit(plan, (vx_rl_category)u->next, &ov, &lim) != VX_OK) {

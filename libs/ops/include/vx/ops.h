@@ -28,7 +28,7 @@ typedef struct {
 } vx_ops_config;
 
 /* Binds and starts serving on a new thread. VX_IO if the port cannot be bound. */
-vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out);
+VX_MUST_CHECK vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out);
 /* The port actually bound. */
 int vx_ops_port(const vx_ops_server *s);
 /* From now on /readyz answers 503 "draining" (used on SIGTERM). Thread-safe. */

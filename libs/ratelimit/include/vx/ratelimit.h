@@ -28,10 +28,10 @@ typedef enum {
 
 /* "api", "llm", "remediation" (static strings); parse is the inverse, false on other text. */
 const char *vx_rl_category_str(vx_rl_category c);
-bool vx_rl_category_parse(const char *s, vx_rl_category *out);
+VX_MUST_CHECK bool vx_rl_category_parse(const char *s, vx_rl_category *out);
 /* "starter", "growth", "pro", "enterprise"; parse is the inverse, false on other text. */
 const char *vx_rl_plan_str(vx_rl_plan p);
-bool vx_rl_plan_parse(const char *s, vx_rl_plan *out);
+VX_MUST_CHECK bool vx_rl_plan_parse(const char *s, vx_rl_plan *out);
 
 /* A limit: `limit` requests per `period_ms`, bursts of up to `limit` allowed. */
 typedef struct {
@@ -54,8 +54,8 @@ typedef struct {
 /* The effective limit of (plan, category, overrides) into *out: api 100/min, llm 100/day,
  * remediation 50/hour times the plan's multiplier, unless overridden. `ov` may be NULL.
  * VX_INVALID for an unknown plan or category, or an override < 0 or > VX_RL_LIMIT_MAX. */
-vx_status vx_rl_effective_limit(vx_rl_plan plan, vx_rl_category cat, const vx_rl_overrides *ov,
-                                vx_rl_limit *out);
+VX_MUST_CHECK vx_status vx_rl_effective_limit(vx_rl_plan plan, vx_rl_category cat,
+                                              const vx_rl_overrides *ov, vx_rl_limit *out);
 
 /* One GCRA step. Time is in integer microseconds (Redis TIME resolution), so that limits far
  * above one request per millisecond stay exact enough; durations out are in milliseconds. */
@@ -75,8 +75,8 @@ int64_t vx_rl_interval_us(const vx_rl_limit *lim);
  * stores nothing new) against `stored_tat_us` (0 or any past time: nothing stored) at `now_us`.
  * A stored TAT beyond now + tolerance (the limit was lowered) is treated as now + tolerance.
  * VX_INVALID for a limit out of range or cost < 0 or cost > limit; *out untouched then. Pure. */
-vx_status vx_rl_gcra(int64_t stored_tat_us, int64_t now_us, const vx_rl_limit *lim, int64_t cost,
-                     vx_rl_gcra_result *out);
+VX_MUST_CHECK vx_status vx_rl_gcra(int64_t stored_tat_us, int64_t now_us, const vx_rl_limit *lim,
+                                   int64_t cost, vx_rl_gcra_result *out);
 
 /* ---- Decisions and HTTP header values ---- */
 
@@ -137,14 +137,15 @@ typedef struct vx_ratelimit_shared vx_ratelimit_shared;
  *   <prefix>_ratelimit_local_evictions_total
  * Makes no connection. VX_INVALID (nothing created) for a missing or unparsable URL, a bad
  * prefix or non-positive timeouts. Thread-safe afterwards; destroy it after every limiter. */
-vx_status vx_ratelimit_shared_create(const vx_ratelimit_config *cfg, vx_metrics *m,
-                                     vx_ratelimit_shared **out);
+VX_MUST_CHECK vx_status vx_ratelimit_shared_create(const vx_ratelimit_config *cfg, vx_metrics *m,
+                                                   vx_ratelimit_shared **out);
 void vx_ratelimit_shared_destroy(vx_ratelimit_shared *s);
 
 /* Decides against the fallback table only (what a limiter does while Redis is out), without
  * touching Redis, the breaker or the metrics. Thread-safe. Same errors as vx_rl_gcra. */
-vx_status vx_ratelimit_local_check(vx_ratelimit_shared *s, const char *tenant, vx_rl_category cat,
-                                   const vx_rl_limit *lim, vx_rl_decision *out);
+VX_MUST_CHECK vx_status vx_ratelimit_local_check(vx_ratelimit_shared *s, const char *tenant,
+                                                 vx_rl_category cat, const vx_rl_limit *lim,
+                                                 vx_rl_decision *out);
 
 /* The breaker's state now (for /readyz and tests). Thread-safe. */
 vx_breaker_state vx_ratelimit_breaker_state(vx_ratelimit_shared *s);
@@ -163,20 +164,21 @@ typedef void (*vx_rl_cb)(void *ctx, const vx_rl_decision *d);
  * lost. Call on the loop's thread, or before that loop runs. Not thread-safe: every call on
  * a limiter must come from its loop's thread. Never fails except for bad arguments
  * (VX_INVALID). */
-vx_status vx_ratelimit_create(uv_loop_t *loop, vx_ratelimit_shared *shared, vx_ratelimit **out);
+VX_MUST_CHECK vx_status vx_ratelimit_create(uv_loop_t *loop, vx_ratelimit_shared *shared,
+                                            vx_ratelimit **out);
 
 /* Checks (and counts, cost 1) one request of `tenant` (1..128 bytes, copied) in `cat` under
  * `lim` (copied) and calls cb(ctx, decision) once. Redis decides while the breaker lets calls
  * through; on a Redis error, timeout or lost connection, and while the breaker is open, the
  * fallback table decides, so a decision is always made. Returns VX_OK (cb will run or has run),
  * VX_INVALID for bad arguments or VX_CLOSED once destroy has begun (cb will not run then). */
-vx_status vx_ratelimit_check(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
-                             const vx_rl_limit *lim, vx_rl_cb cb, void *ctx);
+VX_MUST_CHECK vx_status vx_ratelimit_check(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
+                                           const vx_rl_limit *lim, vx_rl_cb cb, void *ctx);
 
 /* As vx_ratelimit_check, but reads what remains without counting a request (for /v1/usage):
  * the decision is always allowed. */
-vx_status vx_ratelimit_peek(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
-                            const vx_rl_limit *lim, vx_rl_cb cb, void *ctx);
+VX_MUST_CHECK vx_status vx_ratelimit_peek(vx_ratelimit *rl, const char *tenant, vx_rl_category cat,
+                                          const vx_rl_limit *lim, vx_rl_cb cb, void *ctx);
 
 /* Cancels every check still waiting for Redis — each callback runs once, synchronously, with
  * status VX_CLOSED — closes the connection and the limiter's handles. Call on the loop's
