@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t stop_requested;
+static atomic_int stop_requested; /* set by on_signal, on whichever thread takes it */
 
 static void on_signal(int sig)
 {

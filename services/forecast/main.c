@@ -37,17 +37,21 @@ typedef struct {
     fc_service *svc;
     vx_bus_sub *subs[MAX_SUBS];
     int n_subs;
-    bool serving;
+    /* How far main has got: it sets svc->bus, then subscribes, and then this (release), so
+     * that ready() on the ops thread reads svc->bus only once it is written. */
+    atomic_int wired;
 } app;
+enum { WIRED_BUS = 1, WIRED_SERVING };
 
 static bool ready(void *arg, char *why, size_t cap)
 {
     app *a = arg;
-    if (!a->svc->bus || !vx_bus_connected(a->svc->bus)) {
+    int w = atomic_load(&a->wired);
+    if (w < WIRED_BUS || !vx_bus_connected(a->svc->bus)) {
         snprintf(why, cap, "nats: not connected");
         return false;
     }
-    if (!a->serving) {
+    if (w < WIRED_SERVING) {
         snprintf(why, cap, "nats: not subscribed yet");
         return false;
     }
@@ -101,7 +105,7 @@ static vx_status subscribe(app *a, char *err, size_t cap)
         }
         a->n_subs++;
     }
-    a->serving = true;
+    atomic_store(&a->wired, WIRED_SERVING);
     return VX_OK;
 }
 
@@ -152,6 +156,7 @@ int main(int argc, char **argv)
     fc_service svc = {.cfg = &cfg};
     atomic_init(&svc.pg_ok, false);
     app a = {.svc = &svc};
+    atomic_init(&a.wired, 0);
     vx_metrics *metrics = vx_metrics_create();
     fc_metrics_register(&svc.m, metrics);
     vx_ops_server *ops = NULL;
@@ -192,6 +197,7 @@ int main(int argc, char **argv)
            VX_INT("max_input", cfg.max_input));
 
     RETRY_UNTIL_OK("nats connect", connect_bus(&cfg, &svc.bus, err, sizeof err));
+    atomic_store(&a.wired, WIRED_BUS);
     RETRY_UNTIL_OK("postgres check", check_pg(&svc, err, sizeof err));
     RETRY_UNTIL_OK("subscribe", subscribe(&a, err, sizeof err));
     vx_log(VX_LOG_INFO, "ready", VX_INT("subscriptions", a.n_subs));

@@ -47,7 +47,7 @@ void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
 
 static bool stopping(const ingest_ctx *ctx)
 {
-    return *ctx->stop != 0;
+    return atomic_load(ctx->stop) != 0;
 }
 
 /* Resets the messages' ack timers. Best effort: a message whose timer runs out is redelivered
@@ -478,7 +478,7 @@ void ingest_run(ingest_ctx *ctx)
     }
     if (started == 0) {
         vx_logm(VX_LOG_ERROR, "no writer thread: not consuming");
-        *ctx->stop = 1;
+        atomic_store(ctx->stop, 1);
     }
     int64_t next_gauges = 0, fetch_delay = 100;
     while (!stopping(ctx)) {

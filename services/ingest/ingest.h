@@ -29,7 +29,7 @@ typedef struct {
     vx_ledger *ledger;
     ingest_metrics m;
     atomic_bool pg_ok; /* the last Postgres operation succeeded (for /readyz) */
-    volatile sig_atomic_t *stop;
+    atomic_int *stop;
 } ingest_ctx;
 
 void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg);

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static volatile sig_atomic_t stop_requested;
+static atomic_int stop_requested; /* set by on_signal, on whichever thread takes it */
 
 static void on_signal(int sig)
 {
@@ -22,14 +22,20 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* How far main has got: it sets ctx->bus, then ctx->consumer, and then this (release), so that
+ * ready() on the ops thread reads each only once it is written. */
+static atomic_int wired;
+enum { WIRED_BUS = 1, WIRED_CONSUMER };
+
 static bool ready(void *arg, char *why, size_t cap)
 {
     ingest_ctx *ctx = arg;
-    if (!ctx->bus || !vx_bus_connected(ctx->bus)) {
+    int w = atomic_load(&wired);
+    if (w < WIRED_BUS || !vx_bus_connected(ctx->bus)) {
         snprintf(why, cap, "nats: not connected");
         return false;
     }
-    if (!ctx->consumer) {
+    if (w < WIRED_CONSUMER) {
         snprintf(why, cap, "nats: consumer not bound yet");
         return false;
     }
@@ -152,7 +158,9 @@ int main(int argc, char **argv)
            VX_STR("stream", cfg.stream), VX_STR("durable", cfg.durable));
 
     RETRY_UNTIL_OK("nats connect", connect_bus(&cfg, &ctx.bus, err, sizeof err));
+    atomic_store(&wired, WIRED_BUS);
     RETRY_UNTIL_OK("stream setup", setup_streams(&ctx, err, sizeof err));
+    atomic_store(&wired, WIRED_CONSUMER);
     RETRY_UNTIL_OK("partitions ahead", partitions_ahead(&ctx, err, sizeof err));
     vx_logm(VX_LOG_INFO, "ready");
 

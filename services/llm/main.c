@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static volatile sig_atomic_t stop_requested;
+static atomic_int stop_requested; /* set by on_signal, on whichever thread takes it */
 
 static void on_signal(int sig)
 {
@@ -25,10 +25,13 @@ static void on_signal(int sig)
 
 /* NATS connected and Postgres answering are required; Redis is not (local still answers, and
  * paid calls stop by themselves while it is away), so it is only reported. */
+/* Set (release) once main has set s->bus, so that ready() on the ops thread reads it only then. */
+static atomic_bool bus_set;
+
 static bool ready(void *arg, char *why, size_t cap)
 {
     llm_svc *s = arg;
-    if (!s->bus || !vx_bus_connected(s->bus)) {
+    if (!atomic_load(&bus_set) || !vx_bus_connected(s->bus)) {
         snprintf(why, cap, "nats: not connected");
         return false;
     }
@@ -197,6 +200,7 @@ int main(int argc, char **argv)
            VX_STR("providers", providers));
 
     RETRY_UNTIL_OK("nats connect", connect_bus(&cfg, &svc.bus, err, sizeof err));
+    atomic_store(&bus_set, true);
     RETRY_UNTIL_OK("postgres", check_pg(&svc, err, sizeof err));
     for (int i = 0; i < cfg.workers; i++) {
         snprintf(err, sizeof err, "cannot subscribe to %s", cfg.subject);

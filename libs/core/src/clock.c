@@ -169,9 +169,9 @@ void vx_format_date(int64_t unix_s, char *out, size_t cap)
     snprintf(out, cap, "%04d-%02d-%02d", y, m, d);
 }
 
-bool vx_sleep_unless(int64_t ms, const volatile sig_atomic_t *flag)
+bool vx_sleep_unless(int64_t ms, const atomic_int *flag)
 {
-    for (int64_t waited = 0; waited < ms && !*flag; waited += 50)
+    for (int64_t waited = 0; waited < ms && !atomic_load(flag); waited += 50)
         vx_sleep_ms(ms - waited < 50 ? ms - waited : 50);
-    return *flag != 0;
+    return atomic_load(flag) != 0;
 }

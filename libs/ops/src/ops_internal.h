@@ -9,7 +9,6 @@
 
 #include "llhttp.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -27,7 +26,10 @@ struct vx_ops_server {
     vx_metrics *metrics;
     vx_ready_fn ready;
     void *ready_ctx;
-    atomic_bool draining;
+    /* Held around each ready() call and by vx_ops_set_draining, so that once that returns no
+     * ready() call is running or will start: the service may then free what ready() reads. */
+    uv_mutex_t ready_mu;
+    bool draining; /* under ready_mu */
     int port;
 
     ops_conn *conns; /* open connections (doubly linked) */

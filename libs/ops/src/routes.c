@@ -69,11 +69,14 @@ static void metrics_reply(vx_ops_server *s, ops_reply *r)
 static void readyz_reply(vx_ops_server *s, ops_reply *r)
 {
     char why[READY_REASON_MAX] = "";
-    if (atomic_load(&s->draining)) {
+    uv_mutex_lock(&s->ready_mu);
+    bool draining = s->draining;
+    bool ok = draining || !s->ready || s->ready(s->ready_ctx, why, sizeof why);
+    uv_mutex_unlock(&s->ready_mu);
+    if (draining) {
         json_reply(r, 503, "{\"status\":\"not ready\",\"reason\":\"draining\"}");
         return;
     }
-    bool ok = !s->ready || s->ready(s->ready_ctx, why, sizeof why);
     why[sizeof why - 1] = '\0';
     if (ok && why[0] == '\0') {
         json_reply(r, 200, "{\"status\":\"ready\"}");

@@ -79,10 +79,14 @@ vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out)
     s->metrics = cfg->metrics;
     s->ready = cfg->ready;
     s->ready_ctx = cfg->ready_ctx;
-    atomic_init(&s->draining, false);
+    s->draining = false;
     ops_conn_settings(&s->settings);
 
     vx_status st = VX_INTERNAL;
+    if (uv_mutex_init(&s->ready_mu) != 0) {
+        vx_free(s);
+        return st;
+    }
     bool loop_open = false, listener_open = false, timer_open = false, async_open = false;
     if (uv_loop_init(&s->loop) != 0)
         goto fail;
@@ -132,6 +136,7 @@ fail:
         uv_run(&s->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
         uv_loop_close(&s->loop);
     }
+    uv_mutex_destroy(&s->ready_mu);
     vx_free(s);
     return st;
 }
@@ -143,7 +148,9 @@ int vx_ops_port(const vx_ops_server *s)
 
 void vx_ops_set_draining(vx_ops_server *s)
 {
-    atomic_store(&s->draining, true);
+    uv_mutex_lock(&s->ready_mu);
+    s->draining = true;
+    uv_mutex_unlock(&s->ready_mu);
 }
 
 void vx_ops_stop(vx_ops_server *s)
@@ -154,5 +161,6 @@ void vx_ops_stop(vx_ops_server *s)
     uv_thread_join(&s->thread);
     /* uv_run returned, so every handle is closed and the loop has nothing left to free. */
     uv_loop_close(&s->loop);
+    uv_mutex_destroy(&s->ready_mu);
     vx_free(s);
 }

@@ -6,12 +6,15 @@
 #include "vx/log.h"
 #include "vx/status.h"
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Sleeps up to ms in 50 ms steps; returns true at once (early) when *flag is set. */
-bool vx_sleep_unless(int64_t ms, const volatile sig_atomic_t *flag);
+/* Sleeps up to ms in 50 ms steps; returns true at once (early) when *flag is set. The flag is
+ * an atomic_int (lock-free, so a signal handler may set it) rather than a volatile
+ * sig_atomic_t, which is safe only within one thread: the handler may run on any thread, and
+ * other threads read the flag. */
+bool vx_sleep_unless(int64_t ms, const atomic_int *flag);
 
 /* Evaluates `call` (an expression giving a vx_status, which writes its reason into the char
  * array `err`) until it gives VX_OK, logging each failure as "<what> failed, retrying" with the

@@ -31,7 +31,8 @@ typedef struct {
 VX_MUST_CHECK vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out);
 /* The port actually bound. */
 int vx_ops_port(const vx_ops_server *s);
-/* From now on /readyz answers 503 "draining" (used on SIGTERM). Thread-safe. */
+/* From now on /readyz answers 503 "draining" (used on SIGTERM). When it returns, the ready
+ * function is neither running nor called again, so what it reads may be freed. Thread-safe. */
 void vx_ops_set_draining(vx_ops_server *s);
 /* Stops the thread, closes connections, frees. NULL is fine. */
 void vx_ops_stop(vx_ops_server *s);
