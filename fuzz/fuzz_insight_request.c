@@ -5,6 +5,7 @@
 #include "handlers/request.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,11 +19,11 @@ static uint8_t *reencode(const llm_req *r, size_t *len)
 {
     Valdrix__V1__CostScope s;
     valdrix__v1__cost_scope__init(&s);
-    s.tenant_id = (char *)(uintptr_t)r->tenant_id;
-    s.from = (char *)(uintptr_t)r->from;
-    s.to = (char *)(uintptr_t)r->to;
-    s.currency = (char *)(uintptr_t)r->currency;
-    s.cost = (char *)(uintptr_t)llm_cost_str(r->cost);
+    s.tenant_id = vx_pb_str(r->tenant_id);
+    s.from = vx_pb_str(r->from);
+    s.to = vx_pb_str(r->to);
+    s.currency = vx_pb_str(r->currency);
+    s.cost = vx_pb_str(llm_cost_str(r->cost));
     s.service_names = r->filter[LLM_FILTER_SERVICE];
     s.n_service_names = r->n_filter[LLM_FILTER_SERVICE];
     s.sub_account_ids = r->filter[LLM_FILTER_ACCOUNT];

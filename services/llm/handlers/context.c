@@ -4,6 +4,7 @@
 
 #include "valdrix/v1/forecast.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -357,10 +358,10 @@ bool llm_context_add_forecast(llm_context *c, const uint8_t *data, size_t len, c
 static void scope_of(const llm_req *req, const char *currency, Valdrix__V1__CostScope *s)
 {
     valdrix__v1__cost_scope__init(s);
-    s->tenant_id = (char *)(uintptr_t)req->tenant_id;
-    s->to = (char *)(uintptr_t)req->to;
-    s->currency = (char *)(uintptr_t)currency;
-    s->cost = (char *)(uintptr_t)llm_cost_str(req->cost);
+    s->tenant_id = vx_pb_str(req->tenant_id);
+    s->to = vx_pb_str(req->to);
+    s->currency = vx_pb_str(currency);
+    s->cost = vx_pb_str(llm_cost_str(req->cost));
     s->n_service_names = req->n_filter[LLM_FILTER_SERVICE];
     s->service_names = req->filter[LLM_FILTER_SERVICE];
     s->n_sub_account_ids = req->n_filter[LLM_FILTER_ACCOUNT];
@@ -383,7 +384,7 @@ uint8_t *llm_anomalies_request_pack(const llm_req *req, const char *currency, si
 {
     Valdrix__V1__CostScope s;
     scope_of(req, currency, &s);
-    s.from = (char *)(uintptr_t)req->from;
+    s.from = vx_pb_str(req->from);
     Valdrix__V1__AnomaliesRequest m;
     valdrix__v1__anomalies_request__init(&m);
     m.scope = &s;

@@ -39,15 +39,15 @@ static uint8_t *encode(const spec *s, size_t *len)
 {
     Valdrix__V1__CostScope scope;
     valdrix__v1__cost_scope__init(&scope);
-    scope.tenant_id = (char *)(uintptr_t)(s->tenant ? s->tenant : TENANT);
+    scope.tenant_id = vx_pb_str(s->tenant ? s->tenant : TENANT);
     if (s->from)
-        scope.from = (char *)(uintptr_t)s->from;
+        scope.from = vx_pb_str(s->from);
     if (s->to)
-        scope.to = (char *)(uintptr_t)s->to;
+        scope.to = vx_pb_str(s->to);
     if (s->currency)
-        scope.currency = (char *)(uintptr_t)s->currency;
+        scope.currency = vx_pb_str(s->currency);
     if (s->cost)
-        scope.cost = (char *)(uintptr_t)s->cost;
+        scope.cost = vx_pb_str(s->cost);
     scope.service_names = vx_pb_strv(s->services);
     scope.n_service_names = s->n_services;
     scope.sub_account_ids = vx_pb_strv(s->accounts);
@@ -57,9 +57,9 @@ static uint8_t *encode(const spec *s, size_t *len)
     r.scope = s->no_scope ? NULL : &scope;
     r.kind = (Valdrix__V1__InsightRequest__Kind)s->kind;
     if (s->focus_service)
-        r.focus_service = (char *)(uintptr_t)s->focus_service;
+        r.focus_service = vx_pb_str(s->focus_service);
     if (s->focus_account)
-        r.focus_account = (char *)(uintptr_t)s->focus_account;
+        r.focus_account = vx_pb_str(s->focus_account);
     *len = valdrix__v1__insight_request__get_packed_size(&r);
     uint8_t *buf = vx_xmalloc(*len + 1);
     valdrix__v1__insight_request__pack(&r, buf);
