@@ -13,7 +13,7 @@ ifneq ($(VX_SANITIZE),)
 BUILD := build-$(subst $(comma),-,$(VX_SANITIZE))
 endif
 
-.PHONY: all deps configure build test test-unit test-sanitize run stack-up stack-down clean fuzz bench-ingest \
+.PHONY: all deps configure build test test-unit test-sanitize test-tsan run stack-up stack-down clean fuzz bench-ingest \
 	format format-check
 
 all: build
@@ -40,6 +40,12 @@ test: build
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-sanitize:
 	@$(MAKE) --no-print-directory test VX_SANITIZE=address,undefined BUILD_TYPE=Debug
+
+# The same suite built with ThreadSanitizer (in build-thread/): a data race fails the test. Optimised
+# (RelWithDebInfo) because TSan slows everything down several times; tests/tsan.supp lists the
+# races inside the libraries we use.
+test-tsan:
+	@$(MAKE) --no-print-directory test VX_SANITIZE=thread BUILD_TYPE=RelWithDebInfo
 
 run: build
 	@VX_BIN_DIR=$(CURDIR)/$(BUILD)/bin bash scripts/run.sh

@@ -10,6 +10,7 @@
 #include "vx/bus.h"
 #include "vx/clock.h"
 #include "vx/config.h"
+#include "vx/pb.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,7 +46,7 @@ static uint8_t *question(const load *l, long i, size_t *len)
         snprintf(focus, sizeof focus, "svc-%ld", q / 700);
     Valdrix__V1__CostScope s;
     valdrix__v1__cost_scope__init(&s);
-    s.tenant_id = (char *)(uintptr_t)l->tenant;
+    s.tenant_id = vx_pb_str(l->tenant);
     s.from = from;
     s.to = to;
     Valdrix__V1__InsightRequest r;

@@ -5,6 +5,7 @@
 #include "handlers/request.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,11 +19,11 @@ static uint8_t *reencode(const llm_req *r, size_t *len)
 {
     Valdrix__V1__CostScope s;
     valdrix__v1__cost_scope__init(&s);
-    s.tenant_id = (char *)(uintptr_t)r->scope.tenant_id;
-    s.from = (char *)(uintptr_t)r->scope.from;
-    s.to = (char *)(uintptr_t)r->scope.to;
-    s.currency = (char *)(uintptr_t)r->scope.currency;
-    s.cost = (char *)(uintptr_t)vx_contract_cost_name(r->scope.cost);
+    s.tenant_id = vx_pb_str(r->scope.tenant_id);
+    s.from = vx_pb_str(r->scope.from);
+    s.to = vx_pb_str(r->scope.to);
+    s.currency = vx_pb_str(r->scope.currency);
+    s.cost = vx_pb_str(vx_contract_cost_name(r->scope.cost));
     s.service_names = r->scope.filter[VX_CONTRACT_FILTER_SERVICE];
     s.n_service_names = r->scope.n_filter[VX_CONTRACT_FILTER_SERVICE];
     s.sub_account_ids = r->scope.filter[VX_CONTRACT_FILTER_ACCOUNT];

@@ -27,5 +27,28 @@ set -a
 . "${VX_RUN_DIR:-$ROOT/.run}/env"
 set +a
 export VX_TEST_REQUIRE_SERVERS=1
+
+# A ThreadSanitizer build (make test-tsan): races inside the libraries we use are suppressed
+# (tests/tsan.supp, each entry says why); every other report, from a test or from a service a
+# test started, goes to $BUILD/tsan/ and fails the run even if the test itself passed.
+tsan_dir=
+if grep -q '^VX_SANITIZE:STRING=thread$' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+    tsan_dir=$(cd "$BUILD" && pwd)/tsan
+    rm -rf "$tsan_dir"
+    mkdir -p "$tsan_dir"
+    export TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp log_path=$tsan_dir/report \
+second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+fi
+
 cd "$BUILD"
-ctest --output-on-failure -L 'unit|integration' -j "$(nproc)" "$@"
+rc=0
+ctest --output-on-failure -L 'unit|integration' -j "$(nproc)" "$@" || rc=$?
+if [ -n "$tsan_dir" ] && compgen -G "$tsan_dir/report.*" >/dev/null; then
+    for f in "$tsan_dir"/report.*; do
+        echo "==== $f" >&2
+        cat "$f" >&2
+    done
+    echo "test.sh: ThreadSanitizer reported the problems above (reports in $tsan_dir)" >&2
+    rc=1
+fi
+exit $rc

@@ -87,6 +87,15 @@ static void count_answer(api_call *c, int status)
     vx_histogram_observe(c->ctx->latency[c->route], (double)(vx_mono_ns() - c->t0_ns) / 1e9);
 }
 
+/* vx_http_respond* refuses a bad status or header (a bug here) and answers 500 instead: say so,
+ * with the status that was meant. */
+static void check_sent(vx_status st, int status)
+{
+    if (st != VX_OK)
+        vx_log(VX_LOG_ERROR, "response refused, answered 500 instead", VX_INT("status", status),
+               VX_STR("error", vx_status_str(st)));
+}
+
 void api_set_problem(api_call *c, int status, const char *type, const char *title,
                      const char *detail_fmt, ...)
 {
@@ -129,13 +138,15 @@ void api_finish(api_call *c)
         h[n++] = (vx_http_header){"Retry-After", retry};
     }
     count_answer(c, c->status);
+    vx_status st;
     if (c->problem_type) {
-        vx_http_respond_problem_headers(c->req, c->status, c->problem_type, c->problem_title,
-                                        c->detail, h, n);
+        st = vx_http_respond_problem_headers(c->req, c->status, c->problem_type, c->problem_title,
+                                             c->detail, h, n);
     } else {
-        vx_http_respond(c->req, c->status, "application/json", h, n, c->body ? c->body : "{}",
-                        c->body ? c->body_len : 2);
+        st = vx_http_respond(c->req, c->status, "application/json", h, n, c->body ? c->body : "{}",
+                             c->body ? c->body_len : 2);
     }
+    check_sent(st, c->status);
     atomic_fetch_sub(&c->ctx->in_flight, 1);
     vx_free(c->body);
     vx_free(c->state);
@@ -258,8 +269,9 @@ static void limited(void *arg, const vx_rl_decision *d)
 
 static void limit(api_call *c)
 {
-    vx_plan plan = VX_PLAN_STARTER;
-    vx_plan_parse(c->key.plan, &plan);
+    vx_plan plan;
+    if (!vx_plan_parse(c->key.plan, &plan))
+        plan = VX_PLAN_STARTER; /* a plan this build does not know gets the smallest limits */
     vx_plan_overrides ov = {.api_per_min = c->key.api_per_min,
                             .llm_per_day = c->key.llm_per_day,
                             .remediation_per_hour = c->key.remediation_per_hour};
@@ -437,9 +449,11 @@ void api_handle(void *arg, vx_http_request *req)
                            "\"this path takes %s\"}",
                            allow);
         vx_http_header h[] = {{"Allow", allow}};
-        vx_http_respond(req, 405, "application/problem+json", h, 1, body, (size_t)len);
+        check_sent(vx_http_respond(req, 405, "application/problem+json", h, 1, body, (size_t)len),
+                   405);
     } else
-        vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route");
+        check_sent(vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route"),
+                   404);
 }
 
 void api_loop_start(void *arg, unsigned index, uv_loop_t *loop)

@@ -50,6 +50,14 @@ static bool stopping(const ingest_ctx *ctx)
     return vx_service_stopping(ctx->host);
 }
 
+/* Resets the messages' ack timers. Best effort: a message whose timer runs out is redelivered
+ * and written again, which changes nothing (a duplicate revision is a no-op). */
+static void keep_alive(vx_bus_msg **msgs, int n)
+{
+    for (int i = 0; i < n; i++)
+        vx_status_ignore(vx_bus_msg_in_progress(msgs[i]));
+}
+
 /* Sleeps up to ms in small steps, keeping the messages' ack timers alive; false if asked to
  * stop meanwhile. */
 static bool backoff(ingest_ctx *ctx, vx_bus_msg **msgs, int n, int64_t ms)
@@ -60,8 +68,7 @@ static bool backoff(ingest_ctx *ctx, vx_bus_msg **msgs, int n, int64_t ms)
         if (stopping(ctx))
             return false;
         if (vx_mono_ms() >= touch) {
-            for (int i = 0; i < n; i++)
-                vx_bus_msg_in_progress(msgs[i]);
+            keep_alive(msgs, n);
             touch = vx_mono_ms() + ctx->cfg->ack_wait_ms / 3;
         }
         vx_sleep_ms(50);
@@ -205,13 +212,24 @@ static void settle_all(ingest_ctx *ctx, vx_bus_msg **msgs, int n, bool ack)
     }
 }
 
+/* Tells the readers (their caches) which tenants' costs changed. A lost notice leaves a cached
+ * answer in place until it expires, so failures are logged, once per batch, and not retried. */
 static void announce(ingest_ctx *ctx, const char **changed, size_t n)
 {
+    size_t failed = 0;
+    vx_status last = VX_OK;
     for (size_t i = 0; i < n; i++) {
         char subject[256];
         snprintf(subject, sizeof subject, "%s.%s", ctx->cfg->changed_prefix, changed[i]);
-        vx_bus_publish_core(ctx->bus, subject, "", 0);
+        vx_status st = vx_bus_publish_core(ctx->bus, subject, "", 0);
+        if (st != VX_OK) {
+            failed++;
+            last = st;
+        }
     }
+    if (failed)
+        vx_log(VX_LOG_WARN, "change notices not sent: cached answers stay until they expire",
+               VX_INT("tenants", failed), VX_STR("error", vx_status_str(last)));
 }
 
 /* A fetched batch between the two stages of the pipeline. */
@@ -423,8 +441,7 @@ static bool hand_over(pipeline *pl, pending *p)
         pthread_cond_timedwait(&pl->cond, &pl->mu, &ts);
         if (pl->count >= pl->cap && vx_mono_ms() >= touch) {
             pthread_mutex_unlock(&pl->mu);
-            for (int i = 0; i < p->n; i++)
-                vx_bus_msg_in_progress(p->msgs[i]);
+            keep_alive(p->msgs, p->n);
             touch = vx_mono_ms() + pl->ctx->cfg->ack_wait_ms / 3;
             pthread_mutex_lock(&pl->mu);
         }

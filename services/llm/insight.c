@@ -152,7 +152,8 @@ static bool cache_get(job *j, const char *key)
             llm_answer_cleanup(&a);
         vx_log(VX_LOG_WARN, "llm cache: unusable entry dropped",
                VX_STR("tenant_id", j->req.scope.tenant_id));
-        vx_redis_del(s->redis, key);
+        /* Best effort: the fresh answer overwrites the entry anyway, or it expires. */
+        vx_status_ignore(vx_redis_del(s->redis, key));
         vx_counter_inc(s->m.cache_errors);
         return false;
     }

@@ -28,16 +28,15 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     if (!have_stack())
         skip();
     char out[512];
-    char *create[] = {(char *)"valdrix",      (char *)"tenant", (char *)"create", (char *)"--name",
-                      (char *)"cli-key-test", (char *)"--plan", (char *)"pro",    NULL};
+    const char *create[] = {"valdrix",      "tenant", "create", "--name",
+                            "cli-key-test", "--plan", "pro",    NULL};
     char name[64];
     snprintf(name, sizeof name, "cli-key-%d", (int)getpid());
     create[4] = name;
     assert_int_equal(h_run("valdrix", create, NULL, out, sizeof out), 0);
     char tenant[64];
     assert_int_equal(sscanf(out, "%63s", tenant), 1);
-    char *key_args[] = {(char *)"valdrix",  (char *)"key", (char *)"create",
-                        (char *)"--tenant", tenant,        NULL};
+    const char *key_args[] = {"valdrix", "key", "create", "--tenant", tenant, NULL};
     assert_int_equal(h_run("valdrix", key_args, NULL, out, sizeof out), 0);
     char key[128];
     assert_int_equal(sscanf(out, "%127s", key), 1);
@@ -71,8 +70,7 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     r = PQexec(app, "SELECT count(*) FROM api_keys");
     assert_string_equal(PQgetvalue(r, 0, 0), "0"); /* no tenant set: row-level security hides all */
     PQclear(r);
-    char *revoke[] = {(char *)"valdrix", (char *)"key", (char *)"revoke",
-                      (char *)"--key",   key,           NULL};
+    const char *revoke[] = {"valdrix", "key", "revoke", "--key", key, NULL};
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 0);
     r = PQexecParams(app, lookup, 1, NULL, (const char *[]){key}, NULL, NULL, 0);
     snprintf(want, sizeof want, "%s/true/pro", tenant);
@@ -82,8 +80,7 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     assert_int_equal(h_run("valdrix", revoke, NULL, out, sizeof out), 1);
     assert_non_null(strstr(out, "no active key"));
     /* bad input is named */
-    char *bad_plan[] = {(char *)"valdrix", (char *)"tenant", (char *)"create", (char *)"--name",
-                        (char *)"x",       (char *)"--plan", (char *)"gold",   NULL};
+    const char *bad_plan[] = {"valdrix", "tenant", "create", "--name", "x", "--plan", "gold", NULL};
     assert_int_equal(h_run("valdrix", bad_plan, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "--plan must be starter, growth, pro or enterprise, not 'gold'"));
     PQfinish(pg);
@@ -125,7 +122,7 @@ static void test_cli_publish_reports_bad_rows_and_stores_the_rest_once(void **st
     fclose(f);
 
     char out[4096];
-    char *args[] = {(char *)"valdrix", (char *)"publish", (char *)"--tenant", tenant, path, NULL};
+    const char *args[] = {"valdrix", "publish", "--tenant", tenant, path, NULL};
     assert_int_equal(h_run("valdrix", args, env, out, sizeof out), 1);
     assert_non_null(strstr(out, "line 3, column BilledCost"));
     assert_non_null(strstr(out, "1 row(s) rejected"));
@@ -163,29 +160,24 @@ static void test_cli_usage_errors_are_clear(void **state)
 {
     (void)state;
     char out[2048];
-    char *no_cmd[] = {(char *)"valdrix", (char *)"frobnicate", NULL};
+    const char *no_cmd[] = {"valdrix", "frobnicate", NULL};
     assert_int_equal(h_run("valdrix", no_cmd, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "unknown command 'frobnicate'"));
-    char *bad_days[] = {(char *)"valdrix",
-                        (char *)"generate",
-                        (char *)"--tenant",
-                        (char *)"0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01",
-                        (char *)"--days",
-                        (char *)"many",
-                        (char *)"--events-per-day",
-                        (char *)"10",
-                        NULL};
+    const char *bad_days[] = {
+        "valdrix", "generate", "--tenant",         "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01",
+        "--days",  "many",     "--events-per-day", "10",
+        NULL};
     assert_int_equal(h_run("valdrix", bad_days, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "--days must be a whole number"));
-    char *missing[] = {(char *)"valdrix",
-                       (char *)"publish",
-                       (char *)"--tenant",
-                       (char *)"0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01",
-                       (char *)"/nonexistent/file.csv",
-                       NULL};
+    const char *missing[] = {"valdrix",
+                             "publish",
+                             "--tenant",
+                             "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01",
+                             "/nonexistent/file.csv",
+                             NULL};
     assert_int_equal(h_run("valdrix", missing, NULL, out, sizeof out), 1);
     assert_non_null(strstr(out, "cannot open /nonexistent/file.csv"));
-    char *help[] = {(char *)"valdrix", (char *)"--help", NULL};
+    const char *help[] = {"valdrix", "--help", NULL};
     assert_int_equal(h_run("valdrix", help, NULL, out, sizeof out), 0);
     assert_non_null(strstr(out, "publish --tenant T FILE.csv"));
 }

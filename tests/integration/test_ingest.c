@@ -77,8 +77,9 @@ static int teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    vx_bus_delete_stream(f->bus, f->stream);
-    vx_bus_delete_stream(f->bus, f->dlq_stream);
+    /* Cleanup only: the streams have this test's own names and go with the test server. */
+    vx_status_ignore(vx_bus_delete_stream(f->bus, f->stream));
+    vx_status_ignore(vx_bus_delete_stream(f->bus, f->dlq_stream));
     vx_bus_destroy(f->bus);
     PQfinish(f->pg);
     free(f);
@@ -267,7 +268,7 @@ static int drain_dlq(fixture *f, int *decode, int *invalid, int *tenant, char *r
             *invalid += strcmp(code, "invalid") == 0;
             *tenant += strcmp(code, "tenant") == 0;
             rl += (size_t)snprintf(reasons + rl, rl < cap ? cap - rl : 0, "%s|", why);
-            vx_bus_msg_ack(msgs[i]);
+            assert_int_equal(vx_bus_msg_ack(msgs[i]), VX_OK);
             vx_bus_msg_destroy(msgs[i]);
             total++;
         }
@@ -292,7 +293,7 @@ static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
     vx_test_uuid(ids[1]);
     vx_test_event_fill(&evs[0], f->tenant, ids[0], t, 3, 0, 0, "AmazonEC2");
     vx_test_event_fill(&evs[1], f->tenant, ids[1], t, 3, 0, 0, "AmazonEC2");
-    evs[1].ev.billing_currency = (char *)"usd";
+    evs[1].ev.billing_currency = vx_pb_str("usd");
     publish(f, f->tenant, evs, 2, NULL, NULL);
     /* an event naming another tenant than its subject */
     char other[37], idx[37];
@@ -375,31 +376,21 @@ static void test_ingest_oversized_poison_is_dead_lettered_truncated(void **state
     snprintf(want, sizeof want, "%zu", big);
     assert_string_equal(vx_bus_msg_header(msgs[0], "Vx-Truncated"), want);
     assert_int_equal(vx_bus_msg_len(msgs[0]), 64 * 1024);
-    vx_bus_msg_ack(msgs[0]);
+    assert_int_equal(vx_bus_msg_ack(msgs[0]), VX_OK);
     vx_bus_msg_destroy(msgs[0]);
     vx_bus_consumer_destroy(c);
     assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
 }
 
 /* Runs `valdrix generate` for the fixture's tenant and stream; returns its pid. */
-static pid_t spawn_generate(fixture *f, int days, int per_day, char *seed)
+static pid_t spawn_generate(fixture *f, int days, int per_day, const char *seed)
 {
     static char d[16], p[16];
     snprintf(d, sizeof d, "%d", days);
     snprintf(p, sizeof p, "%d", per_day);
-    char *args[] = {(char *)"valdrix",
-                    (char *)"generate",
-                    (char *)"--tenant",
-                    f->tenant,
-                    (char *)"--days",
-                    d,
-                    (char *)"--events-per-day",
-                    p,
-                    (char *)"--seed",
-                    seed,
-                    (char *)"--end",
-                    (char *)"2025-06-01",
-                    NULL};
+    const char *args[] = {"valdrix", "generate",         "--tenant", f->tenant, "--days",
+                          d,         "--events-per-day", p,          "--seed",  seed,
+                          "--end",   "2025-06-01",       NULL};
     return h_spawn("valdrix", args, f->envp, f->log);
 }
 
@@ -535,7 +526,7 @@ static void test_ingest_bad_configuration_exits_78_naming_the_variable(void **st
     SKIP_IF_NO_STACK(f);
     char out[256];
     const char *env[] = {"VX_INGEST_FETCH=lots", NULL};
-    char *args[] = {(char *)"valdrix-ingest", NULL};
+    const char *args[] = {"valdrix-ingest", NULL};
     assert_int_equal(h_run("valdrix-ingest", args, env, out, sizeof out), 78);
 }
 

@@ -4,6 +4,7 @@
 #define VX_TEST_EVENTS_H
 
 #include "vx/cost.h"
+#include "vx/pb.h"
 #include "vx/uuid.h"
 
 #include <stdint.h>
@@ -30,15 +31,15 @@ static inline void vx_test_event_fill(vx_test_event *t, const char *tenant, cons
     snprintf(t->service, sizeof t->service, "%.63s", service);
     t->ev.event_id = t->event_id;
     t->ev.tenant_id = t->tenant_id;
-    t->ev.provider = (char *)"AWS";
-    t->ev.sub_account_id = (char *)"123456789012";
+    t->ev.provider = vx_pb_str("AWS");
+    t->ev.sub_account_id = vx_pb_str("123456789012");
     t->ev.service_name = t->service;
-    t->ev.service_category = (char *)"Compute";
-    t->ev.region_id = (char *)"us-east-1";
-    t->ev.resource_id = (char *)"i-0abc";
-    t->ev.charge_category = (char *)"Usage";
-    t->ev.billing_currency = (char *)"USD";
-    t->ev.usage_unit = (char *)"Hrs";
+    t->ev.service_category = vx_pb_str("Compute");
+    t->ev.region_id = vx_pb_str("us-east-1");
+    t->ev.resource_id = vx_pb_str("i-0abc");
+    t->ev.charge_category = vx_pb_str("Usage");
+    t->ev.billing_currency = vx_pb_str("USD");
+    t->ev.usage_unit = vx_pb_str("Hrs");
     t->ev.charge_period_start = start;
     t->ev.charge_period_end = start + 3600;
     t->billed.units = units;

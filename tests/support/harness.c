@@ -73,13 +73,25 @@ static void free_env(char **envp, const char *const *env)
     free(envp);
 }
 
+/* execve takes `char *const argv[]` only for compatibility with old code; POSIX says it does not
+ * modify the strings, so const arguments are passed through a union instead of a cast. */
+static char *const *exec_argv(const char *const *args)
+{
+    union {
+        const char *const *in;
+        char *const *out;
+    } u = {.in = args};
+    return u.out;
+}
+
 static void bin_path(const char *prog, char *out, size_t cap)
 {
     const char *dir = getenv("VX_BIN_DIR");
     snprintf(out, cap, "%s/%s", dir ? dir : "build/bin", prog);
 }
 
-pid_t h_spawn(const char *prog, char *const *args, const char *const *env, const char *log_path)
+pid_t h_spawn(const char *prog, const char *const *args, const char *const *env,
+              const char *log_path)
 {
     char path[1024];
     bin_path(prog, path, sizeof path);
@@ -95,7 +107,7 @@ pid_t h_spawn(const char *prog, char *const *args, const char *const *env, const
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
         char *argv0[] = {path, NULL};
-        execve(path, args ? args : argv0, envp);
+        execve(path, args ? exec_argv(args) : argv0, envp);
         _exit(127);
     }
     free_env(envp, env);
@@ -118,7 +130,8 @@ int h_stop(pid_t pid, int sig, int64_t timeout_ms)
     return -1;
 }
 
-int h_run(const char *prog, char *const *args, const char *const *env, char *out, size_t out_cap)
+int h_run(const char *prog, const char *const *args, const char *const *env, char *out,
+          size_t out_cap)
 {
     char path[1024];
     bin_path(prog, path, sizeof path);
@@ -134,7 +147,7 @@ int h_run(const char *prog, char *const *args, const char *const *env, char *out
         close(fds[1]);
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
-        execve(path, args, envp);
+        execve(path, exec_argv(args), envp);
         _exit(127);
     }
     free_env(envp, env);

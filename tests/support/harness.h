@@ -13,15 +13,18 @@
 /* A free TCP port on 127.0.0.1 (bound and released). */
 int h_free_port(void);
 
-/* Starts build/bin/<prog> (VX_BIN_DIR) with the current environment plus `env` ("K=V" strings,
+/* Starts build/bin/<prog> (VX_BIN_DIR) with the arguments `args` (NULL-terminated, args[0] the
+ * program's name; NULL: no arguments) and the current environment plus `env` ("K=V" strings,
  * NULL-terminated); its stderr goes to log_path. Returns the pid. */
-pid_t h_spawn(const char *prog, char *const *args, const char *const *env, const char *log_path);
+pid_t h_spawn(const char *prog, const char *const *args, const char *const *env,
+              const char *log_path);
 /* Sends sig and waits up to timeout_ms for the exit; returns the exit status (or 128+signal),
  * -1 if it did not exit in time (it is then killed with SIGKILL). */
 int h_stop(pid_t pid, int sig, int64_t timeout_ms);
 /* Runs a program to completion; returns its exit code. Its stdout and stderr (if out) are
  * captured together. */
-int h_run(const char *prog, char *const *args, const char *const *env, char *out, size_t out_cap);
+int h_run(const char *prog, const char *const *args, const char *const *env, char *out,
+          size_t out_cap);
 
 /* GET http://127.0.0.1:port/path; returns the status code (0 if no answer) and the body. */
 int h_http_get(int port, const char *path, char *body, size_t body_cap);

@@ -11,6 +11,7 @@
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
 #include "vx/contract.h"
+#include "vx/pb.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -405,8 +406,9 @@ static void test_contract_error_replies(void **state)
 static void test_contract_reply_round_trip(void **state)
 {
     (void)state;
-    Valdrix__V1__AnomaliesResult res = VALDRIX__V1__ANOMALIES_RESULT__INIT;
-    res.tenant_id = TENANT;
+    Valdrix__V1__AnomaliesResult res;
+    valdrix__v1__anomalies_result__init(&res);
+    res.tenant_id = vx_pb_str(TENANT);
     res.records = 42;
     size_t len = 0;
     uint8_t *buf =

@@ -288,7 +288,8 @@ static void test_core_settings_table(void **state)
         assert_true(pid >= 0);
         if (pid == 0) {
             setenv(bad[k][0], bad[k][1], 1);
-            freopen("/dev/null", "w", stderr);
+            if (!freopen("/dev/null", "w", stderr))
+                _exit(99);
             vx_settings_load(test_settings, 8, &c);
             _exit(0);
         }

@@ -7,6 +7,7 @@
 #include "vx/money.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void put_escaped(vx_buf *out, const char *s, size_t len)
@@ -91,7 +92,8 @@ static void put_json_string(vx_buf *json, const char *s)
     size_t need = strlen(s) * 6 + 4; /* "\u00XX" per byte at worst */
     vx_buf_reserve(json, need);
     json->data[json->len++] = '"';
-    vx_json_escape(json->data, json->cap, &json->len, s);
+    if (!vx_json_escape(json->data, json->cap, &json->len, s))
+        abort(); /* cannot happen: room for the worst case was reserved above */
     json->data[json->len++] = '"';
     json->data[json->len] = '\0';
 }

@@ -5,6 +5,7 @@
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/pb.h"
 #include "vx/uuid.h"
 
 #include <inttypes.h>
@@ -18,12 +19,12 @@
 
 enum { AWS, GCP, AZURE, N_PROVIDERS };
 
-static char *const provider_names[N_PROVIDERS] = {"AWS", "GCP", "Microsoft Azure"};
+static const char *const provider_names[N_PROVIDERS] = {"AWS", "GCP", "Microsoft Azure"};
 
 typedef struct {
     int provider;
-    char *id;
-    char *env;
+    const char *id;
+    const char *env;
     unsigned weight;
 } account;
 
@@ -38,7 +39,7 @@ static const account accounts[] = {
 
 typedef struct {
     int provider;
-    char *id;
+    const char *id;
     unsigned weight;
 } region;
 
@@ -50,15 +51,15 @@ static const region regions[] = {
 
 typedef struct {
     int provider;
-    char *name;
-    char *category;
+    const char *name;
+    const char *category;
     unsigned daily_usd; /* typical spend per day: the service's share of the bill */
-    char *unit;
+    const char *unit;
     int64_t price_nanos;   /* per unit */
     unsigned effective_pm; /* effective / billed, per mille: commitments amortised */
     unsigned list_pm;      /* list / billed, per mille: negotiated discounts */
-    char *team;
-    char *resource_prefix;
+    const char *team;
+    const char *resource_prefix;
 } service;
 
 static const service services[] = {
@@ -93,8 +94,8 @@ static const service services[] = {
 static const unsigned weekday_pm[7] = {690, 1000, 1030, 1040, 1020, 960, 700};
 
 typedef struct {
-    char *team;
-    char *cost_center;
+    const char *team;
+    const char *cost_center;
 } team_center;
 
 static const team_center cost_centers[] = {
@@ -206,10 +207,10 @@ vx_status vx_gen_create(const vx_gen_config *cfg, vx_gen **out, char *why, size_
         g->spikes[i].pm = 3000 + (unsigned)below(&rng, 2001);
     }
 
-    static char *const tag_keys[3] = {"env", "team", "cost-center"};
+    static const char *const tag_keys[3] = {"env", "team", "cost-center"};
     for (size_t i = 0; i < 3; i++) {
         valdrix__v1__cost_event__tags_entry__init(&g->tags[i]);
-        g->tags[i].key = tag_keys[i];
+        g->tags[i].key = vx_pb_str(tag_keys[i]);
         g->tag_ptrs[i] = &g->tags[i];
     }
     valdrix__v1__money__init(&g->billed);
@@ -268,7 +269,7 @@ static const region *pick_region(uint64_t *rng, int provider)
     return &regions[0];
 }
 
-static char *cost_center(const char *team)
+static const char *cost_center(const char *team)
 {
     for (size_t i = 0; i < sizeof cost_centers / sizeof cost_centers[0]; i++)
         if (strcmp(cost_centers[i].team, team) == 0)
@@ -327,28 +328,28 @@ bool vx_gen_next(vx_gen *g, vx_cost_event *ev)
     snprintf(g->resource_id, sizeof g->resource_id, "%s%012" PRIx64, svc->resource_prefix,
              mix64(g->cfg.seed ^ (uint64_t)s << 32 ^ below(&rng, 24)) & (uint64_t)0xffffffffffff);
 
-    g->tags[0].value = acct->env;
-    g->tags[1].value = svc->team;
-    g->tags[2].value = cost_center(svc->team);
+    g->tags[0].value = vx_pb_str(acct->env);
+    g->tags[1].value = vx_pb_str(svc->team);
+    g->tags[2].value = vx_pb_str(cost_center(svc->team));
 
     valdrix__v1__cost_event__init(ev);
     ev->event_id = g->event_id;
     ev->tenant_id = g->tenant;
-    ev->provider = provider_names[svc->provider];
-    ev->sub_account_id = acct->id;
-    ev->service_name = svc->name;
-    ev->service_category = svc->category;
-    ev->region_id = reg->id;
+    ev->provider = vx_pb_str(provider_names[svc->provider]);
+    ev->sub_account_id = vx_pb_str(acct->id);
+    ev->service_name = vx_pb_str(svc->name);
+    ev->service_category = vx_pb_str(svc->category);
+    ev->region_id = vx_pb_str(reg->id);
     ev->resource_id = g->resource_id;
-    ev->charge_category = "Usage";
+    ev->charge_category = vx_pb_str("Usage");
     ev->charge_period_start = g->start_s + day * DAY_S + hour * 3600;
     ev->charge_period_end = ev->charge_period_start + 3600;
     ev->billed_cost = &g->billed;
     ev->effective_cost = &g->effective;
     ev->list_cost = &g->list;
-    ev->billing_currency = "USD";
+    ev->billing_currency = vx_pb_str("USD");
     ev->usage_quantity = &g->quantity;
-    ev->usage_unit = svc->unit;
+    ev->usage_unit = vx_pb_str(svc->unit);
     ev->n_tags = 3;
     ev->tags = g->tag_ptrs;
     ev->revision = 0;

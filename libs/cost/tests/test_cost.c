@@ -12,6 +12,7 @@
 #include "vx/clock.h"
 #include "vx/cost.h"
 #include "vx/money.h"
+#include "vx/pb.h"
 #include "vx/uuid.h"
 
 #include <stdbool.h>
@@ -84,21 +85,21 @@ static void fixture_init(fixture *f)
     strcpy(f->tenant_id, TENANT);
     f->e.event_id = f->event_id;
     f->e.tenant_id = f->tenant_id;
-    f->e.provider = "AWS";
-    f->e.sub_account_id = "123456789012";
-    f->e.service_name = "Amazon EC2";
-    f->e.service_category = "Compute";
-    f->e.region_id = "us-east-1";
-    f->e.resource_id = "i-0abc";
-    f->e.charge_category = "Usage";
+    f->e.provider = vx_pb_str("AWS");
+    f->e.sub_account_id = vx_pb_str("123456789012");
+    f->e.service_name = vx_pb_str("Amazon EC2");
+    f->e.service_category = vx_pb_str("Compute");
+    f->e.region_id = vx_pb_str("us-east-1");
+    f->e.resource_id = vx_pb_str("i-0abc");
+    f->e.charge_category = vx_pb_str("Usage");
     f->e.charge_period_start = JAN_1_2024;
     f->e.charge_period_end = JAN_1_2024 + 3600;
     valdrix__v1__money__init(&f->billed);
     f->billed.units = 12;
     f->billed.nanos = 500000000;
     f->e.billed_cost = &f->billed;
-    f->e.billing_currency = "USD";
-    f->e.usage_unit = "Hours";
+    f->e.billing_currency = vx_pb_str("USD");
+    f->e.usage_unit = vx_pb_str("Hours");
     for (size_t i = 0; i <= VX_COST_MAX_TAGS; i++) {
         valdrix__v1__cost_event__tags_entry__init(&f->tags[i]);
         f->tag_ptrs[i] = &f->tags[i];
@@ -106,10 +107,10 @@ static void fixture_init(fixture *f)
     f->e.tags = f->tag_ptrs;
 }
 
-static void add_tag(fixture *f, char *key, char *value)
+static void add_tag(fixture *f, const char *key, const char *value)
 {
-    f->tags[f->e.n_tags].key = key;
-    f->tags[f->e.n_tags].value = value;
+    f->tags[f->e.n_tags].key = vx_pb_str(key);
+    f->tags[f->e.n_tags].value = vx_pb_str(value);
     f->e.n_tags++;
 }
 
@@ -262,7 +263,7 @@ static void test_cost_decode_limits_tags_and_nul_bytes(void **state)
 
     /* A NUL inside resource_id would silently shorten the string once unpacked. */
     fixture_init(&f);
-    f.e.resource_id = "i-0abc";
+    f.e.resource_id = vx_pb_str("i-0abc");
     bytes = pack_batch(events, 1, &len);
     uint8_t *p = NULL;
     for (size_t i = 0; i + 6 <= len && !p; i++)
@@ -318,7 +319,7 @@ static void test_cost_validate_accepts_a_good_event(void **state)
     /* Negative amounts (credits) with matching signs and non-ASCII text are fine. */
     f.billed.units = 0;
     f.billed.nanos = -1;
-    f.e.resource_id = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9d\x84\x9e";
+    f.e.resource_id = vx_pb_str("h\xc3\xa9llo \xe2\x82\xac \xf0\x9d\x84\x9e");
     assert_int_equal(vx_cost_event_validate(&f.e, TENANT, why, sizeof why), VX_OK);
 }
 
@@ -327,13 +328,13 @@ static void test_cost_validate_bad_uuid(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    f.e.event_id = "not-a-uuid";
+    f.e.event_id = vx_pb_str("not-a-uuid");
     expect_invalid(&f.e, NULL, "event_id: not a UUID");
     fixture_init(&f);
-    f.e.tenant_id = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5"; /* one digit short */
+    f.e.tenant_id = vx_pb_str("6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5"); /* one digit short */
     expect_invalid(&f.e, NULL, "tenant_id: not a UUID");
     fixture_init(&f);
-    f.e.event_id = "";
+    f.e.event_id = vx_pb_str("");
     expect_invalid(&f.e, NULL, "event_id: missing");
 }
 
@@ -351,15 +352,15 @@ static void test_cost_validate_missing_service(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    f.e.service_name = "";
+    f.e.service_name = vx_pb_str("");
     expect_invalid(&f.e, NULL, "service_name: missing");
     f.e.service_name = NULL; /* a hand-built event */
     expect_invalid(&f.e, NULL, "service_name: missing");
     fixture_init(&f);
-    f.e.provider = "";
+    f.e.provider = vx_pb_str("");
     expect_invalid(&f.e, NULL, "provider: missing");
     fixture_init(&f);
-    f.e.charge_category = "";
+    f.e.charge_category = vx_pb_str("");
     expect_invalid(&f.e, NULL, "charge_category: missing");
 }
 
@@ -368,13 +369,13 @@ static void test_cost_validate_currency(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    f.e.billing_currency = "usd";
+    f.e.billing_currency = vx_pb_str("usd");
     expect_invalid(&f.e, NULL, "billing_currency: not an ISO 4217 code");
-    f.e.billing_currency = "USDT";
+    f.e.billing_currency = vx_pb_str("USDT");
     expect_invalid(&f.e, NULL, "billing_currency:");
-    f.e.billing_currency = "U$D";
+    f.e.billing_currency = vx_pb_str("U$D");
     expect_invalid(&f.e, NULL, "billing_currency:");
-    f.e.billing_currency = "";
+    f.e.billing_currency = vx_pb_str("");
     expect_invalid(&f.e, NULL, "billing_currency: missing");
 }
 
@@ -480,15 +481,15 @@ static void test_cost_validate_invalid_utf8(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    f.e.resource_id = "i-\xc3\x28";
+    f.e.resource_id = vx_pb_str("i-\xc3\x28");
     expect_invalid(&f.e, NULL, "resource_id: not valid UTF-8");
-    f.e.resource_id = "\xc0\xaf"; /* overlong "/" */
+    f.e.resource_id = vx_pb_str("\xc0\xaf"); /* overlong "/" */
     expect_invalid(&f.e, NULL, "resource_id: not valid UTF-8");
-    f.e.resource_id = "\xed\xa0\x80"; /* a UTF-16 surrogate */
+    f.e.resource_id = vx_pb_str("\xed\xa0\x80"); /* a UTF-16 surrogate */
     expect_invalid(&f.e, NULL, "resource_id: not valid UTF-8");
-    f.e.resource_id = "\xf4\x90\x80\x80"; /* past U+10FFFF */
+    f.e.resource_id = vx_pb_str("\xf4\x90\x80\x80"); /* past U+10FFFF */
     expect_invalid(&f.e, NULL, "resource_id: not valid UTF-8");
-    f.e.resource_id = "\xe2\x82"; /* truncated */
+    f.e.resource_id = vx_pb_str("\xe2\x82"); /* truncated */
     expect_invalid(&f.e, NULL, "resource_id: not valid UTF-8");
     fixture_init(&f);
     add_tag(&f, "team", "\xff");
@@ -533,8 +534,8 @@ static void test_cost_copy_row_escapes_text_and_tags(void **state)
     fixture f;
     fixture_init(&f);
     f.e.revision = 2;
-    f.e.charge_category = "Credit";
-    f.e.resource_id = "i-1\t2\\3\r\n4";
+    f.e.charge_category = vx_pb_str("Credit");
+    f.e.resource_id = vx_pb_str("i-1\t2\\3\r\n4");
     f.billed.units = -12;
     f.billed.nanos = -500000000;
     add_tag(&f, "note", "a\tb\"c\\d\ne");
@@ -566,7 +567,7 @@ static void test_cost_copy_row_writes_given_amounts(void **state)
     f.e.effective_cost = &f.effective;
     f.e.list_cost = &f.list;
     f.e.usage_quantity = &f.quantity;
-    f.e.service_category = "";
+    f.e.service_category = vx_pb_str("");
     vx_buf out;
     vx_buf_init(&out);
     vx_buf_puts(&out, "previous\n");

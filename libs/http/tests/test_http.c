@@ -50,7 +50,7 @@ static void answer_later(vx_http_request *req)
     const char *path = vx_http_request_path(req, &path_len);
     char body[256];
     int n = snprintf(body, sizeof body, "late %.*s", (int)path_len, path);
-    vx_http_respond(req, 200, "text/plain", NULL, 0, body, (size_t)n);
+    assert_int_equal(vx_http_respond(req, 200, "text/plain", NULL, 0, body, (size_t)n), VX_OK);
 }
 
 static void *worker_main(void *arg)
@@ -118,8 +118,9 @@ static void handler(void *ctx, vx_http_request *req)
     atomic_fetch_or(&f->loops_seen, 1u << vx_http_request_loop_index(req));
     char out[2048] = "";
     if (path_is(req, "/later") || path_is(req, "/seq")) {
-        const char *ms = "0";
-        vx_http_request_query(req, "ms", &ms);
+        const char *ms;
+        if (vx_http_request_query(req, "ms", &ms) != VX_OK)
+            ms = "0";
         enqueue(f, req, atoll(ms));
         return;
     }
@@ -128,7 +129,7 @@ static void handler(void *ctx, vx_http_request *req)
         put_param(req, "a", out, sizeof out);
         put_param(req, "b", out, sizeof out);
         put_param(req, "c", out, sizeof out);
-        vx_http_respond(req, 200, "text/plain", NULL, 0, out, strlen(out));
+        assert_int_equal(vx_http_respond(req, 200, "text/plain", NULL, 0, out, strlen(out)), VX_OK);
     } else if (path_is(req, "/echo")) {
         size_t len;
         const char *body = vx_http_request_body(req, &len);
@@ -138,16 +139,18 @@ static void handler(void *ctx, vx_http_request *req)
                  vx_http_request_loop_index(req), vx_http_request_remote_addr(req));
         vx_http_header extra[] = {{"x-echo", "yes"}};
         char *reply = vx_xasprintf("%s\n%.*s", out, (int)len, body);
-        vx_http_respond(req, 200, "text/plain", extra, 1, reply, strlen(reply));
+        assert_int_equal(vx_http_respond(req, 200, "text/plain", extra, 1, reply, strlen(reply)),
+                         VX_OK);
         vx_free(reply);
     } else if (path_is(req, "/problem")) {
-        vx_http_respond_problem(req, 422, "validation", "Invalid field",
-                                "field \"x\" is bad\n\x01\xff");
+        assert_int_equal(vx_http_respond_problem(req, 422, "validation", "Invalid field",
+                                                 "field \"x\" is bad\n\x01\xff"),
+                         VX_OK);
     } else if (path_is(req, "/bad-header")) {
         vx_http_header extra[] = {{"x-evil", "a\r\nset-cookie: x"}};
         assert_int_equal(vx_http_respond(req, 200, "text/plain", extra, 1, "x", 1), VX_INVALID);
     } else {
-        vx_http_respond_problem(req, 404, "not-found", "Not Found", NULL);
+        assert_int_equal(vx_http_respond_problem(req, 404, "not-found", "Not Found", NULL), VX_OK);
     }
 }
 

@@ -562,8 +562,10 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
     if (st == VX_OK)
         st = vx_pg_exec(c, "COMMIT", err, err_cap);
     if (st != VX_OK) {
+        /* The write has failed with st already; if ROLLBACK fails too, vx_pg_release rolls back
+         * again or the caller drops the connection as broken. */
         if (PQtransactionStatus(c) != PQTRANS_IDLE)
-            vx_pg_exec(c, "ROLLBACK", NULL, 0);
+            vx_status_ignore(vx_pg_exec(c, "ROLLBACK", NULL, 0));
         /* A partition may have gone (archived, dropped): look again next time. */
         pthread_mutex_lock(&l->mu);
         l->n_months = 0;

@@ -277,7 +277,7 @@ static void test_ledger_service_role_sees_only_its_tenant(void **state)
                      NULL, p, NULL, NULL, 0);
     assert_string_equal(PQcmdTuples(r), "0");
     PQclear(r);
-    vx_pg_exec(c, "ROLLBACK", NULL, 0);
+    assert_int_equal(vx_pg_exec(c, "ROLLBACK", NULL, 0), VX_OK);
     /* without a tenant nothing is visible */
     r = PQexec(c, "SELECT count(*) FROM cost_records");
     assert_string_equal(PQgetvalue(r, 0, 0), "0");

@@ -110,8 +110,9 @@ static json_t *float_money_json(double v)
 
 static vx_money money_sub(vx_money a, vx_money b)
 {
-    vx_money out = {0, 0};
-    vx_money_from_nanos(vx_money_to_nanos(a) - vx_money_to_nanos(b), &out);
+    vx_money out;
+    if (!vx_money_from_nanos(vx_money_to_nanos(a) - vx_money_to_nanos(b), &out))
+        return (vx_money){0, 0}; /* beyond what vx_money holds: no change worth showing */
     return out;
 }
 

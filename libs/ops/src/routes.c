@@ -8,6 +8,15 @@
 #include <string.h>
 #include <uv.h>
 
+/* vx_http_respond* refuses only a bad status or header, which the constants here are not; it
+ * then answers 500 itself, so there is nothing left to do but say so. */
+static void sent(vx_status st)
+{
+    if (st != VX_OK)
+        vx_log(VX_LOG_ERROR, "ops answer refused, answered 500 instead",
+               VX_STR("error", vx_status_str(st)));
+}
+
 #define JSON "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define READY_REASON_MAX 256
@@ -35,7 +44,7 @@ static bool is_draining(const vx_ops_routes *r)
 
 static int respond_json(vx_http_request *req, int status, const char *body)
 {
-    vx_http_respond(req, status, JSON, NULL, 0, body, strlen(body));
+    sent(vx_http_respond(req, status, JSON, NULL, 0, body, strlen(body)));
     return status;
 }
 
@@ -56,7 +65,7 @@ static int respond_ready(const vx_ops_routes *r, vx_http_request *req, bool ok, 
     if (!ok && why[0] == '\0')
         why = "not ready";
     if (!ok && r->problem) {
-        vx_http_respond_problem(req, 503, "not-ready", "Not ready", why);
+        sent(vx_http_respond_problem(req, 503, "not-ready", "Not ready", why));
         return 503;
     }
     /* Six bytes per byte is the worst case of JSON escaping. */
@@ -126,12 +135,12 @@ static int readyz(const vx_ops_routes *r, vx_http_request *req, vx_ops_answered_
 static int metrics(const vx_ops_routes *r, vx_http_request *req)
 {
     if (!r->metrics) {
-        vx_http_respond(req, 200, METRICS_TYPE, NULL, 0, NULL, 0);
+        sent(vx_http_respond(req, 200, METRICS_TYPE, NULL, 0, NULL, 0));
         return 200;
     }
     size_t len;
     char *text = vx_metrics_render(r->metrics, &len);
-    vx_http_respond(req, 200, METRICS_TYPE, NULL, 0, text, len);
+    sent(vx_http_respond(req, 200, METRICS_TYPE, NULL, 0, text, len));
     vx_free(text);
     return 200;
 }
@@ -154,8 +163,8 @@ bool vx_ops_answer(const vx_ops_routes *routes, vx_http_request *req, vx_ops_ans
     const char *method = vx_http_request_method(req);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         vx_http_header allow = {"Allow", "GET, HEAD"};
-        vx_http_respond_problem_headers(req, 405, "method-not-allowed", "Method not allowed",
-                                        "this path takes GET, HEAD", &allow, 1);
+        sent(vx_http_respond_problem_headers(req, 405, "method-not-allowed", "Method not allowed",
+                                             "this path takes GET, HEAD", &allow, 1));
         status = 405;
     } else if (route == METRICS) {
         status = metrics(routes, req);

@@ -13,8 +13,10 @@ struct vx_ops_server {
 static void handle(void *ctx, vx_http_request *req)
 {
     vx_ops_server *s = ctx;
+    /* 404 is a valid status: the answer cannot be refused */
     if (!vx_ops_answer(&s->routes, req, NULL, NULL))
-        vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route");
+        vx_status_ignore(
+            vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route"));
 }
 
 vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out)

@@ -599,7 +599,7 @@ static void embedded_handle(void *ctx, vx_http_request *req)
 {
     embedded *e = ctx;
     if (!vx_ops_answer(&e->routes, req, embedded_answered, e))
-        vx_http_respond(req, 200, "text/plain", NULL, 0, "app", 3);
+        assert_int_equal(vx_http_respond(req, 200, "text/plain", NULL, 0, "app", 3), VX_OK);
 }
 
 /* The caller hears of an answer just after it is sent: wait for the count to reach n. */

@@ -57,9 +57,15 @@ struct vx_service {
     pthread_t signal_thread;
     bool signal_thread_started;
     atomic_bool quit_signal_thread;
-    volatile sig_atomic_t stop_flag;
+    atomic_int stop_flag;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* stop_flag turned 1 */
+    /* Readiness runs on the ops thread: it reads the connection and the service's state under
+     * ready_mu, and never once teardown has begun (closing), so nothing it reads is freed under
+     * it. */
+    pthread_mutex_t ready_mu;
+    bool closing;
+    vx_bus *ready_bus;
 };
 
 #define GROW(arr, n, cap)                                                                          \
@@ -131,8 +137,8 @@ bool vx_service_check_queue(const char *value, char *why, size_t cap)
 static void mark_stopping(vx_service *s)
 {
     pthread_mutex_lock(&s->mu);
-    bool first = !s->stop_flag;
-    s->stop_flag = 1;
+    bool first = !atomic_load(&s->stop_flag);
+    atomic_store(&s->stop_flag, 1);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (first && s->ops)
@@ -147,7 +153,7 @@ static void *signal_main(void *arg)
         int sig = sigtimedwait(&s->signals, NULL, &poll);
         if (sig <= 0)
             continue;
-        if (s->stop_flag) {
+        if (atomic_load(&s->stop_flag)) {
             vx_log(VX_LOG_INFO, "signal while stopping: still finishing the work in hand",
                    VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
             continue;
@@ -166,12 +172,7 @@ void vx_service_request_stop(vx_service *s)
 
 bool vx_service_stopping(vx_service *s)
 {
-    return s->stop_flag != 0;
-}
-
-const volatile sig_atomic_t *vx_service_stop_flag(vx_service *s)
-{
-    return &s->stop_flag;
+    return atomic_load(&s->stop_flag) != 0;
 }
 
 bool vx_service_wait(vx_service *s, int64_t ms)
@@ -185,10 +186,10 @@ bool vx_service_wait(vx_service *s, int64_t ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->mu);
-    while (!s->stop_flag)
+    while (!atomic_load(&s->stop_flag))
         if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
             break;
-    bool stop = s->stop_flag != 0;
+    bool stop = atomic_load(&s->stop_flag) != 0;
     pthread_mutex_unlock(&s->mu);
     return stop;
 }
@@ -226,10 +227,13 @@ static void usage(const vx_service_def *def)
 }
 
 /* NATS connected, steps done, subscribed; then the service's own check. */
-static bool ready(void *arg, char *why, size_t cap)
+static bool ready_locked(vx_service *s, char *why, size_t cap)
 {
-    vx_service *s = arg;
-    if (!s->bus || !vx_bus_connected(s->bus)) {
+    if (s->closing) {
+        snprintf(why, cap, "draining");
+        return false;
+    }
+    if (!s->ready_bus || !vx_bus_connected(s->ready_bus)) {
         snprintf(why, cap, "nats: not connected");
         return false;
     }
@@ -237,11 +241,20 @@ static bool ready(void *arg, char *why, size_t cap)
         snprintf(why, cap, "starting");
         return false;
     }
-    if (s->n_servings && !atomic_load(&s->subscribed)) {
+    if (!atomic_load(&s->subscribed)) {
         snprintf(why, cap, "nats: not subscribed yet");
         return false;
     }
     return s->def->ready ? s->def->ready(s->def->ready_ctx, why, cap) : true;
+}
+
+static bool ready(void *arg, char *why, size_t cap)
+{
+    vx_service *s = arg;
+    pthread_mutex_lock(&s->ready_mu);
+    bool ok = ready_locked(s, why, cap);
+    pthread_mutex_unlock(&s->ready_mu);
+    return ok;
 }
 
 static void destroy_metrics(void *m)
@@ -294,6 +307,7 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
     snprintf(s->program, sizeof s->program, "%s", program);
     snprintf(s->metric_prefix, sizeof s->metric_prefix, "valdrix_%s", def->name);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->ready_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -367,7 +381,7 @@ fail:
 
 int vx_service_abort(vx_service *s, int exit_code)
 {
-    s->stop_flag = 1; /* nothing to drain: tear down what exists */
+    atomic_store(&s->stop_flag, 1); /* nothing to drain: tear down what exists */
     (void)vx_service_run(s, NULL, NULL);
     return exit_code;
 }
@@ -380,7 +394,7 @@ static bool retry(vx_service *s, const char *what, vx_service_step_fn fn, void *
     int64_t delay = 200;
     char err[512];
     for (;;) {
-        if (s->stop_flag)
+        if (atomic_load(&s->stop_flag))
             return false;
         err[0] = '\0';
         vx_status st = fn(ctx, err, sizeof err);
@@ -408,8 +422,14 @@ static vx_status connect_bus(void *arg, char *err, size_t cap)
                         .name = s->program,
                         .timeout_ms = 5000,
                         .send_asap = s->def->send_asap};
-    vx_status st = vx_bus_connect(&bc, &s->bus);
-    if (st != VX_OK) {
+    vx_bus *b = NULL;
+    vx_status st = vx_bus_connect(&bc, &b);
+    if (st == VX_OK) {
+        s->bus = b;
+        pthread_mutex_lock(&s->ready_mu);
+        s->ready_bus = b;
+        pthread_mutex_unlock(&s->ready_mu);
+    } else {
         char red[256];
         vx_redact_url(s->def->svc->nats_url, red, sizeof red);
         snprintf(err, cap, "cannot connect to %s", red);
@@ -476,7 +496,7 @@ static void drain_subs(void *arg)
 int vx_service_run(vx_service *s, void (*run)(void *ctx), void *ctx)
 {
     bool ok = false;
-    if (!s->stop_flag) {
+    if (!atomic_load(&s->stop_flag)) {
         char red[256];
         vx_redact_url(s->def->svc->nats_url, red, sizeof red);
         vx_log(VX_LOG_INFO, "starting", VX_STR("nats", red),
@@ -496,6 +516,7 @@ int vx_service_run(vx_service *s, void (*run)(void *ctx), void *ctx)
                 goto stop;
             atomic_store(&s->subscribed, true);
         }
+        atomic_store(&s->subscribed, true); /* also when there is nothing to subscribe to */
         vx_log(VX_LOG_INFO, "ready", VX_INT("subscriptions", (int64_t)s->n_subs));
         ok = true;
         if (run)
@@ -508,11 +529,16 @@ stop:
     vx_logm(VX_LOG_INFO, "shutting down: finishing the work in hand");
     if (s->ops)
         vx_ops_set_draining(s->ops);
+    /* From here on readiness says "draining" without looking at anything teardown frees; a
+     * check already running finishes first (it holds ready_mu). */
+    pthread_mutex_lock(&s->ready_mu);
+    s->closing = true;
+    pthread_mutex_unlock(&s->ready_mu);
     while (s->n_pieces > 0) {
         piece p = s->pieces[--s->n_pieces];
         p.fn(p.arg);
     }
-    bool stopped = s->stop_flag != 0;
+    bool stopped = atomic_load(&s->stop_flag) != 0;
     atomic_store(&s->quit_signal_thread, true);
     if (s->signal_thread_started)
         pthread_join(s->signal_thread, NULL);
@@ -526,6 +552,7 @@ stop:
     vx_free(s->pieces);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->ready_mu);
     vx_free(s);
     vx_logm(VX_LOG_INFO, "stopped");
     return stopped || ok ? 0 : 1;

@@ -125,11 +125,12 @@ static void test_service_help_and_bad_arguments(void **state)
     (void)state;
     vx_service_def def = make_def();
     vx_service *s = (vx_service *)1;
-    char *help[] = {(char *)"x", (char *)"--help", NULL};
+    char prog[] = "x", help_arg[] = "--help", bogus[] = "--bogus";
+    char *help[] = {prog, help_arg, NULL};
     fflush(stdout);
     assert_int_equal(vx_service_begin(&def, 2, help, &s), 0);
     assert_null(s);
-    char *bad[] = {(char *)"x", (char *)"--bogus", NULL};
+    char *bad[] = {prog, bogus, NULL};
     assert_int_equal(vx_service_begin(&def, 2, bad, &s), 2);
     assert_null(s);
 }
@@ -144,8 +145,10 @@ static void test_service_bad_setting_exits_78(void **state)
         setenv("VX_TEST_SVC_WORKERS", "0", 1);
         vx_service_def def = make_def();
         vx_service *s;
-        char *argv[] = {(char *)"x", NULL};
-        freopen("/dev/null", "w", stderr);
+        char prog[] = "x";
+        char *argv[] = {prog, NULL};
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(98);
         _exit(vx_service_begin(&def, 1, argv, &s) == 0 ? 0 : 99);
     }
     int st;
@@ -223,7 +226,8 @@ static void test_service_sigterm_drains_then_tears_down_in_reverse(void **state)
     setenv("VX_TEST_SVC_WORKERS", "3", 1);
     vx_service_def def = make_def();
     vx_service *s;
-    char *argv[] = {(char *)"x", NULL};
+    char prog[] = "x";
+    char *argv[] = {prog, NULL};
     assert_int_equal(vx_service_begin(&def, 1, argv, &s), 0);
     assert_non_null(s);
     assert_int_equal(cfg.workers, 3);

@@ -65,8 +65,10 @@ static PGresult *query(api_call *c, const api_sql *s)
         r = PQexecParams(pg, s->sql, s->n_params, NULL, s->params, NULL, NULL, 0);
         st = vx_pg_result_status(pg, r, err, sizeof err);
     }
-    vx_pg_exec(pg, st == VX_OK ? "COMMIT" : "ROLLBACK", NULL, 0);
-    vx_pg_release(c->ctx->pool, pg, st == VX_UNAVAILABLE);
+    /* Only reads: the rows stand whatever COMMIT says, but a connection that cannot end its
+     * transaction is not reused. */
+    bool ended = vx_pg_exec(pg, st == VX_OK ? "COMMIT" : "ROLLBACK", NULL, 0) == VX_OK;
+    vx_pg_release(c->ctx->pool, pg, st == VX_UNAVAILABLE || !ended);
     if (st == VX_OK)
         return r;
     PQclear(r);

@@ -51,8 +51,9 @@ static void peek_next(api_call *c)
         api_finish(c);
         return;
     }
-    vx_plan plan = VX_PLAN_STARTER;
-    vx_plan_parse(c->key.plan, &plan);
+    vx_plan plan;
+    if (!vx_plan_parse(c->key.plan, &plan))
+        plan = VX_PLAN_STARTER; /* a plan this build does not know gets the smallest limits */
     vx_plan_overrides ov = {.api_per_min = c->key.api_per_min,
                             .llm_per_day = c->key.llm_per_day,
                             .remediation_per_hour = c->key.remediation_per_hour};

@@ -71,7 +71,7 @@ static PGresult *run(const char *tenant, const api_sql *s)
     PGresult *r = PQexecParams(c, s->sql, s->n_params, NULL, s->params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("%s: %s", s->sql, PQresultErrorMessage(r));
-    vx_pg_exec(c, "COMMIT", NULL, 0);
+    assert_int_equal(vx_pg_exec(c, "COMMIT", NULL, 0), VX_OK);
     vx_pg_release(pool, c, false);
     return r;
 }

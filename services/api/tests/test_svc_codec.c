@@ -11,6 +11,7 @@
 #include "valdrix/v1/forecast.pb-c.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -205,24 +206,24 @@ static void test_forecast_reply_to_json(void **state)
 {
     (void)state;
     Valdrix__V1__ForecastPoint p1 = VALDRIX__V1__FORECAST_POINT__INIT, p2 = p1;
-    p1.date = "2026-01-01";
+    p1.date = vx_pb_str("2026-01-01");
     p1.yhat = 10.5;
     p1.lo = 8;
     p1.hi = 13;
-    p2.date = "2026-01-02";
+    p2.date = vx_pb_str("2026-01-02");
     p2.yhat = NAN; /* not JSON: rendered as null */
     Valdrix__V1__ForecastPoint *pts[] = {&p1, &p2};
     Valdrix__V1__SeriesForecast total = VALDRIX__V1__SERIES_FORECAST__INIT, svc;
-    total.model = "sum";
+    total.model = vx_pb_str("sum");
     total.n_points = 2;
     total.points = pts;
     svc = total;
-    svc.service_name = "EC2 \"quoted\"";
-    svc.model = "trend";
+    svc.service_name = vx_pb_str("EC2 \"quoted\"");
+    svc.model = vx_pb_str("trend");
     Valdrix__V1__SeriesForecast *svcs[] = {&svc};
     Valdrix__V1__ForecastResult res = VALDRIX__V1__FORECAST_RESULT__INIT;
-    res.tenant_id = TENANT;
-    res.currency = "USD";
+    res.tenant_id = vx_pb_str(TENANT);
+    res.currency = vx_pb_str("USD");
     res.records = 12345;
     res.total = &total;
     res.n_services = 1;

@@ -259,7 +259,8 @@ vx_status fc_forecast_reply(const fc_request *req, const fc_rollup *rollup, cons
 {
     arena a = {0};
     memset(stats, 0, sizeof *stats);
-    Valdrix__V1__ForecastResult res = VALDRIX__V1__FORECAST_RESULT__INIT;
+    Valdrix__V1__ForecastResult res;
+    valdrix__v1__forecast_result__init(&res);
     result_head(&a, &res, req, rollup, data_version);
     size_t H = req->horizon_days;
 
@@ -338,7 +339,8 @@ vx_status fc_anomalies_reply(const fc_request *req, const fc_rollup *rollup, con
     (void)why_cap;
     arena a = {0};
     memset(stats, 0, sizeof *stats);
-    Valdrix__V1__AnomaliesResult res = VALDRIX__V1__ANOMALIES_RESULT__INIT;
+    Valdrix__V1__AnomaliesResult res;
+    valdrix__v1__anomalies_result__init(&res);
     res.tenant_id = arena_str(&a, req->scope.tenant_id);
     res.from = day_str(&a, req->scope.from_day);
     res.to = day_str(&a, req->scope.to_day);

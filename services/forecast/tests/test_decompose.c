@@ -14,6 +14,7 @@
 #include "rollup.h"
 #include "valdrix/v1/forecast.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -74,14 +75,14 @@ static void test_forecast_sql_uses_parameters_only(void **state)
     static uint8_t buf[4096];
     Valdrix__V1__CostScope sc = VALDRIX__V1__COST_SCOPE__INIT;
     char tenant[] = TENANT, cur[] = "usd", cost[] = "list";
-    char *services[] = {"x'); DROP TABLE cost_daily; --", "a\"b\\c"};
-    char *regions[] = {"eu-west-1"};
+    const char *services[] = {"x'); DROP TABLE cost_daily; --", "a\"b\\c"};
+    const char *regions[] = {"eu-west-1"};
     sc.tenant_id = tenant;
     sc.currency = cur;
     sc.cost = cost;
-    sc.service_names = services;
+    sc.service_names = vx_pb_strv(services);
     sc.n_service_names = 2;
-    sc.region_ids = regions;
+    sc.region_ids = vx_pb_strv(regions);
     sc.n_region_ids = 1;
     Valdrix__V1__ForecastRequest m = VALDRIX__V1__FORECAST_REQUEST__INIT;
     m.scope = &sc;

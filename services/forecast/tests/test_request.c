@@ -10,6 +10,7 @@
 #include "request.h"
 #include "valdrix/v1/forecast.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,9 +24,9 @@ static uint8_t packed[1 << 17];
 /* A ForecastRequest with scope fields given as strings (NULL: unset). */
 typedef struct {
     const char *tenant, *from, *to, *currency, *cost;
-    char **services;
+    const char *const *services;
     size_t n_services;
-    char **accounts;
+    const char *const *accounts;
     size_t n_accounts;
     uint32_t horizon, top;
     double level;
@@ -47,9 +48,9 @@ static size_t pack(fc_kind kind, const spec *s)
     sc.to = to;
     sc.currency = cur;
     sc.cost = cost;
-    sc.service_names = s->services;
+    sc.service_names = vx_pb_strv(s->services);
     sc.n_service_names = s->n_services;
-    sc.sub_account_ids = s->accounts;
+    sc.sub_account_ids = vx_pb_strv(s->accounts);
     sc.n_sub_account_ids = s->n_accounts;
     if (kind == FC_KIND_RUN) {
         Valdrix__V1__ForecastRequest m = VALDRIX__V1__FORECAST_REQUEST__INIT;
@@ -118,7 +119,7 @@ static void test_forecast_request_defaults(void **state)
 static void test_forecast_request_explicit_values(void **state)
 {
     (void)state;
-    char *svcs[] = {"S3", "EC2", "S3", "Lambda"};
+    const char *svcs[] = {"S3", "EC2", "S3", "Lambda"};
     spec s = {.tenant = TENANT,
               .from = "2024-01-01",
               .to = "2024-07-01",
@@ -203,22 +204,22 @@ static void test_forecast_request_refusals(void **state)
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .currency = "US"}, "ISO 4217");
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .currency = "U$D"}, "ISO 4217");
 
-    char *empty[] = {"EC2", ""};
+    const char *empty[] = {"EC2", ""};
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = empty, .n_services = 2},
             "service_names[1] is empty");
     char long_name[VX_CONTRACT_MAX_NAME_BYTES + 2];
     memset(long_name, 'x', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
-    char *longs[] = {long_name};
+    const char *longs[] = {long_name};
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .accounts = longs, .n_accounts = 1},
             "sub_account_ids[0] is longer than");
-    char *bad_utf8[] = {"caf\xc3", "ok"};
+    const char *bad_utf8[] = {"caf\xc3", "ok"};
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = bad_utf8, .n_services = 2},
             "not UTF-8");
-    char *control[] = {"a\tb"};
+    const char *control[] = {"a\tb"};
     refused(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = control, .n_services = 1},
             "not UTF-8");
-    char *many[VX_CONTRACT_MAX_FILTER_VALUES + 1];
+    const char *many[VX_CONTRACT_MAX_FILTER_VALUES + 1];
     for (int i = 0; i <= VX_CONTRACT_MAX_FILTER_VALUES; i++)
         many[i] = "svc";
     refused(FC_KIND_RUN,
@@ -247,8 +248,8 @@ static void test_forecast_request_digest_is_canonical(void **state)
     (void)state;
     char a[FC_DIGEST_LEN], b[FC_DIGEST_LEN];
     /* defaults spelled out or left zero; filters in another order or repeated; case */
-    char *s1[] = {"S3", "EC2"};
-    char *s2[] = {"EC2", "S3", "EC2"};
+    const char *s1[] = {"S3", "EC2"};
+    const char *s2[] = {"EC2", "S3", "EC2"};
     digest_of(FC_KIND_RUN, &(spec){.tenant = TENANT, .services = s1, .n_services = 2}, a);
     digest_of(FC_KIND_RUN,
               &(spec){.tenant = "0B6C4E52-3D43-4B6E-9A39-6F1F0A7F6A01",

@@ -15,6 +15,7 @@
 #include "vx/alloc.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
+#include "vx/pb.h"
 #include "vx_test_env.h"
 
 #include <hiredis/hiredis.h>
@@ -103,7 +104,7 @@ static double metric(const service *s, const char *series)
 
 typedef struct {
     const char *tenant, *from, *to, *cost;
-    char **services;
+    const char *const *services;
     size_t n_services;
     uint32_t horizon, top;
 } req_spec;
@@ -120,7 +121,7 @@ static size_t pack_scope_request(bool anomalies, const req_spec *r, uint8_t *buf
     sc.from = from;
     sc.to = to;
     sc.cost = cost;
-    sc.service_names = r->services;
+    sc.service_names = vx_pb_strv(r->services);
     sc.n_service_names = r->n_services;
     if (anomalies) {
         Valdrix__V1__AnomaliesRequest m = VALDRIX__V1__ANOMALIES_REQUEST__INIT;
@@ -266,17 +267,8 @@ static void test_forecast_service_generated_tenant(void **state)
     pid_t ing = h_spawn("valdrix-ingest", NULL, env, log);
     assert_true(h_wait_ready(ing_port, 20000));
     char out[4096];
-    char *gen[] = {(char *)"valdrix",
-                   (char *)"generate",
-                   (char *)"--tenant",
-                   tenant,
-                   (char *)"--days",
-                   (char *)"70",
-                   (char *)"--events-per-day",
-                   (char *)"40",
-                   (char *)"--seed",
-                   (char *)"7",
-                   NULL};
+    const char *gen[] = {"valdrix",          "generate", "--tenant", tenant, "--days", "70",
+                         "--events-per-day", "40",       "--seed",   "7",    NULL};
     if (h_run("valdrix", gen, env, out, sizeof out) != 0)
         fail_msg("valdrix generate: %s", out);
     assert_int_equal(h_wait_query(pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
@@ -376,7 +368,7 @@ static void test_forecast_service_input_bound(void **state)
     assert_int_equal(res->records, 1980);
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
     /* so are filters: one service of four */
-    char *one[] = {"svc-2"};
+    const char *one[] = {"svc-2"};
     res = forecast_ok(b, &s, &(req_spec){.tenant = tenant, .services = one, .n_services = 1}, &rep);
     assert_int_equal(res->records, 500);
     assert_int_equal(res->n_services, 1);
@@ -551,7 +543,7 @@ static void test_forecast_service_tenants_are_isolated(void **state)
     assert_true(fabs(res->total->history_total - (double)spend) < 1);
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
     /* naming the other tenant's services from tenant a finds nothing */
-    char *theirs[] = {"theirs-1", "theirs-2"};
+    const char *theirs[] = {"theirs-1", "theirs-2"};
     res = forecast_ok(b, &s, &(req_spec){.tenant = a, .services = theirs, .n_services = 2}, &rep);
     assert_int_equal(res->records, 0);
     assert_int_equal(res->n_services, 0);

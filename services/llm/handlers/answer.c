@@ -4,6 +4,7 @@
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
 #include "vx/contract.h"
+#include "vx/pb.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ void llm_answer_cleanup(llm_answer *a)
 
 static char *mut(const char *s)
 {
-    return (char *)(uintptr_t)(s ? s : "");
+    return vx_pb_str(s ? s : "");
 }
 
 /* Fills `r` from `a`, borrowing a's strings; the recommendation and note arrays are allocated

@@ -75,8 +75,9 @@ int64_t llm_budget_month_left_ms(int64_t unix_ms)
     char month[8], from[21], to[21];
     llm_budget_month(unix_ms, month);
     llm_budget_month_bounds(month, from, to);
-    int64_t end_s = 0;
-    vx_parse_iso8601(to, strlen(to), &end_s);
+    int64_t end_s;
+    if (!vx_parse_iso8601(to, strlen(to), &end_s))
+        return 1; /* cannot happen: llm_budget_month_bounds wrote `to` */
     int64_t left = end_s * 1000 - unix_ms;
     return left > 0 ? left : 1;
 }

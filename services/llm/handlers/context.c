@@ -4,6 +4,7 @@
 
 #include "valdrix/v1/forecast.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -357,8 +358,8 @@ bool llm_context_add_forecast(llm_context *c, const uint8_t *data, size_t len, c
 static void scope_of(const llm_req *req, const char *currency, Valdrix__V1__CostScope *s)
 {
     vx_contract_scope_fill(&req->scope, s);
-    s->from = (char *)(uintptr_t) "";
-    s->currency = (char *)(uintptr_t)currency;
+    s->from = vx_pb_str("");
+    s->currency = vx_pb_str(currency);
 }
 
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
@@ -373,7 +374,7 @@ uint8_t *llm_anomalies_request_pack(const llm_req *req, const char *currency, si
 {
     Valdrix__V1__CostScope s;
     scope_of(req, currency, &s);
-    s.from = (char *)(uintptr_t)req->scope.from;
+    s.from = vx_pb_str(req->scope.from);
     Valdrix__V1__AnomaliesRequest m;
     valdrix__v1__anomalies_request__init(&m);
     m.scope = &s;

@@ -13,6 +13,7 @@
 #include "valdrix/v1/forecast.pb-c.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -171,16 +172,16 @@ static uint8_t *anomalies_reply(size_t n, size_t *len)
         valdrix__v1__anomaly__init(&a[i]);
         snprintf(dates[i], 11, "2026-02-%02zu", 1 + i % 28);
         a[i].date = dates[i];
-        a[i].service_name = (char *)(uintptr_t) "EC2";
-        a[i].kind = (char *)(uintptr_t) "spike";
-        a[i].severity = (char *)(uintptr_t) "high";
+        a[i].service_name = vx_pb_str("EC2");
+        a[i].kind = vx_pb_str("spike");
+        a[i].severity = vx_pb_str("high");
         a[i].actual = 100 + (double)i;
         a[i].expected = 50;
         a[i].score = (double)i;
         p[i] = &a[i];
     }
     if (n > 2) {
-        a[0].date = (char *)(uintptr_t) "2026-02-30"; /* not a date */
+        a[0].date = vx_pb_str("2026-02-30"); /* not a date */
         a[1].actual = NAN;
     }
     Valdrix__V1__AnomaliesResult res;
@@ -230,7 +231,7 @@ static void test_llm_svc_context_from_forecast_service(void **state)
     Valdrix__V1__Error e;
     valdrix__v1__error__init(&e);
     e.code = VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE;
-    e.message = (char *)(uintptr_t) "no rollup yet";
+    e.message = vx_pb_str("no rollup yet");
     Valdrix__V1__AnomaliesReply er;
     valdrix__v1__anomalies_reply__init(&er);
     er.outcome_case = VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR;
@@ -285,7 +286,8 @@ static void test_llm_svc_context_forecast_requests(void **state)
     (void)state;
     llm_req req;
     base_req(&req);
-    char *svc[] = {"EC2"};
+    char ec2[] = "EC2";
+    char *svc[] = {ec2};
     req.scope.filter[VX_CONTRACT_FILTER_SERVICE] = svc;
     req.scope.n_filter[VX_CONTRACT_FILTER_SERVICE] = 1;
     req.scope.cost = VX_CONTRACT_COST_BILLED;

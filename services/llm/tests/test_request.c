@@ -9,6 +9,7 @@
 #include "handlers/request.h"
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/alloc.h"
+#include "vx/pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +28,9 @@ static int64_t today(void)
 typedef struct {
     const char *tenant, *from, *to, *currency, *cost, *focus_service, *focus_account;
     int kind;
-    char **services;
+    const char *const *services;
     size_t n_services;
-    char **accounts;
+    const char *const *accounts;
     size_t n_accounts;
     bool no_scope;
 } spec;
@@ -38,27 +39,27 @@ static uint8_t *encode(const spec *s, size_t *len)
 {
     Valdrix__V1__CostScope scope;
     valdrix__v1__cost_scope__init(&scope);
-    scope.tenant_id = (char *)(uintptr_t)(s->tenant ? s->tenant : TENANT);
+    scope.tenant_id = vx_pb_str(s->tenant ? s->tenant : TENANT);
     if (s->from)
-        scope.from = (char *)(uintptr_t)s->from;
+        scope.from = vx_pb_str(s->from);
     if (s->to)
-        scope.to = (char *)(uintptr_t)s->to;
+        scope.to = vx_pb_str(s->to);
     if (s->currency)
-        scope.currency = (char *)(uintptr_t)s->currency;
+        scope.currency = vx_pb_str(s->currency);
     if (s->cost)
-        scope.cost = (char *)(uintptr_t)s->cost;
-    scope.service_names = s->services;
+        scope.cost = vx_pb_str(s->cost);
+    scope.service_names = vx_pb_strv(s->services);
     scope.n_service_names = s->n_services;
-    scope.sub_account_ids = s->accounts;
+    scope.sub_account_ids = vx_pb_strv(s->accounts);
     scope.n_sub_account_ids = s->n_accounts;
     Valdrix__V1__InsightRequest r;
     valdrix__v1__insight_request__init(&r);
     r.scope = s->no_scope ? NULL : &scope;
     r.kind = (Valdrix__V1__InsightRequest__Kind)s->kind;
     if (s->focus_service)
-        r.focus_service = (char *)(uintptr_t)s->focus_service;
+        r.focus_service = vx_pb_str(s->focus_service);
     if (s->focus_account)
-        r.focus_account = (char *)(uintptr_t)s->focus_account;
+        r.focus_account = vx_pb_str(s->focus_account);
     *len = valdrix__v1__insight_request__get_packed_size(&r);
     uint8_t *buf = vx_xmalloc(*len + 1);
     valdrix__v1__insight_request__pack(&r, buf);
@@ -146,15 +147,15 @@ static void test_llm_svc_request_refuses_bad_fields(void **state)
     refused(&(spec){.currency = "usd"}, "currency");
     refused(&(spec){.currency = "EURO"}, "currency");
     refused(&(spec){.cost = "amortized"}, "cost");
-    char *empty[] = {"EC2", ""};
+    const char *empty[] = {"EC2", ""};
     refused(&(spec){.services = empty, .n_services = 2}, "service_names");
-    char *ctl[] = {"EC2\n"};
+    const char *ctl[] = {"EC2\n"};
     refused(&(spec){.services = ctl, .n_services = 1}, "control");
-    char *bad_utf8[] = {"caf\xc3"};
+    const char *bad_utf8[] = {"caf\xc3"};
     refused(&(spec){.accounts = bad_utf8, .n_accounts = 1}, "sub_account_ids");
-    char *overlong[] = {"\xc0\xaf"};
+    const char *overlong[] = {"\xc0\xaf"};
     refused(&(spec){.accounts = overlong, .n_accounts = 1}, "UTF-8");
-    char **many = vx_xcalloc(VX_CONTRACT_MAX_FILTER_VALUES + 1, sizeof *many);
+    const char **many = vx_xcalloc(VX_CONTRACT_MAX_FILTER_VALUES + 1, sizeof *many);
     for (int i = 0; i <= VX_CONTRACT_MAX_FILTER_VALUES; i++)
         many[i] = "svc";
     refused(&(spec){.services = many, .n_services = VX_CONTRACT_MAX_FILTER_VALUES + 1},
@@ -187,7 +188,7 @@ static void test_llm_svc_request_garbage_is_invalid(void **state)
 static void test_llm_svc_request_filters_sorted_and_unique(void **state)
 {
     (void)state;
-    char *svc[] = {"S3", "EC2", "S3", "Lambda"};
+    const char *svc[] = {"S3", "EC2", "S3", "Lambda"};
     spec s = {.services = svc, .n_services = 4};
     llm_req r;
     char err[256];
@@ -248,7 +249,7 @@ static void test_llm_svc_request_cache_key_resolved(void **state)
     /* the default cost is effective; the order and repetition of filter values do not matter */
     key_of(&(spec){.cost = "effective"}, d, 42, VX_LLM_PROMPT_VERSION, b, sizeof b);
     assert_string_equal(a, b);
-    char *x[] = {"S3", "EC2"}, *y[] = {"EC2", "S3", "EC2"};
+    const char *x[] = {"S3", "EC2"}, *y[] = {"EC2", "S3", "EC2"};
     key_of(&(spec){.services = x, .n_services = 2}, d, 1, "p", a, sizeof a);
     key_of(&(spec){.services = y, .n_services = 3}, d, 1, "p", b, sizeof b);
     assert_string_equal(a, b);

@@ -32,7 +32,7 @@ typedef struct {
  * and reconnect. While it is disconnected, publishing fails at once (VX_UNAVAILABLE): nothing is
  * buffered to be sent later. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards.
  */
-vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
+VX_MUST_CHECK vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
 /* Flushes what is buffered, waits up to timeout_ms for outstanding async publishes (logging
  * any left unacknowledged), closes, frees. Destroy consumers and subscriptions first. NULL is
  * fine. */
@@ -54,28 +54,32 @@ typedef struct {
 /* Creates the stream, or updates it to this configuration if it exists. Safe when replicas call
  * it together. VX_CONFLICT (reason in err) when the server refuses the change, e.g. of storage
  * type. err (may be NULL) gets nats.c's error text on failure. */
-vx_status vx_bus_ensure_stream(vx_bus *b, const vx_stream_config *cfg, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_bus_ensure_stream(vx_bus *b, const vx_stream_config *cfg, char *err,
+                                             size_t err_cap);
 /* Deletes a stream (tests and benchmarks). VX_NOT_FOUND if there is none. */
-vx_status vx_bus_delete_stream(vx_bus *b, const char *name);
+VX_MUST_CHECK vx_status vx_bus_delete_stream(vx_bus *b, const char *name);
 
 /* Publishes to JetStream and waits for the stream's ack. msg_id (may be NULL) becomes the
  * Nats-Msg-Id header; *duplicate (may be NULL) says JetStream dropped it as already seen.
  * VX_UNAVAILABLE when no stream answered (NATS down, no stream for the subject), VX_TIMEOUT. */
-vx_status vx_bus_publish(vx_bus *b, const char *subject, const void *data, size_t len,
-                         const char *msg_id, const vx_bus_header *hdrs, size_t n_hdrs,
-                         bool *duplicate);
+VX_MUST_CHECK vx_status vx_bus_publish(vx_bus *b, const char *subject, const void *data, size_t len,
+                                       const char *msg_id, const vx_bus_header *hdrs, size_t n_hdrs,
+                                       bool *duplicate);
 /* As vx_bus_publish without waiting: many messages in flight (bounded by the library; blocks
  * when too many are outstanding). */
-vx_status vx_bus_publish_async(vx_bus *b, const char *subject, const void *data, size_t len,
-                               const char *msg_id, const vx_bus_header *hdrs, size_t n_hdrs);
+VX_MUST_CHECK vx_status vx_bus_publish_async(vx_bus *b, const char *subject, const void *data,
+                                             size_t len, const char *msg_id,
+                                             const vx_bus_header *hdrs, size_t n_hdrs);
 /* Waits until every async publish is acked or failed (timeout_ms <= 0: without limit). *failed
  * gets the failures since the last call. VX_TIMEOUT if some are still outstanding after
  * timeout_ms: those are given up and counted in *failed too (written on VX_TIMEOUT as well).
  * Failed messages are not re-sent: callers re-publish them (same msg_id) if they need to. */
-vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms, uint64_t *failed);
+VX_MUST_CHECK vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms,
+                                                      uint64_t *failed);
 
 /* Core NATS publish (no stream, no ack): announcements that may be lost. */
-vx_status vx_bus_publish_core(vx_bus *b, const char *subject, const void *data, size_t len);
+VX_MUST_CHECK vx_status vx_bus_publish_core(vx_bus *b, const char *subject, const void *data,
+                                            size_t len);
 
 typedef struct {
     const char *stream;         /* e.g. "COST_EVENTS" */
@@ -88,7 +92,8 @@ typedef struct {
 /* Binds to (creating if needed) the durable pull consumer (explicit acks, delivering from the
  * start of the stream), updating an existing one to this configuration. VX_NOT_FOUND if the
  * stream does not exist; VX_INVALID for a durable name with '.', '*', '>' or a space. */
-vx_status vx_bus_consumer_create(vx_bus *b, const vx_consumer_config *cfg, vx_bus_consumer **out);
+VX_MUST_CHECK vx_status vx_bus_consumer_create(vx_bus *b, const vx_consumer_config *cfg,
+                                               vx_bus_consumer **out);
 /* Unsubscribes without deleting the durable consumer. Settle and destroy its messages first.
  * NULL is fine. */
 void vx_bus_consumer_destroy(vx_bus_consumer *c);
@@ -98,9 +103,11 @@ void vx_bus_consumer_destroy(vx_bus_consumer *c);
  * Each message is owned by the caller: settle it (ack/nak/term) and then destroy it, before
  * the consumer is destroyed. One thread at a time per consumer handle (replicas and threads
  * each create their own handle on the same durable). */
-vx_status vx_bus_fetch(vx_bus_consumer *c, vx_bus_msg **msgs, int max, int64_t timeout_ms, int *n);
+VX_MUST_CHECK vx_status vx_bus_fetch(vx_bus_consumer *c, vx_bus_msg **msgs, int max,
+                                     int64_t timeout_ms, int *n);
 /* Messages not yet delivered to any replica, and delivered but not yet acked. */
-vx_status vx_bus_consumer_pending(vx_bus_consumer *c, uint64_t *pending, uint64_t *ack_pending);
+VX_MUST_CHECK vx_status vx_bus_consumer_pending(vx_bus_consumer *c, uint64_t *pending,
+                                                uint64_t *ack_pending);
 
 const char *vx_bus_msg_subject(const vx_bus_msg *m);
 const void *vx_bus_msg_data(const vx_bus_msg *m);
@@ -112,22 +119,22 @@ const char *vx_bus_msg_header(const vx_bus_msg *m, const char *key);
 uint64_t vx_bus_msg_stream_seq(const vx_bus_msg *m);
 uint64_t vx_bus_msg_deliveries(const vx_bus_msg *m);
 /* Acknowledges and waits for the server to confirm (so an ack is not lost silently). */
-vx_status vx_bus_msg_ack(vx_bus_msg *m);
+VX_MUST_CHECK vx_status vx_bus_msg_ack(vx_bus_msg *m);
 /* Asks for redelivery after delay_ms (0: at once). */
-vx_status vx_bus_msg_nak(vx_bus_msg *m, int64_t delay_ms);
+VX_MUST_CHECK vx_status vx_bus_msg_nak(vx_bus_msg *m, int64_t delay_ms);
 /* Resets the ack timer while work on it continues. */
-vx_status vx_bus_msg_in_progress(vx_bus_msg *m);
+VX_MUST_CHECK vx_status vx_bus_msg_in_progress(vx_bus_msg *m);
 /* Never redeliver. */
-vx_status vx_bus_msg_term(vx_bus_msg *m);
+VX_MUST_CHECK vx_status vx_bus_msg_term(vx_bus_msg *m);
 void vx_bus_msg_destroy(vx_bus_msg *m);
 
 /* Core request/reply. On success *reply (caller frees with vx_free; NUL-terminated after
  * reply_len bytes) and *reply_len hold the answer. VX_TIMEOUT after timeout_ms, VX_UNAVAILABLE
  * when no responder. The subject must not be one a stream captures: JetStream would answer
  * with a publish ack. */
-vx_status vx_bus_request(vx_bus *b, const char *subject, const void *data, size_t len,
-                         const vx_bus_header *hdrs, size_t n_hdrs, int64_t timeout_ms, void **reply,
-                         size_t *reply_len);
+VX_MUST_CHECK vx_status vx_bus_request(vx_bus *b, const char *subject, const void *data, size_t len,
+                                       const vx_bus_header *hdrs, size_t n_hdrs, int64_t timeout_ms,
+                                       void **reply, size_t *reply_len);
 
 /* Handles one request; answers by calling vx_bus_respond with the request. Runs on a nats.c
  * thread, one request at a time per subscription. `req` is borrowed: valid until the handler
@@ -135,11 +142,11 @@ vx_status vx_bus_request(vx_bus *b, const char *subject, const void *data, size_
 typedef void (*vx_bus_handler)(void *ctx, vx_bus_msg *req);
 /* Subscribes to `subject` in queue group `queue` (replicas share the messages; NULL: every
  * subscriber gets each message). The interest reaches the server before this returns. */
-vx_status vx_bus_serve(vx_bus *b, const char *subject, const char *queue, vx_bus_handler fn,
-                       void *ctx, vx_bus_sub **out);
+VX_MUST_CHECK vx_status vx_bus_serve(vx_bus *b, const char *subject, const char *queue,
+                                     vx_bus_handler fn, void *ctx, vx_bus_sub **out);
 /* Answers `req` on its reply subject; VX_INVALID if it has none (a core publish). */
-vx_status vx_bus_respond(vx_bus *b, vx_bus_msg *req, const void *data, size_t len,
-                         const vx_bus_header *hdrs, size_t n_hdrs);
+VX_MUST_CHECK vx_status vx_bus_respond(vx_bus *b, vx_bus_msg *req, const void *data, size_t len,
+                                       const vx_bus_header *hdrs, size_t n_hdrs);
 /* Stops delivering new requests and waits for handlers in progress (drain). Never call it from
  * a handler of the same subscription. NULL is fine. */
 void vx_bus_sub_destroy(vx_bus_sub *s);

@@ -35,14 +35,14 @@ bool vx_contract_text_ok(const char *s);
 /* Checks a name-like field: not empty, at most max_bytes, vx_contract_text_ok. VX_INVALID with
  * "<field> is empty" / "... is longer than N bytes" / "... is not UTF-8 text without control
  * characters" in why (optional) otherwise. */
-vx_status vx_contract_check_name(const char *field, const char *s, size_t max_bytes, char *why,
-                                 size_t why_cap);
+VX_MUST_CHECK vx_status vx_contract_check_name(const char *field, const char *s, size_t max_bytes,
+                                               char *why, size_t why_cap);
 
 /* ---- days (days since 1970-01-01, UTC) ---- */
 
 /* A strict "YYYY-MM-DD" (exactly 10 bytes, a real calendar day) into *day; false otherwise
  * (*day untouched). */
-bool vx_contract_day_parse(const char *s, size_t len, int64_t *day);
+VX_MUST_CHECK bool vx_contract_day_parse(const char *s, size_t len, int64_t *day);
 /* "YYYY-MM-DD" of day into out. */
 void vx_contract_day_format(int64_t day, char out[VX_CONTRACT_DAY_LEN]);
 
@@ -74,10 +74,10 @@ typedef enum {
 const char *vx_contract_cost_name(vx_contract_cost c);
 const char *vx_contract_cost_column(vx_contract_cost c);
 /* One of the three names (not "") into *out; false otherwise. */
-bool vx_contract_cost_parse(const char *s, vx_contract_cost *out);
+VX_MUST_CHECK bool vx_contract_cost_parse(const char *s, vx_contract_cost *out);
 /* An ISO 4217 code: three letters A-Z (a-z too when any_case) into out, upper case; false
  * otherwise. */
-bool vx_contract_currency_parse(const char *s, bool any_case, char out[4]);
+VX_MUST_CHECK bool vx_contract_currency_parse(const char *s, bool any_case, char out[4]);
 
 /* What a service accepts as a window. Days are days since 1970-01-01. */
 typedef struct {
@@ -111,9 +111,10 @@ typedef struct {
  * rules, more than VX_CONTRACT_MAX_FILTER_VALUES values in a filter or a value that fails
  * vx_contract_check_name, a malformed currency and an unknown cost. *out is written only on
  * VX_OK and must then be cleaned up. */
-vx_status vx_contract_scope_decode(const Valdrix__V1__CostScope *sc,
-                                   const vx_contract_scope_rules *rules, int64_t today_day,
-                                   vx_contract_scope *out, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_contract_scope_decode(const Valdrix__V1__CostScope *sc,
+                                                 const vx_contract_scope_rules *rules,
+                                                 int64_t today_day, vx_contract_scope *out,
+                                                 char *why, size_t why_cap);
 void vx_contract_scope_cleanup(vx_contract_scope *s); /* NULL and a zeroed struct are fine */
 
 /* A CostScope to be packed, from borrowed strings (NULL reads as ""). */
@@ -135,8 +136,9 @@ void vx_contract_scope_fill(const vx_contract_scope *s, Valdrix__V1__CostScope *
  * larger than allowed (at most M)" or "not a valdrix.v1.X (protobuf)") more than max_bytes or
  * bytes that are not such a message. On VX_OK *out is the message (free with
  * protobuf_c_message_free_unpacked(*out, NULL)). data may be NULL when len is 0. */
-vx_status vx_contract_unpack(const ProtobufCMessageDescriptor *desc, const void *data, size_t len,
-                             size_t max_bytes, ProtobufCMessage **out, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_contract_unpack(const ProtobufCMessageDescriptor *desc, const void *data,
+                                           size_t len, size_t max_bytes, ProtobufCMessage **out,
+                                           char *why, size_t why_cap);
 
 /* ---- errors: one table for Error.Code, vx_status and HTTP ---- */
 
@@ -190,8 +192,9 @@ typedef struct {
 /* Unpacks untrusted bytes as a `desc` reply. VX_INVALID with why ("a reply that is not a X" or
  * "neither a result nor an error") when they are not one with an outcome; *out is written only
  * on VX_OK. */
-vx_status vx_contract_reply_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-                                   size_t len, vx_contract_reply *out, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_contract_reply_unpack(const ProtobufCMessageDescriptor *desc,
+                                                 const uint8_t *data, size_t len,
+                                                 vx_contract_reply *out, char *why, size_t why_cap);
 void vx_contract_reply_cleanup(vx_contract_reply *r); /* NULL and a zeroed struct are fine */
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef VX_CLOCK_H
 #define VX_CLOCK_H
 
+#include "vx/status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +22,7 @@ void vx_unix_days_to_civil(int64_t days, int *year, int *month, int *day);
 /* Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" with optional fraction and "Z" or "+HH:MM"
  * offset (a space may stand for T), into Unix seconds (fractions are dropped). false on bad
  * text or impossible dates. */
-bool vx_parse_iso8601(const char *s, size_t len, int64_t *out_unix_s);
+VX_MUST_CHECK bool vx_parse_iso8601(const char *s, size_t len, int64_t *out_unix_s);
 
 /* Formats Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void vx_format_iso8601(int64_t unix_s, char *out, size_t cap);

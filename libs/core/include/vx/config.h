@@ -3,6 +3,8 @@
 #ifndef VX_CONFIG_H
 #define VX_CONFIG_H
 
+#include "vx/status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +26,7 @@ int64_t vx_env_duration_ms(const char *name, int64_t def_ms, int64_t min_ms, int
 bool vx_env_bool(const char *name, bool def);
 
 /* Parses a duration as vx_env_duration_ms does; false on bad text. */
-bool vx_parse_duration_ms(const char *s, int64_t *out_ms);
+VX_MUST_CHECK bool vx_parse_duration_ms(const char *s, int64_t *out_ms);
 
 /* Copies `url` into out with any password replaced by "***" (for logs). */
 void vx_redact_url(const char *url, char *out, size_t cap);

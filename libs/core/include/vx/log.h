@@ -4,6 +4,8 @@
 #ifndef VX_LOG_H
 #define VX_LOG_H
 
+#include "vx/status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +32,7 @@ typedef struct {
 void vx_log_init(const char *service, vx_log_level min_level);
 
 /* Parses "debug", "info", "warn", "error", "off"; false if `s` is none of them. */
-bool vx_log_level_parse(const char *s, vx_log_level *out);
+VX_MUST_CHECK bool vx_log_level_parse(const char *s, vx_log_level *out);
 
 /* Sends lines to `fd` instead of stderr (tests). */
 void vx_log_set_fd(int fd);
@@ -58,6 +60,6 @@ void vx_log_write(vx_log_level level, const char *msg, const vx_log_field *field
 
 /* Appends `s` JSON-escaped (without quotes) to buf[*len..cap); returns false if it did not fit.
  * Shared by everything that writes JSON by hand. */
-bool vx_json_escape(char *buf, size_t cap, size_t *len, const char *s);
+VX_MUST_CHECK bool vx_json_escape(char *buf, size_t cap, size_t *len, const char *s);
 
 #endif

@@ -17,11 +17,24 @@
     X(CLOSED, "closed")                                                                            \
     X(INTERNAL, "internal error")
 
+/* On a function whose result must not be dropped: a vx_status, or a bool saying whether an
+ * out-parameter was written. The compiler warns (an error under -Werror) at every call that
+ * ignores the result. A (void) cast does not silence GCC here; where ignoring is right, pass
+ * the result to vx_status_ignore() and say why next to it. */
+#define VX_MUST_CHECK __attribute__((warn_unused_result))
+
 typedef enum {
 #define VX_STATUS_ENUM(name, desc) VX_##name,
     VX_STATUS_MAP(VX_STATUS_ENUM)
 #undef VX_STATUS_ENUM
 } vx_status;
+
+/* Drops a status on purpose, where the caller has nothing to do about a failure (e.g. a reply
+ * to a requester that has gone, a best-effort cleanup); the call site says why. */
+static inline void vx_status_ignore(vx_status s)
+{
+    (void)s;
+}
 
 /* A static, human-readable description of `s` ("unknown status" for values outside the list).
  * Thread-safe. */

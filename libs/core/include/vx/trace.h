@@ -2,6 +2,8 @@
 #ifndef VX_TRACE_H
 #define VX_TRACE_H
 
+#include "vx/status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -15,7 +17,7 @@ typedef struct {
 } vx_trace;
 
 /* Parses a traceparent header; false if malformed or all-zero ids. */
-bool vx_trace_parse(const char *s, size_t len, vx_trace *out);
+VX_MUST_CHECK bool vx_trace_parse(const char *s, size_t len, vx_trace *out);
 /* A new random trace with a new span. */
 void vx_trace_new(vx_trace *out);
 /* The same trace with a new random span id (a child). */

@@ -2,6 +2,8 @@
 #ifndef VX_UUID_H
 #define VX_UUID_H
 
+#include "vx/status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,7 +15,7 @@ typedef struct {
 } vx_uuid;
 
 /* Accepts the canonical 8-4-4-4-12 hex form, either case. false on anything else. */
-bool vx_uuid_parse(const char *s, size_t len, vx_uuid *out);
+VX_MUST_CHECK bool vx_uuid_parse(const char *s, size_t len, vx_uuid *out);
 /* Lower-case canonical form into out (at least 37 bytes). */
 void vx_uuid_format(const vx_uuid *u, char *out);
 /* Random version-4 UUID from getrandom(2). Thread-safe. */

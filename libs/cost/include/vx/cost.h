@@ -32,8 +32,8 @@ typedef Valdrix__V1__CostEventBatch vx_cost_batch;
 /* Decodes a CostEventBatch. VX_INVALID with the reason in why ("message is 9000000 bytes, more
  * than 8388608", "not a CostEventBatch: ...", "10001 events, more than 10000") otherwise.
  * *out is owned by the caller: free it with vx_cost_batch_free. */
-vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out, char *why,
-                               size_t why_cap);
+VX_MUST_CHECK vx_status vx_cost_batch_decode(const void *data, size_t len, vx_cost_batch **out,
+                                             char *why, size_t why_cap);
 void vx_cost_batch_free(vx_cost_batch *b);
 
 /* Checks one event: event_id and tenant_id are UUIDs; tenant_id equals subject_tenant when that
@@ -44,8 +44,8 @@ void vx_cost_batch_free(vx_cost_batch *b);
  * present (billed_cost is required; effective_cost and list_cost default to billed_cost when
  * absent, usage_quantity to 0 — see vx_cost_event_normalize); tags within count and size.
  * On failure returns VX_INVALID and writes "field: what is wrong" into why. */
-vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_tenant, char *why,
-                                 size_t why_cap);
+VX_MUST_CHECK vx_status vx_cost_event_validate(const vx_cost_event *e, const char *subject_tenant,
+                                               char *why, size_t why_cap);
 
 /* Lower-cases the UUIDs in place (so the same id always maps to the same row). Call after
  * validation, before vx_cost_copy_row. */
@@ -91,13 +91,14 @@ typedef struct vx_focus_reader vx_focus_reader;
 /* Reads the header. VX_INVALID naming the missing required columns (ChargePeriodStart,
  * ChargePeriodEnd, BilledCost, BillingCurrency, ServiceName, SubAccountId, ProviderName) or an
  * empty file. `f` stays owned by the caller and must stay open until vx_focus_close. */
-vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out, char *why,
-                        size_t why_cap);
+VX_MUST_CHECK vx_status vx_focus_open(FILE *f, const char *tenant_id, vx_focus_reader **out,
+                                      char *why, size_t why_cap);
 /* The next row as a new event (free with vx_cost_event_free). VX_OK with *ev set; VX_NOT_FOUND
  * at the end of the file; VX_INVALID for a bad row, with why = "line 12, column BilledCost: not
  * a decimal number" — the reader has moved past that row, so the caller may go on. The event is
  * also validated with vx_cost_event_validate. */
-vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_focus_next(vx_focus_reader *r, vx_cost_event **ev, char *why,
+                                      size_t why_cap);
 /* The line number (1-based, the header is line 1) of the row last returned. */
 uint64_t vx_focus_line(const vx_focus_reader *r);
 void vx_focus_close(vx_focus_reader *r);
@@ -128,9 +129,9 @@ typedef struct {
 /* Decodes a body. VX_INVALID with the reason in why when the body as a whole is unusable (not
  * JSON, not an array or NDJSON of objects, more than max_events events); otherwise VX_OK, with
  * valid events and per-event errors in *out (release with vx_cost_json_batch_cleanup). */
-vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_id,
-                              size_t max_events, vx_cost_json_batch *out, char *why,
-                              size_t why_cap);
+VX_MUST_CHECK vx_status vx_cost_json_decode(const char *body, size_t len, const char *tenant_id,
+                                            size_t max_events, vx_cost_json_batch *out, char *why,
+                                            size_t why_cap);
 void vx_cost_json_batch_cleanup(vx_cost_json_batch *b);
 
 /* ---- Synthetic history ----
@@ -148,9 +149,11 @@ typedef struct {
 
 typedef struct vx_gen vx_gen;
 
-vx_status vx_gen_create(const vx_gen_config *cfg, vx_gen **out, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_gen_create(const vx_gen_config *cfg, vx_gen **out, char *why,
+                                      size_t why_cap);
 /* Fills *ev with the next event; its strings, money and tags point into the generator and stay
- * valid until the next call. false when all days * events_per_day have been produced. */
+ * valid until the next call; they are read-only (some are static tables), never written or
+ * freed. false when all days * events_per_day have been produced. */
 bool vx_gen_next(vx_gen *g, vx_cost_event *ev);
 /* Events produced so far and in all. */
 uint64_t vx_gen_produced(const vx_gen *g);

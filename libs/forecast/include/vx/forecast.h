@@ -100,8 +100,8 @@ typedef struct {
  * untouched, a one-line message is written to err (when err_cap > 0) and the status is
  * VX_INVALID (empty, fewer than 2 observed values, infinities, bad options) or VX_LIMIT
  * (too many points or too long a horizon). Thread-safe. */
-vx_status vx_forecast_run(const vx_forecast_series *s, const vx_forecast_opts *o,
-                          vx_forecast_result **out, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_forecast_run(const vx_forecast_series *s, const vx_forecast_opts *o,
+                                        vx_forecast_result **out, char *err, size_t err_cap);
 
 /* Frees a result; NULL is accepted. */
 void vx_forecast_result_destroy(vx_forecast_result *r);
@@ -119,9 +119,9 @@ void vx_forecast_result_destroy(vx_forecast_result *r);
  * otherwise). Bounds are clipped at 0 unless allow_negative. On success *out is a new result
  * (model VX_FORECAST_MODEL_SUM, its own backtest_errors the summed ones) owned by the caller;
  * VX_INVALID (err) for no parts or parts of different horizons or levels. Thread-safe. */
-vx_status vx_forecast_combine(const vx_forecast_result *const *parts, size_t n_parts,
-                              const vx_forecast_series *total, bool allow_negative,
-                              vx_forecast_result **out, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_forecast_combine(const vx_forecast_result *const *parts, size_t n_parts,
+                                            const vx_forecast_series *total, bool allow_negative,
+                                            vx_forecast_result **out, char *err, size_t err_cap);
 
 /* ---- Anomalies ---- */
 
@@ -175,8 +175,9 @@ typedef struct {
  * that lies outside the band AND differs from its expected value by at least min_abs and by
  * at least min_rel of the expected value (o NULL: defaults). On success *out is owned by the
  * caller (vx_forecast_anomalies_destroy). Errors as vx_forecast_run. Thread-safe. */
-vx_status vx_forecast_detect(const vx_forecast_series *s, const vx_forecast_anomaly_opts *o,
-                             vx_forecast_anomalies **out, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_forecast_detect(const vx_forecast_series *s,
+                                           const vx_forecast_anomaly_opts *o,
+                                           vx_forecast_anomalies **out, char *err, size_t err_cap);
 
 /* Frees the verdicts; NULL is accepted. */
 void vx_forecast_anomalies_destroy(vx_forecast_anomalies *a);
@@ -198,8 +199,8 @@ typedef struct {
 /* Parses buf[0..len): a header line `date,value`, then `YYYY-MM-DD,number` lines with strictly
  * increasing dates whose spacing is inferred. VX_INVALID with why = "line 7: ..." (or what is
  * wrong with the file as a whole); *out is then empty. Thread-compatible. */
-vx_status vx_forecast_csv_parse(const char *buf, size_t len, vx_forecast_csv *out, char *why,
-                                size_t why_cap);
+VX_MUST_CHECK vx_status vx_forecast_csv_parse(const char *buf, size_t len, vx_forecast_csv *out,
+                                              char *why, size_t why_cap);
 void vx_forecast_csv_cleanup(vx_forecast_csv *c);
 /* The date (days since 1970-01-01) of period k, counted from the first; k >= n names the
  * periods forecast after the last. */

@@ -73,7 +73,7 @@ typedef struct {
  * thread and returns the server in *out. VX_INVALID for a bad config, VX_IO if the port cannot be
  * bound. `cfg` is copied. Signals are blocked on the loop threads (SIGPIPE shows up as a write
  * error). */
-vx_status vx_http_server_create(const vx_http_config *cfg, vx_http_server **out);
+VX_MUST_CHECK vx_status vx_http_server_create(const vx_http_config *cfg, vx_http_server **out);
 /* The port bound. Thread-safe. */
 int vx_http_server_port(const vx_http_server *s);
 /* Number of loops actually running. Thread-safe. */
@@ -86,7 +86,7 @@ void vx_http_server_stats(const vx_http_server *s, vx_http_stats *out);
  * connection is closed and every request answered. VX_OK if that happened within timeout_ms;
  * VX_TIMEOUT otherwise, after closing the remaining connections (requests still in a handler
  * remain valid until answered). Call once, from a thread that is not a loop thread. */
-vx_status vx_http_server_drain(vx_http_server *s, int64_t timeout_ms);
+VX_MUST_CHECK vx_status vx_http_server_drain(vx_http_server *s, int64_t timeout_ms);
 /* Stops the loops (calling on_loop_stop on each), joins the threads and frees everything,
  * including requests never answered: no vx_http_respond* may happen during or after it (drain
  * first, then make sure pending work has finished). NULL is fine. Not from a loop thread. */
@@ -103,7 +103,8 @@ const char *vx_http_request_query_string(const vx_http_request *req);
  * ('+' is a space, %XX escapes) in *out_value. VX_OK; VX_NOT_FOUND if absent; VX_INVALID if
  * that name or value (or any parameter name before it) has a bad escape or decodes to a NUL
  * byte. `name=` gives "", a bare `name` gives "". */
-vx_status vx_http_request_query(vx_http_request *req, const char *name, const char **out_value);
+VX_MUST_CHECK vx_status vx_http_request_query(vx_http_request *req, const char *name,
+                                              const char **out_value);
 /* The first header named `name` (ASCII case-insensitive), its value without surrounding
  * blanks, or NULL. */
 const char *vx_http_request_header(const vx_http_request *req, const char *name);
@@ -135,25 +136,28 @@ unsigned vx_http_request_loop_index(const vx_http_request *req);
  * Date, x-request-id and Connection are added. Returns VX_OK, or VX_INVALID after answering
  * 500 instead when the status or a header is bad (CR, LF or NUL in it, empty or non-token
  * name). Calling it twice for one request aborts the process. */
-vx_status vx_http_respond(vx_http_request *req, int status, const char *content_type,
-                          const vx_http_header *headers, size_t n_headers, const void *body,
-                          size_t len);
+VX_MUST_CHECK vx_status vx_http_respond(vx_http_request *req, int status, const char *content_type,
+                                        const vx_http_header *headers, size_t n_headers,
+                                        const void *body, size_t len);
 /* Answers with application/problem+json (RFC 9457):
  * {"type":"https://valdrix.dev/problems/<type_suffix>","title":...,"status":...,
  *  "detail":...,"request_id":...}; strings are JSON-escaped (invalid UTF-8 becomes U+FFFD);
  * detail may be NULL (then omitted). Same rules and threads as vx_http_respond. */
-vx_status vx_http_respond_problem(vx_http_request *req, int status, const char *type_suffix,
-                                  const char *title, const char *detail);
+VX_MUST_CHECK vx_status vx_http_respond_problem(vx_http_request *req, int status,
+                                                const char *type_suffix, const char *title,
+                                                const char *detail);
 /* The same with extra headers (e.g. Retry-After), under vx_http_respond's rules for them. */
-vx_status vx_http_respond_problem_headers(vx_http_request *req, int status, const char *type_suffix,
-                                          const char *title, const char *detail,
-                                          const vx_http_header *headers, size_t n_headers);
+VX_MUST_CHECK vx_status vx_http_respond_problem_headers(vx_http_request *req, int status,
+                                                        const char *type_suffix, const char *title,
+                                                        const char *detail,
+                                                        const vx_http_header *headers,
+                                                        size_t n_headers);
 
 /* Percent-decodes s[0..len) into out (room for len + 1 bytes; NUL-terminated), with '+' as a
  * space when plus_as_space. The decoded length goes to *out_len. false on a '%' not followed by
  * two hex digits or a decoded NUL byte. Thread-safe. */
-bool vx_http_percent_decode(const char *s, size_t len, bool plus_as_space, char *out,
-                            size_t *out_len);
+VX_MUST_CHECK bool vx_http_percent_decode(const char *s, size_t len, bool plus_as_space, char *out,
+                                          size_t *out_len);
 /* The reason phrase of a status ("Not Found"); "Unknown" for others. Thread-safe. */
 const char *vx_http_status_text(int status);
 

@@ -29,11 +29,12 @@ vx_ledger *vx_ledger_create(void);
 void vx_ledger_destroy(vx_ledger *l);
 
 /* Whether the tenant exists (tenants table). Positive answers are cached. */
-vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists);
+VX_MUST_CHECK vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id,
+                                                bool *exists);
 
 /* Creates the partitions of the month holding `unix_s` and the next `months_ahead` months. */
-vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s, int months_ahead,
-                                        char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s,
+                                                      int months_ahead, char *err, size_t err_cap);
 
 /* A batch made ready for writing: its COPY rows formatted, its tenants and months listed. Pure
  * CPU work with no connection, so a pipeline can prepare the next batch while the previous one
@@ -46,9 +47,9 @@ void vx_ledger_batch_destroy(vx_ledger_batch *b);
 
 /* Writes a prepared batch; the same contract as vx_ledger_write, except that `changed` receives
  * pointers to tenant ids owned by the batch. */
-vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *b,
-                                vx_ledger_counts *counts, const char **changed, size_t *n_changed,
-                                char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *b,
+                                              vx_ledger_counts *counts, const char **changed,
+                                              size_t *n_changed, char *err, size_t err_cap);
 
 /* Writes validated, normalized events (any tenants) in one transaction on `c`, which must be
  * idle (not in a transaction). On success the transaction has committed and *counts holds what
@@ -58,8 +59,8 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
  * VX_TIMEOUT (retry later), VX_CONFLICT (a concurrent writer of the same events deadlocked with
  * this one and Postgres chose this one to abort: run it again), VX_INVALID (the data was
  * refused; err has the server's message). */
-vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events, size_t n,
-                          vx_ledger_counts *counts, const char **changed, size_t *n_changed,
-                          char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_ledger_write(vx_ledger *l, PGconn *c, vx_cost_event *const *events,
+                                        size_t n, vx_ledger_counts *counts, const char **changed,
+                                        size_t *n_changed, char *err, size_t err_cap);
 
 #endif

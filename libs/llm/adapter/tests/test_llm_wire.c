@@ -191,7 +191,8 @@ static void test_llm_wire_redaction(void **state)
 static void test_llm_wire_request_bodies(void **state)
 {
     (void)state;
-    vx_llm_prompt p = {.system = "SYSTEM \"rules\"", .user = "<cost_data>\n{}\n</cost_data>"};
+    char sys[] = "SYSTEM \"rules\"", usr[] = "<cost_data>\n{}\n</cost_data>";
+    vx_llm_prompt p = {.system = sys, .user = usr};
     size_t len = 0;
     char *body = llm_request_body(VX_LLM_API_OPENAI, "gpt-4o-mini", &p, 700, &len);
     assert_int_equal(len, strlen(body));

@@ -98,7 +98,7 @@ typedef struct {
  * currency well formed, counts within the limits, money valid, floats finite. VX_OK or
  * VX_INVALID with the field named in err (e.g. "services[2].service: missing"). Long or
  * malformed tenant strings are not errors (they are cut and repaired where used). Thread-safe. */
-vx_status vx_llm_context_check(const vx_llm_context *ctx, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_context_check(const vx_llm_context *ctx, char *err, size_t err_cap);
 
 /* ---- Prompt ---- */
 
@@ -120,8 +120,8 @@ const char *vx_llm_system_prompt(vx_llm_kind kind);
  * \u003e, \u0060, so no tenant string can close the fence, open another, or leave its JSON
  * string. Deterministic: the same context gives the same bytes. VX_INVALID (err says why) on a
  * bad context; *out is written only on VX_OK. Thread-safe. */
-vx_status vx_llm_prompt_build(const vx_llm_context *ctx, vx_llm_prompt *out, char *err,
-                              size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_prompt_build(const vx_llm_context *ctx, vx_llm_prompt *out,
+                                            char *err, size_t err_cap);
 void vx_llm_prompt_cleanup(vx_llm_prompt *p); /* NULL and a zeroed struct are fine */
 
 /* Input tokens estimated for `bytes` of prompt text: one per 3 bytes rounded up, which is above
@@ -159,8 +159,8 @@ typedef struct {
  * any other text is not. Duplicate keys and unknown keys are refused. On VX_OK *out owns the
  * result; otherwise VX_INVALID with the offending field named in err (e.g.
  * "recommendations[1].confidence: must be between 0 and 1") and *out untouched. Thread-safe. */
-vx_status vx_llm_insight_parse(const char *text, size_t len, vx_llm_insight *out, char *err,
-                               size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_insight_parse(const char *text, size_t len, vx_llm_insight *out,
+                                             char *err, size_t err_cap);
 
 /* The insight as compact JSON in the answer format (what vx_llm_insight_parse accepts), e.g.
  * for a cache. Returns a NUL-terminated string the caller frees with vx_free; *len (if not
@@ -185,8 +185,8 @@ void vx_llm_insight_cleanup(vx_llm_insight *in);
  * one. Deterministic: the same context gives the same insight. The result passes
  * vx_llm_insight_parse's checks. VX_INVALID on a bad context; *out written only on VX_OK.
  * Thread-safe. */
-vx_status vx_llm_local_write(const vx_llm_context *ctx, vx_llm_insight *out, char *err,
-                             size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_local_write(const vx_llm_context *ctx, vx_llm_insight *out,
+                                           char *err, size_t err_cap);
 
 /* ---- Providers, configuration and pricing ---- */
 
@@ -228,19 +228,20 @@ void vx_llm_config_defaults(vx_llm_config *cfg);
  * around items are ignored. VX_INVALID, naming the item, for an unknown provider, a provider
  * listed twice, a model on local, an empty item, too many providers, or local anywhere but
  * last (nothing after it could be reached). cfg is written only on VX_OK. Thread-safe. */
-vx_status vx_llm_providers_parse(const char *spec, vx_llm_config *cfg, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_providers_parse(const char *spec, vx_llm_config *cfg, char *err,
+                                               size_t err_cap);
 
 /* Overwrites the keys in cfg with zeros (for when the config is no longer needed). */
 void vx_llm_config_wipe(vx_llm_config *cfg);
 
 /* The built-in list price of a model in micro-USD per 1M tokens; false when unknown. */
-bool vx_llm_price_lookup(const char *provider, const char *model, uint64_t *price_in,
-                         uint64_t *price_out);
+VX_MUST_CHECK bool vx_llm_price_lookup(const char *provider, const char *model, uint64_t *price_in,
+                                       uint64_t *price_out);
 
 /* Parses "in,out" in USD per 1M tokens (decimals, up to 6 fraction digits, e.g. "0.59,0.79")
  * into micro-USD. VX_INVALID on bad text, negative values, more than 6 fraction digits or
  * values above 1e6 USD. Exact (no floating point). */
-vx_status vx_llm_price_parse(const char *s, uint64_t *price_in, uint64_t *price_out);
+VX_MUST_CHECK vx_status vx_llm_price_parse(const char *s, uint64_t *price_in, uint64_t *price_out);
 
 /* Cost of a call in micro-USD: ceil((in_tokens * price_in + out_tokens * price_out) / 1e6),
  * computed in 128-bit integers (exact; rounded up once, so a budget is never under-charged);

@@ -61,7 +61,7 @@ typedef struct {
 /* Binds (a port no other socket holds) and starts serving on a new thread; other paths get
  * 404. The HTTP limits are those of src/ops_limits.h. VX_INVALID for a bad config, VX_IO if
  * the port cannot be bound. */
-vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out);
+VX_MUST_CHECK vx_status vx_ops_start(const vx_ops_config *cfg, vx_ops_server **out);
 /* The port actually bound. Thread-safe. */
 int vx_ops_port(const vx_ops_server *s);
 /* From now on /readyz answers 503 "draining" (used on SIGTERM); the rest still answers.

@@ -17,7 +17,7 @@ typedef enum { VX_PLAN_STARTER, VX_PLAN_GROWTH, VX_PLAN_PRO, VX_PLAN_ENTERPRISE 
 /* "starter", "growth", "pro", "enterprise" (static strings; "unknown" out of range); parse is
  * the inverse (exact, case-sensitive), false on other text or NULL with *out untouched. */
 const char *vx_plan_str(vx_plan p);
-bool vx_plan_parse(const char *s, vx_plan *out);
+VX_MUST_CHECK bool vx_plan_parse(const char *s, vx_plan *out);
 
 /* What a plan multiplies the base (starter) values by: starter 1, growth 3, pro 5,
  * enterprise 10; 0 for a value out of range. */
@@ -31,7 +31,7 @@ typedef enum { VX_PLAN_CAT_API, VX_PLAN_CAT_LLM, VX_PLAN_CAT_REMEDIATION } vx_pl
 /* "api", "llm", "remediation" (static strings; "unknown" out of range); parse is the inverse,
  * false on other text or NULL with *out untouched. */
 const char *vx_plan_category_str(vx_plan_category c);
-bool vx_plan_category_parse(const char *s, vx_plan_category *out);
+VX_MUST_CHECK bool vx_plan_category_parse(const char *s, vx_plan_category *out);
 
 /* A rate: `limit` requests per `period_ms`, bursts of up to `limit` allowed. */
 typedef struct {
@@ -67,14 +67,14 @@ typedef struct {
  * remediation 50/hour times the plan's multiplier, unless overridden. `ov` (borrowed) may be
  * NULL. VX_INVALID, *out untouched, for an unknown plan or category, or a rate override < 0
  * or > VX_PLAN_LIMIT_MAX. */
-vx_status vx_plan_effective_rate(vx_plan plan, vx_plan_category cat, const vx_plan_overrides *ov,
-                                 vx_plan_rate *out);
+VX_MUST_CHECK vx_status vx_plan_effective_rate(vx_plan plan, vx_plan_category cat,
+                                               const vx_plan_overrides *ov, vx_plan_rate *out);
 
 /* The effective monthly LLM budget in micro-USD into *out: the tenant's own budget when set,
  * else `starter_micro` (the configured budget of a starter tenant) times the plan's
  * multiplier, saturating at VX_PLAN_LLM_BUDGET_MAX_MICRO. `ov` (borrowed) may be NULL.
  * VX_INVALID, *out untouched, for an unknown plan, or an own budget above the maximum. */
-vx_status vx_plan_effective_llm_budget(vx_plan plan, const vx_plan_overrides *ov,
-                                       uint64_t starter_micro, uint64_t *out);
+VX_MUST_CHECK vx_status vx_plan_effective_llm_budget(vx_plan plan, const vx_plan_overrides *ov,
+                                                     uint64_t starter_micro, uint64_t *out);
 
 #endif

@@ -187,8 +187,8 @@ void vx_rl_decide_local(vx_ratelimit_shared *s, const char *key, size_t key_len,
     vx_rl_gcra_result r = {0};
     bool evicted_live = false;
     /* The key and limit were validated by the caller, so this cannot fail. */
-    (void)vx_rl_table_check(s->table, key, key_len, lim, cost, vx_mono_ns() / 1000, &r,
-                            &evicted_live);
+    vx_status_ignore(vx_rl_table_check(s->table, key, key_len, lim, cost, vx_mono_ns() / 1000, &r,
+                                       &evicted_live));
     if (evicted_live && s->evictions != NULL)
         vx_counter_inc(s->evictions);
     *out = (vx_rl_decision){

@@ -35,8 +35,8 @@ int64_t vx_rl_interval_us(const vx_plan_rate *lim);
  * stores nothing new) against `stored_tat_us` (0 or any past time: nothing stored) at `now_us`.
  * A stored TAT beyond now + tolerance (the limit was lowered) is treated as now + tolerance.
  * VX_INVALID for a limit out of range or cost < 0 or cost > limit; *out untouched then. Pure. */
-vx_status vx_rl_gcra(int64_t stored_tat_us, int64_t now_us, const vx_plan_rate *lim, int64_t cost,
-                     vx_rl_gcra_result *out);
+VX_MUST_CHECK vx_status vx_rl_gcra(int64_t stored_tat_us, int64_t now_us, const vx_plan_rate *lim,
+                                   int64_t cost, vx_rl_gcra_result *out);
 
 /* ---- Decisions and HTTP header values ---- */
 
@@ -78,9 +78,9 @@ void vx_rl_table_destroy(vx_rl_table *t); /* NULL is fine */
 /* One GCRA step for `key` (key_len bytes, copied) at `now_us`; stores the new TAT when allowed
  * and cost > 0 (evicting the least recently used entry when full; *evicted_live tells whether
  * that entry still held state). Same errors as vx_rl_gcra; *out is written only on VX_OK. */
-vx_status vx_rl_table_check(vx_rl_table *t, const char *key, size_t key_len,
-                            const vx_plan_rate *lim, int64_t cost, int64_t now_us,
-                            vx_rl_gcra_result *out, bool *evicted_live);
+VX_MUST_CHECK vx_status vx_rl_table_check(vx_rl_table *t, const char *key, size_t key_len,
+                                          const vx_plan_rate *lim, int64_t cost, int64_t now_us,
+                                          vx_rl_gcra_result *out, bool *evicted_live);
 /* Keys held now. */
 size_t vx_rl_table_size(vx_rl_table *t);
 

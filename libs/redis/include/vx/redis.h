@@ -26,7 +26,8 @@ typedef struct {
 } vx_redis_url;
 
 /* VX_INVALID (with why) for anything else; *out is then zeroed. */
-vx_status vx_redis_url_parse(const char *url, vx_redis_url *out, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_redis_url_parse(const char *url, vx_redis_url *out, char *why,
+                                           size_t why_cap);
 void vx_redis_url_cleanup(vx_redis_url *u);
 
 typedef struct {
@@ -49,7 +50,8 @@ typedef struct vx_redis vx_redis;
  * URL or configuration. With a metrics prefix and registry it registers
  *   <prefix>_redis_commands_total{outcome="ok|error|timeout|unavailable|refused"}
  *   <prefix>_redis_breaker_open (0/1) */
-vx_status vx_redis_create(const vx_redis_config *cfg, vx_redis **out, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_redis_create(const vx_redis_config *cfg, vx_redis **out, char *why,
+                                        size_t why_cap);
 /* Closes every connection. Callers must have returned. NULL is fine. */
 void vx_redis_destroy(vx_redis *r);
 
@@ -62,11 +64,12 @@ bool vx_redis_healthy(vx_redis *r);
  * that failed is closed and made again on a later call. */
 
 /* GET. On VX_OK *val (vx_free; NUL-terminated after *len bytes) holds the value. */
-vx_status vx_redis_get(vx_redis *r, const char *key, char **val, size_t *len);
+VX_MUST_CHECK vx_status vx_redis_get(vx_redis *r, const char *key, char **val, size_t *len);
 /* SET key val PX ttl_ms (ttl_ms <= 0: no expiry). */
-vx_status vx_redis_set(vx_redis *r, const char *key, const void *val, size_t len, int64_t ttl_ms);
+VX_MUST_CHECK vx_status vx_redis_set(vx_redis *r, const char *key, const void *val, size_t len,
+                                     int64_t ttl_ms);
 /* DEL key (missing is fine). */
-vx_status vx_redis_del(vx_redis *r, const char *key);
+VX_MUST_CHECK vx_status vx_redis_del(vx_redis *r, const char *key);
 
 /* A Lua script, identified by its SHA-1; create once, use from any thread. */
 typedef struct vx_redis_script vx_redis_script;
@@ -76,8 +79,9 @@ void vx_redis_script_destroy(vx_redis_script *s);
 /* EVALSHA (EVAL on NOSCRIPT, which also loads it) with nkeys keys and nargs arguments. The
  * script must return an integer or an array of integers (nested arrays refused, VX_INTERNAL):
  * up to out_cap of them are written to out and their count to *n. */
-vx_status vx_redis_eval_ints(vx_redis *r, const vx_redis_script *s, const char *const *keys,
-                             int nkeys, const char *const *args, int nargs, int64_t *out,
-                             size_t out_cap, size_t *n, char *why, size_t why_cap);
+VX_MUST_CHECK vx_status vx_redis_eval_ints(vx_redis *r, const vx_redis_script *s,
+                                           const char *const *keys, int nkeys,
+                                           const char *const *args, int nargs, int64_t *out,
+                                           size_t out_cap, size_t *n, char *why, size_t why_cap);
 
 #endif

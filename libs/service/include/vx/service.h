@@ -144,8 +144,6 @@ int vx_service_ops_port(vx_service *s);
 
 /* Whether a stop signal has arrived. */
 bool vx_service_stopping(vx_service *s);
-/* The same as a flag for code that polls one (set to 1 once, never reset). */
-const volatile sig_atomic_t *vx_service_stop_flag(vx_service *s);
 /* Waits up to ms for a stop signal; true once one has arrived (at once if it already has). */
 bool vx_service_wait(vx_service *s, int64_t ms);
 /* Asks the service to stop as a signal would (e.g. a fatal error in a worker). */

@@ -26,7 +26,7 @@
  * loopback host (tests). VX_INVALID naming the variable on a bad value, an unknown provider,
  * or a paid model with no known price (so spending can always be reserved); *out is written
  * only on VX_OK. Reads getenv: call before starting threads that change the environment. */
-vx_status vx_llm_config_from_env(vx_llm_config *out, char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_config_from_env(vx_llm_config *out, char *err, size_t err_cap);
 
 /* ---- Router ---- */
 
@@ -146,9 +146,9 @@ typedef struct vx_llm_router vx_llm_router;
  * an empty provider list, an unknown api, a paid provider without key, base URL or model;
  * VX_INTERNAL if libcurl cannot be initialised. The first call initialises libcurl globally
  * (curl_global_init, thread-safe in the libcurl used). Not thread-safe with destroy. */
-vx_status vx_llm_router_create(const vx_llm_config *cfg, vx_metrics *metrics, const char *prefix,
-                               const vx_llm_clock *clock, vx_llm_router **out, char *err,
-                               size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_router_create(const vx_llm_config *cfg, vx_metrics *metrics,
+                                             const char *prefix, const vx_llm_clock *clock,
+                                             vx_llm_router **out, char *err, size_t err_cap);
 
 /* Frees the router (its handles, breakers and the keys it holds, wiped). NULL is fine. No call
  * may be running. The metrics stay registered (they are plain counters and gauges). */
@@ -174,8 +174,8 @@ void vx_llm_router_destroy(vx_llm_router *r);
  * (provider, model, outcome, HTTP status, latency, redacted detail, tenant_id, trace_id); no
  * key, prompt or answer is ever logged. Thread-safe: any number of threads may run requests
  * on one router at once. */
-vx_status vx_llm_router_run(vx_llm_router *r, const vx_llm_request *req, vx_llm_result *out,
-                            char *err, size_t err_cap);
+VX_MUST_CHECK vx_status vx_llm_router_run(vx_llm_router *r, const vx_llm_request *req,
+                                          vx_llm_result *out, char *err, size_t err_cap);
 
 /* The state of a provider's breaker now (local and unknown names: closed). Thread-safe. For
  * readiness reporting and tests. */

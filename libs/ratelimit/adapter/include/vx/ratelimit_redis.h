@@ -45,14 +45,15 @@ typedef struct vx_ratelimit_shared vx_ratelimit_shared;
  *   <prefix>_ratelimit_local_evictions_total
  * Makes no connection. VX_INVALID (nothing created) for a missing or unparsable URL, a bad
  * prefix or non-positive timeouts. Thread-safe afterwards; destroy it after every limiter. */
-vx_status vx_ratelimit_shared_create(const vx_ratelimit_config *cfg, vx_metrics *m,
-                                     vx_ratelimit_shared **out);
+VX_MUST_CHECK vx_status vx_ratelimit_shared_create(const vx_ratelimit_config *cfg, vx_metrics *m,
+                                                   vx_ratelimit_shared **out);
 void vx_ratelimit_shared_destroy(vx_ratelimit_shared *s);
 
 /* Decides against the fallback table only (what a limiter does while Redis is out), without
  * touching Redis, the breaker or the metrics. Thread-safe. Same errors as vx_rl_gcra. */
-vx_status vx_ratelimit_local_check(vx_ratelimit_shared *s, const char *tenant, vx_plan_category cat,
-                                   const vx_plan_rate *lim, vx_rl_decision *out);
+VX_MUST_CHECK vx_status vx_ratelimit_local_check(vx_ratelimit_shared *s, const char *tenant,
+                                                 vx_plan_category cat, const vx_plan_rate *lim,
+                                                 vx_rl_decision *out);
 
 /* The breaker's state now (for /readyz and tests). Thread-safe. */
 vx_breaker_state vx_ratelimit_breaker_state(vx_ratelimit_shared *s);
@@ -71,20 +72,23 @@ typedef void (*vx_rl_cb)(void *ctx, const vx_rl_decision *d);
  * lost. Call on the loop's thread, or before that loop runs. Not thread-safe: every call on
  * a limiter must come from its loop's thread. Never fails except for bad arguments
  * (VX_INVALID). */
-vx_status vx_ratelimit_create(uv_loop_t *loop, vx_ratelimit_shared *shared, vx_ratelimit **out);
+VX_MUST_CHECK vx_status vx_ratelimit_create(uv_loop_t *loop, vx_ratelimit_shared *shared,
+                                            vx_ratelimit **out);
 
 /* Checks (and counts, cost 1) one request of `tenant` (1..128 bytes, copied) in `cat` under
  * `lim` (copied) and calls cb(ctx, decision) once. Redis decides while the breaker lets calls
  * through; on a Redis error, timeout or lost connection, and while the breaker is open, the
  * fallback table decides, so a decision is always made. Returns VX_OK (cb will run or has run),
  * VX_INVALID for bad arguments or VX_CLOSED once destroy has begun (cb will not run then). */
-vx_status vx_ratelimit_check(vx_ratelimit *rl, const char *tenant, vx_plan_category cat,
-                             const vx_plan_rate *lim, vx_rl_cb cb, void *ctx);
+VX_MUST_CHECK vx_status vx_ratelimit_check(vx_ratelimit *rl, const char *tenant,
+                                           vx_plan_category cat, const vx_plan_rate *lim,
+                                           vx_rl_cb cb, void *ctx);
 
 /* As vx_ratelimit_check, but reads what remains without counting a request (for /v1/usage):
  * the decision is always allowed. */
-vx_status vx_ratelimit_peek(vx_ratelimit *rl, const char *tenant, vx_plan_category cat,
-                            const vx_plan_rate *lim, vx_rl_cb cb, void *ctx);
+VX_MUST_CHECK vx_status vx_ratelimit_peek(vx_ratelimit *rl, const char *tenant,
+                                          vx_plan_category cat, const vx_plan_rate *lim,
+                                          vx_rl_cb cb, void *ctx);
 
 /* Cancels every check still waiting for Redis — each callback runs once, synchronously, with
  * status VX_CLOSED — closes the connection and the limiter's handles. Call on the loop's
