@@ -17,6 +17,7 @@
 #include "vx/log.h"
 #include "vx/metrics.h"
 #include "vx/redis.h"
+#include "vx_test_env.h"
 
 #include <hiredis/hiredis.h>
 
@@ -29,8 +30,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define SKIP_EXIT 77
 
 static struct {
     const char *url;
@@ -512,14 +511,13 @@ static void test_redis_recovers_when_redis_comes_back(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    const char *req = getenv("VX_TEST_REQUIRE_SERVERS");
-    bool require = req != NULL && strcmp(req, "1") == 0;
     vx_log_init("test_redis", VX_LOG_INFO);
-    g.url = getenv("VX_REDIS_URL");
-    if (g.url == NULL || vx_redis_url_parse(g.url, &g.u, NULL, 0) != VX_OK) {
-        fprintf(stderr, "test_redis: VX_REDIS_URL unset or invalid%s\n",
-                require ? "" : " (skipping)");
-        return require ? 1 : SKIP_EXIT;
+    g.url = vx_test_env("VX_REDIS_URL");
+    if (!g.url)
+        return VX_TEST_SKIP;
+    if (vx_redis_url_parse(g.url, &g.u, NULL, 0) != VX_OK) {
+        vx_test_unreachable("test_redis: VX_REDIS_URL invalid");
+        return VX_TEST_SKIP;
     }
     redisContext *c = redisConnect(g.u.host, g.u.port);
     redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
@@ -528,9 +526,10 @@ int main(void)
     if (c)
         redisFree(c);
     if (!up) {
-        fprintf(stderr, "test_redis: Redis at %s:%d unreachable%s\n", g.u.host, g.u.port,
-                require ? "" : " (skipping)");
-        return require ? 1 : SKIP_EXIT;
+        char why[160];
+        snprintf(why, sizeof why, "test_redis: Redis at %s:%d unreachable", g.u.host, g.u.port);
+        vx_test_unreachable(why);
+        return VX_TEST_SKIP;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_redis_get_set_ttl_del, setup, teardown),
