@@ -79,8 +79,8 @@ long h_redis_delete_matching(const char *pattern)
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
-            redisReply *d = redisCommand(c, "DEL %b", keys->element[i]->str,
-                                         (size_t)keys->element[i]->len);
+            redisReply *d =
+                redisCommand(c, "DEL %b", keys->element[i]->str, (size_t)keys->element[i]->len);
             if (d && d->type == REDIS_REPLY_INTEGER)
                 deleted += (long)d->integer;
             freeReplyObject(d);
