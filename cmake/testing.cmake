@@ -12,6 +12,7 @@ function(vx_test)
     if(NOT T_TIMEOUT)
         set(T_TIMEOUT 300)
     endif()
-    set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+    # 77: skipped as a whole (VX_TEST_SKIP in tests/support/vx_test_env.h)
+    set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
         ENVIRONMENT "VX_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VX_SOURCE_DIR=${CMAKE_SOURCE_DIR};VX_TEST_LOG_DIR=${CMAKE_BINARY_DIR}/test-logs")
 endfunction()

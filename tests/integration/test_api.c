@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -149,13 +150,18 @@ static const char *header(const resp *r, const char *name)
 
 typedef struct {
     PGconn *pg;
-    char log[256], id[48];
+    char id[48];
     int port;
-    pid_t api;
-    pid_t children[4]; /* ingest, forecast, llm started by a test; stopped by teardown if left */
+    h_service api;
+    h_service
+        children[4]; /* ingest, forecast, llm started by a test; stopped by teardown if left */
+    int n_children;
     char env[8][300];
     const char *envp[9];
     int n_env;
+    char idem_keys[4][48]; /* tenant + Idempotency-Key pairs a test used, for teardown */
+    char idem_tenants[4][40];
+    int n_idem;
 } fixture;
 
 static void add_env(fixture *f, const char *k, const char *v)
@@ -167,25 +173,29 @@ static void add_env(fixture *f, const char *k, const char *v)
     f->envp[++f->n_env] = NULL;
 }
 
-/* Remembers a process the test started, for teardown to stop if the test does not. */
-static pid_t adopt(fixture *f, pid_t pid)
+/* Remembers an Idempotency-Key used for tenant, whose Redis key teardown deletes. */
+static void used_idem_key(fixture *f, const char *tenant, const char *key)
 {
-    for (int i = 0; i < 4; i++)
-        if (f->children[i] <= 0) {
-            f->children[i] = pid;
-            return pid;
-        }
-    fail_msg("too many child processes");
-    return pid;
+    assert_true(f->n_idem < 4);
+    snprintf(f->idem_tenants[f->n_idem], sizeof f->idem_tenants[0], "%s", tenant);
+    snprintf(f->idem_keys[f->n_idem], sizeof f->idem_keys[0], "%s", key);
+    f->n_idem++;
 }
 
-/* Stops a process the test started (SIGTERM); its exit status. */
-static int stop_child(fixture *f, pid_t pid)
+/* The API's Redis key of an Idempotency-Key: vx:idem:<hex sha256(tenant || key)>. */
+static void idem_redis_key(const char *tenant, const char *key, char *out, size_t cap)
 {
-    for (int i = 0; i < 4; i++)
-        if (f->children[i] == pid)
-            f->children[i] = 0;
-    return h_stop(pid, SIGTERM, 10000);
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, tenant, strlen(tenant));
+    EVP_DigestUpdate(ctx, key, strlen(key));
+    EVP_DigestFinal_ex(ctx, d, &n);
+    EVP_MD_CTX_free(ctx);
+    size_t len = (size_t)snprintf(out, cap, "vx:idem:");
+    for (unsigned i = 0; i < n && len + 3 <= cap; i++, len += 2)
+        snprintf(out + len, 3, "%02x", d[i]);
 }
 
 static int setup(void **state)
@@ -197,8 +207,6 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     f->pg = h_admin();
     h_unique(f->id, sizeof f->id, "ta");
-    const char *dir = getenv("VX_TEST_LOG_DIR");
-    snprintf(f->log, sizeof f->log, "%s/api-%s.log", dir ? dir : "/tmp", f->id);
     char v[128];
     snprintf(v, sizeof v, "T_EV_%s", f->id);
     add_env(f, "VX_INGEST_STREAM", v);
@@ -217,15 +225,17 @@ static int teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    if (f->api > 0)
-        h_stop(f->api, SIGTERM, 10000);
+    h_service_stop(&f->api);
     /* a test that failed half-way leaves its processes to be stopped here */
-    for (int i = 0; i < 4; i++)
-        if (f->children[i] > 0)
-            h_stop(f->children[i], SIGTERM, 10000);
-    const char *del[] = {"valdrix", "stream", "delete", f->env[0] + 17, NULL};
-    char out[256];
-    h_run("valdrix", del, NULL, out, sizeof out);
+    for (int i = 0; i < f->n_children; i++)
+        h_service_stop(&f->children[i]);
+    h_delete_test_streams(f->id);
+    h_forget_tenants();
+    for (int i = 0; i < f->n_idem; i++) {
+        char key[96];
+        idem_redis_key(f->idem_tenants[i], f->idem_keys[i], key, sizeof key);
+        h_redis_delete_matching(key);
+    }
     PQfinish(f->pg);
     free(f);
     return 0;
@@ -236,46 +246,43 @@ static int teardown(void **state)
     if (!f)                                                                                        \
         skip();
 
-/* Starts the API with the fixture's settings plus up to two more. */
+/* Starts the API with the fixture's settings plus up to two more; waits until it is ready. */
 static void start_api(fixture *f, const char *extra1, const char *extra2)
 {
-    f->port = h_free_port();
-    char port_env[32];
-    snprintf(port_env, sizeof port_env, "VX_API_PORT=%d", f->port);
     const char *env[16];
     int n = 0;
     for (int i = 0; i < f->n_env; i++)
         env[n++] = f->envp[i];
-    env[n++] = port_env;
     if (extra1)
         env[n++] = extra1;
     if (extra2)
         env[n++] = extra2;
     env[n] = NULL;
-    f->api = h_spawn("valdrix-api", NULL, env, f->log);
-    for (int i = 0; i < 200; i++) {
-        if (h_http_get(f->port, "/healthz", NULL, 0) == 200)
-            return;
-        vx_sleep_ms(50);
-    }
-    fail_msg("valdrix-api did not start (see %s)", f->log);
+    h_service_start("valdrix-api", env, &f->api);
+    f->port = f->api.port;
 }
 
-/* Starts an ingest on the fixture's streams and waits until it is ready. */
-static pid_t start_ingest(fixture *f)
+/* Starts a service binary with the fixture's environment plus `extra` (NULL-terminated) and waits
+ * until it is ready; teardown stops it if the test does not. */
+static h_service *start_service(fixture *f, const char *prog, const char *const *extra)
 {
-    int ops = h_free_port();
-    char ops_env[32];
-    snprintf(ops_env, sizeof ops_env, "VX_OPS_PORT=%d", ops);
-    const char *env[12];
+    assert_true(f->n_children < 4);
+    const char *env[24];
     int n = 0;
     for (int i = 0; i < f->n_env; i++)
         env[n++] = f->envp[i];
-    env[n++] = ops_env;
+    for (int i = 0; extra && extra[i]; i++)
+        env[n++] = extra[i];
     env[n] = NULL;
-    pid_t ing = adopt(f, h_spawn("valdrix-ingest", NULL, env, f->log));
-    assert_true(h_wait_ready(ops, 20000));
-    return ing;
+    h_service *s = &f->children[f->n_children++];
+    h_service_start(prog, env, s);
+    return s;
+}
+
+/* Starts an ingest on the fixture's streams and waits until it is ready. */
+static h_service *start_ingest(fixture *f)
+{
+    return start_service(f, "valdrix-ingest", NULL);
 }
 
 static void new_tenant(fixture *f, char *tenant, char *key, const char *plan,
@@ -289,6 +296,7 @@ static void new_tenant(fixture *f, char *tenant, char *key, const char *plan,
         args[7] = NULL;
     assert_int_equal(h_run("valdrix", args, NULL, out, sizeof out), 0);
     sscanf(out, "%36s", tenant);
+    h_track_tenant(tenant);
     const char *kargs[] = {"valdrix", "key", "create", "--tenant", tenant, NULL};
     assert_int_equal(h_run("valdrix", kargs, NULL, out, sizeof out), 0);
     sscanf(out, "%120s", key);
@@ -533,7 +541,7 @@ static void test_api_posted_events_reach_the_ledger(void **state)
 {
     FIXTURE(f);
     start_api(f, NULL, NULL);
-    pid_t ing = start_ingest(f);
+    h_service *ing = start_ingest(f);
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
     char id1[37], id2[37], body[2048], e1[600], e2[600];
@@ -542,6 +550,7 @@ static void test_api_posted_events_reach_the_ledger(void **state)
     snprintf(e1, sizeof e1, EVENT, id1, "0.000000001");
     snprintf(e2, sizeof e2, EVENT, id2, "123456789.123456789");
     snprintf(body, sizeof body, "%s\n%s\n{\"EventId\":\"broken\"}\n", e1, e2);
+    used_idem_key(f, t, "t-1");
     resp r =
         http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), "Idempotency-Key: t-1");
     assert_int_equal(r.status, 202);
@@ -570,7 +579,7 @@ static void test_api_posted_events_reach_the_ledger(void **state)
     assert_non_null(strstr(r.body, "\"BilledCost\":\"123456789.123456789\""));
     assert_non_null(strstr(r.body, "\"BilledCost\":\"0.000000001\""));
     free(r.body);
-    assert_int_equal(stop_child(f, ing), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 /* RecordCount of the one-group summary answer, or -1. */
@@ -593,7 +602,7 @@ static void test_api_cached_summary_follows_new_commits(void **state)
 {
     FIXTURE(f);
     start_api(f, NULL, NULL);
-    pid_t ing = start_ingest(f);
+    h_service *ing = start_ingest(f);
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
     for (int round = 1; round <= 3; round++) {
@@ -624,7 +633,7 @@ static void test_api_cached_summary_follows_new_commits(void **state)
     const char *hits = strstr(metrics, "valdrix_api_cache_requests_total{result=\"hit\"} ");
     assert_non_null(hits);
     assert_true(atol(hits + strlen("valdrix_api_cache_requests_total{result=\"hit\"} ")) >= 3);
-    assert_int_equal(stop_child(f, ing), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
@@ -672,14 +681,34 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     h_proxy_restore(proxy);
     /* after NATS returns, the refused event is not in the stream: an ingest finds only the
      * generated one */
-    pid_t ing = start_ingest(f);
+    h_service *ing = start_ingest(f);
     assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
                                   t, NULL, 1, 20000),
                      1);
-    vx_sleep_ms(1000);
-    assert_int_equal(
-        h_query_int(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1", t, NULL), 1);
-    assert_int_equal(stop_child(f, ing), 0);
+    /* an event posted now goes into the stream after anything published before: once it is
+     * stored, the refused one would be too if it had been published */
+    assert_true(h_wait_ready(f->port, 20000)); /* the API has NATS again */
+    char sentinel[37];
+    vx_test_uuid(sentinel);
+    snprintf(ev, sizeof ev, EVENT, sentinel, "6");
+    snprintf(body, sizeof body, "[%s]", ev);
+    r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+    assert_int_equal(r.status, 202);
+    free(r.body);
+    assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
+                                  t, NULL, 2, 20000),
+                     2);
+    assert_int_equal(h_query_int(f->pg,
+                                 "SELECT count(*) FROM cost_records WHERE tenant_id = $1 AND "
+                                 "event_id::text <> $2",
+                                 t, sentinel),
+                     1);
+    assert_int_equal(h_query_int(f->pg,
+                                 "SELECT count(*) FROM cost_records WHERE tenant_id = $1 AND "
+                                 "event_id::text = $2",
+                                 t, id),
+                     0);
+    assert_int_equal(h_service_stop(ing), 0);
     h_proxy_stop(proxy);
 }
 
@@ -845,7 +874,16 @@ static void test_api_service_breaker_opens_and_recovers(void **state)
     vx_bus_sub *sub;
     assert_int_equal(vx_bus_serve(bus, anomalies, "test-anomalies", quiet_anomalies, bus, &sub),
                      VX_OK);
-    vx_sleep_ms(5300);
+    /* the open period is 5 s: ask until a probe gets through (at most 15 s) */
+    int64_t until = vx_mono_ms() + 15000;
+    for (;;) {
+        r = http(f->port, "GET", path, k, NULL, 0, NULL);
+        long st = r.status;
+        free(r.body);
+        if (st == 200 || vx_mono_ms() >= until)
+            break;
+        vx_sleep_ms(100);
+    }
     for (int i = 0; i < 3; i++) {
         r = http(f->port, "GET", path, k, NULL, 0, NULL);
         assert_int_equal(r.status, 200);
@@ -857,41 +895,21 @@ static void test_api_service_breaker_opens_and_recovers(void **state)
     vx_bus_destroy(bus);
 }
 
-/* Starts a service binary with the fixture's environment plus `extra` (NULL-terminated) and waits
- * for its /readyz on ops_port. */
-static pid_t start_service(fixture *f, const char *prog, int ops_port, const char *const *extra)
-{
-    const char *env[24];
-    int n = 0;
-    for (int i = 0; i < f->n_env; i++)
-        env[n++] = f->envp[i];
-    for (int i = 0; extra[i]; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    pid_t pid = adopt(f, h_spawn(prog, NULL, env, f->log));
-    if (!h_wait_ready(ops_port, 20000))
-        fail_msg("%s did not become ready (see %s)", prog, f->log);
-    return pid;
-}
-
 /* The happy path through the real forecast and llm services: the edge turns the bodies into
  * protobuf requests for the key's tenant and the replies into JSON. */
 static void test_api_forecasts_anomalies_and_insights_from_the_services(void **state)
 {
     FIXTURE(f);
-    char fsub[96], lsub[96], fenv[128], lenv[128], lfenv[128], fops[48], lops[48];
+    char fsub[96], lsub[96], fenv[128], lenv[128], lfenv[128];
     snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
     snprintf(lsub, sizeof lsub, "t.%s.llm", f->id);
     snprintf(fenv, sizeof fenv, "VX_FORECAST_SUBJECT=%s", fsub);
     snprintf(lenv, sizeof lenv, "VX_LLM_SUBJECT=%s", lsub);
     snprintf(lfenv, sizeof lfenv, "VX_LLM_FORECAST_SUBJECT=%s", fsub);
-    int fport = h_free_port(), lport = h_free_port();
-    snprintf(fops, sizeof fops, "VX_FORECAST_OPS_PORT=%d", fport);
-    snprintf(lops, sizeof lops, "VX_LLM_OPS_PORT=%d", lport);
-    const char *fextra[] = {fenv, fops, NULL};
-    const char *lextra[] = {lenv, lfenv, lops, "VX_LLM_PROVIDERS=local", NULL};
-    pid_t fc = start_service(f, "valdrix-forecast", fport, fextra);
-    pid_t llm = start_service(f, "valdrix-llm", lport, lextra);
+    const char *fextra[] = {fenv, NULL};
+    const char *lextra[] = {lenv, lfenv, "VX_LLM_PROVIDERS=local", NULL};
+    h_service *fc = start_service(f, "valdrix-forecast", fextra);
+    h_service *llm = start_service(f, "valdrix-llm", lextra);
     start_api(f, fenv, lenv);
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
@@ -982,8 +1000,8 @@ static void test_api_forecasts_anomalies_and_insights_from_the_services(void **s
     free(r.body);
 
     /* both stop cleanly on SIGTERM */
-    assert_int_equal(stop_child(f, llm), 0);
-    assert_int_equal(stop_child(f, fc), 0);
+    assert_int_equal(h_service_stop(llm), 0);
+    assert_int_equal(h_service_stop(fc), 0);
 }
 
 static void test_api_redis_down_still_serves_and_limits(void **state)

@@ -9,7 +9,6 @@
 
 #include "../support/harness.h"
 #include "../support/vx_test_env.h"
-#include "vx/clock.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +35,7 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     assert_int_equal(h_run("valdrix", create, NULL, out, sizeof out), 0);
     char tenant[64];
     assert_int_equal(sscanf(out, "%63s", tenant), 1);
+    h_track_tenant(tenant);
     const char *key_args[] = {"valdrix", "key", "create", "--tenant", tenant, NULL};
     assert_int_equal(h_run("valdrix", key_args, NULL, out, sizeof out), 0);
     char key[128];
@@ -84,6 +84,7 @@ static void test_cli_key_is_printed_once_and_stored_as_hash(void **state)
     assert_int_equal(h_run("valdrix", bad_plan, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "--plan must be starter, growth, pro or enterprise, not 'gold'"));
     PQfinish(pg);
+    h_forget_tenants();
 }
 
 static const char CSV[] =
@@ -98,6 +99,44 @@ static const char CSV[] =
     "USD,0.000000001,0,0,2025-09-02,2025-09-03,GCP,proj-1,BigQuery,Analytics,europe-west1,ds-1,"
     "Usage,{},ignored\r\n";
 
+/* One row more, published after the file again: once it is stored, ingest has seen everything
+ * published before it. */
+static const char SENTINEL_CSV[] =
+    "BillingCurrency,BilledCost,EffectiveCost,ListCost,ChargePeriodStart,ChargePeriodEnd,"
+    "ProviderName,SubAccountId,ServiceName,ServiceCategory,RegionId,ResourceId,ChargeCategory,Tags"
+    "\r\n"
+    "USD,1,1,1,2025-09-03,2025-09-04,GCP,proj-1,BigQuery,Analytics,europe-west1,ds-sentinel,"
+    "Usage,{}\r\n";
+
+/* What the publish test made: its streams (ids tc*), its ingest, its files. */
+static struct {
+    char id[48];
+    h_service ingest;
+    char paths[2][256];
+} pub;
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int publish_teardown(void **state)
+{
+    (void)state;
+    h_service_stop(&pub.ingest);
+    if (pub.id[0])
+        h_delete_test_streams(pub.id);
+    for (int i = 0; i < 2; i++)
+        if (pub.paths[i][0])
+            unlink(pub.paths[i]);
+    h_forget_tenants();
+    memset(&pub, 0, sizeof pub);
+    return 0;
+}
+
 static void test_cli_publish_reports_bad_rows_and_stores_the_rest_once(void **state)
 {
     (void)state;
@@ -106,20 +145,16 @@ static void test_cli_publish_reports_bad_rows_and_stores_the_rest_once(void **st
     PGconn *pg = h_admin();
     char tenant[37];
     h_create_tenant(pg, tenant, "growth");
-    char id[48], stream[128], dlq[128], prefix[128], dlq_prefix[128], port_env[32], path[256];
-    h_unique(id, sizeof id, "tc");
+    char stream[128], dlq[128], prefix[128], dlq_prefix[128];
+    char *id = pub.id, *path = pub.paths[0];
+    h_unique(id, sizeof pub.id, "tc");
     snprintf(stream, sizeof stream, "VX_INGEST_STREAM=T_EV_%s", id);
     snprintf(dlq, sizeof dlq, "VX_DLQ_STREAM=T_DLQ_%s", id);
     snprintf(prefix, sizeof prefix, "VX_INGEST_SUBJECT=%s.events", id);
     snprintf(dlq_prefix, sizeof dlq_prefix, "VX_DLQ_SUBJECT=%s.dead", id);
-    int port = h_free_port();
-    snprintf(port_env, sizeof port_env, "VX_OPS_PORT=%d", port);
-    const char *env[] = {stream, dlq, prefix, dlq_prefix, port_env, NULL};
-    snprintf(path, sizeof path, "/tmp/vx-cli-%s.csv", id);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(CSV, f);
-    fclose(f);
+    const char *env[] = {stream, dlq, prefix, dlq_prefix, NULL};
+    snprintf(path, sizeof pub.paths[0], "/tmp/vx-cli-%s.csv", id);
+    write_file(path, CSV);
 
     char out[4096];
     const char *args[] = {"valdrix", "publish", "--tenant", tenant, path, NULL};
@@ -127,11 +162,7 @@ static void test_cli_publish_reports_bad_rows_and_stores_the_rest_once(void **st
     assert_non_null(strstr(out, "line 3, column BilledCost"));
     assert_non_null(strstr(out, "1 row(s) rejected"));
 
-    const char *dir = getenv("VX_TEST_LOG_DIR");
-    char log[256];
-    snprintf(log, sizeof log, "%s/cli-ingest-%s.log", dir ? dir : "/tmp", id);
-    pid_t ing = h_spawn("valdrix-ingest", NULL, env, log);
-    assert_true(h_wait_ready(port, 20000));
+    h_service_start("valdrix-ingest", env, &pub.ingest);
     const char *count = "SELECT count(*) FROM cost_records WHERE tenant_id = $1";
     assert_int_equal(h_wait_query(pg, count, tenant, NULL, 2, 15000), 2);
     PGresult *r = PQexecParams(pg,
@@ -148,11 +179,21 @@ static void test_cli_publish_reports_bad_rows_and_stores_the_rest_once(void **st
     /* the same file again: the same event ids, so nothing new is stored */
     assert_int_equal(h_run("valdrix", args, env, out, sizeof out), 1);
     /* JetStream drops the identical message inside its duplicate window (and the ledger would
-     * keep one row per event if it came through): give ingest time, then count again */
-    vx_sleep_ms(1500);
-    assert_int_equal(h_query_int(pg, count, tenant, NULL), 2);
-    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
-    unlink(path);
+     * keep one row per event if it came through): once a row published after it is stored,
+     * ingest has seen all there was, and the file's rows are still two */
+    char *sentinel = pub.paths[1];
+    snprintf(sentinel, sizeof pub.paths[1], "/tmp/vx-cli-%s-sentinel.csv", id);
+    write_file(sentinel, SENTINEL_CSV);
+    const char *args2[] = {"valdrix", "publish", "--tenant", tenant, sentinel, NULL};
+    if (h_run("valdrix", args2, env, out, sizeof out) != 0)
+        fail_msg("valdrix publish of the sentinel row: %s", out);
+    assert_int_equal(h_wait_query(pg, count, tenant, NULL, 3, 15000), 3);
+    assert_int_equal(h_query_int(pg,
+                                 "SELECT count(*) FROM cost_records WHERE tenant_id = $1 AND "
+                                 "resource_id <> 'ds-sentinel'",
+                                 tenant, NULL),
+                     2);
+    assert_int_equal(h_service_stop(&pub.ingest), 0);
     PQfinish(pg);
 }
 
@@ -186,7 +227,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_key_is_printed_once_and_stored_as_hash),
-        cmocka_unit_test(test_cli_publish_reports_bad_rows_and_stores_the_rest_once),
+        cmocka_unit_test_teardown(test_cli_publish_reports_bad_rows_and_stores_the_rest_once,
+                                  publish_teardown),
         cmocka_unit_test(test_cli_usage_errors_are_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

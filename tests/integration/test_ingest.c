@@ -29,7 +29,9 @@ typedef struct {
     vx_bus *bus;
     PGconn *pg;
     char tenant[37];
-    char log[256];
+    char id[48], log[256];
+    h_service svc[4]; /* ingest replicas a test started; teardown stops those left running */
+    int n_svc;
 } fixture;
 
 static void add_env(fixture *f, const char *k, const char *v)
@@ -50,8 +52,8 @@ static int setup(void **state)
         return 0;
     }
     fixture *f = calloc(1, sizeof *f);
-    char id[48];
-    h_unique(id, sizeof id, "ti");
+    char *id = f->id;
+    h_unique(id, sizeof f->id, "ti");
     snprintf(f->stream, sizeof f->stream, "T_EV_%s", id);
     snprintf(f->dlq_stream, sizeof f->dlq_stream, "T_DLQ_%s", id);
     snprintf(f->prefix, sizeof f->prefix, "%s.events", id);
@@ -77,10 +79,11 @@ static int teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    /* Cleanup only: the streams have this test's own names and go with the test server. */
-    vx_status_ignore(vx_bus_delete_stream(f->bus, f->stream));
-    vx_status_ignore(vx_bus_delete_stream(f->bus, f->dlq_stream));
+    for (int i = 0; i < f->n_svc; i++)
+        h_service_signal(&f->svc[i], SIGKILL, 5000);
     vx_bus_destroy(f->bus);
+    h_delete_test_streams(f->id);
+    h_forget_tenants();
     PQfinish(f->pg);
     free(f);
     return 0;
@@ -91,29 +94,20 @@ static int teardown(void **state)
     if (!f)                                                                                        \
         skip();
 
-/* Starts an ingest replica; returns its pid and ops port. `extra` may add one setting. */
-static pid_t start_ingest(fixture *f, int *port, const char *extra)
+/* Starts an ingest replica and waits until it is ready; `extra` may add one setting. */
+static h_service *start_ingest(fixture *f, const char *extra)
 {
-    *port = h_free_port();
-    char portenv[32];
-    snprintf(portenv, sizeof portenv, "VX_OPS_PORT=%d", *port);
+    assert_true(f->n_svc < 4);
     const char *env[16];
     int n = 0;
     for (int i = 0; i < f->n_env; i++)
         env[n++] = f->envp[i];
-    env[n++] = portenv;
     if (extra)
         env[n++] = extra;
     env[n] = NULL;
-    pid_t pid = h_spawn("valdrix-ingest", NULL, env, f->log);
-    if (!h_wait_ready(*port, 20000)) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "tail -20 %s >&2", f->log);
-        if (system(cmd) != 0)
-            fprintf(stderr, "(no log)\n");
-        fail_msg("ingest did not become ready");
-    }
-    return pid;
+    h_service *s = &f->svc[f->n_svc++];
+    h_service_start("valdrix-ingest", env, s);
+    return s;
 }
 
 static void publish(fixture *f, const char *tenant_subject, vx_test_event *evs, size_t n,
@@ -148,8 +142,8 @@ static const char ROLLUP_MISMATCH_SQL[] = VX_TEST_ROLLUP_MISMATCH_SQL;
 static void test_ingest_published_events_arrive_exactly(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port;
-    pid_t pid = start_ingest(f, &port, NULL);
+    h_service *ing = start_ingest(f, NULL);
+    int port = ing->port;
     vx_test_event evs[3];
     char ids[3][37];
     int64_t t = vx_civil_to_unix(2025, 8, 1, 0, 0, 0);
@@ -177,14 +171,14 @@ static void test_ingest_published_events_arrive_exactly(void **state)
     while (h_metric(port, "valdrix_ingest_events_written_total") != 3 && vx_mono_ms() < until)
         vx_sleep_ms(50);
     assert_true(h_metric(port, "valdrix_ingest_events_written_total") == 3);
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 static void test_ingest_resent_messages_and_events_store_nothing_twice(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port;
-    pid_t pid = start_ingest(f, &port, NULL);
+    h_service *ing = start_ingest(f, NULL);
+    int port = ing->port;
     vx_test_event evs[2];
     char ids[2][37];
     int64_t t = vx_civil_to_unix(2025, 8, 2, 0, 0, 0);
@@ -211,14 +205,14 @@ static void test_ingest_resent_messages_and_events_store_nothing_twice(void **st
                                  "SELECT sum(billed_cost) FROM cost_daily WHERE tenant_id = $1",
                                  f->tenant, NULL),
                      12);
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 static void test_ingest_restatement_replaces_row_and_rollup(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port;
-    pid_t pid = start_ingest(f, &port, NULL);
+    h_service *ing = start_ingest(f, NULL);
+    int port = ing->port;
     vx_test_event ev;
     char id[37];
     vx_test_uuid(id);
@@ -242,7 +236,7 @@ static void test_ingest_restatement_replaces_row_and_rollup(void **state)
     assert_int_equal(h_query_int(f->pg, sql, f->tenant, NULL), 60);
     assert_true(h_metric(port, "valdrix_ingest_events_restated_total") == 1);
     assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 /* Reads every message of the dead-letter stream; returns how many, and counts reason codes. */
@@ -280,8 +274,8 @@ static int drain_dlq(fixture *f, int *decode, int *invalid, int *tenant, char *r
 static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port;
-    pid_t pid = start_ingest(f, &port, NULL);
+    h_service *ing = start_ingest(f, NULL);
+    int port = ing->port;
     int64_t t = vx_civil_to_unix(2025, 8, 4, 0, 0, 0);
     /* bytes that are not a CostEventBatch */
     const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
@@ -339,14 +333,13 @@ static void test_ingest_poison_goes_to_dead_letters_with_reason(void **state)
     publish(f, f->tenant, &after, 1, NULL, NULL);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 2, 15000), 2);
     assert_int_equal(h_http_get(port, "/readyz", NULL, 0), 200);
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 static void test_ingest_oversized_poison_is_dead_lettered_truncated(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port;
-    pid_t pid = start_ingest(f, &port, NULL);
+    h_service *ing = start_ingest(f, NULL);
     /* junk just under the server's 8 MiB payload limit: its dead letter, with headers added,
      * would be over it, so it goes truncated */
     size_t big = 8 * 1024 * 1024 - 64;
@@ -379,7 +372,7 @@ static void test_ingest_oversized_poison_is_dead_lettered_truncated(void **state
     assert_int_equal(vx_bus_msg_ack(msgs[0]), VX_OK);
     vx_bus_msg_destroy(msgs[0]);
     vx_bus_consumer_destroy(c);
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 /* Runs `valdrix generate` for the fixture's tenant and stream; returns its pid. */
@@ -402,9 +395,9 @@ static int wait_exit(pid_t pid, int64_t timeout_ms)
 static void test_ingest_two_replicas_share_the_stream(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port1, port2;
-    pid_t a = start_ingest(f, &port1, "VX_INGEST_FETCH=8");
-    pid_t b = start_ingest(f, &port2, "VX_INGEST_FETCH=8");
+    h_service *a = start_ingest(f, "VX_INGEST_FETCH=8");
+    h_service *b = start_ingest(f, "VX_INGEST_FETCH=8");
+    int port1 = a->port, port2 = b->port;
     pid_t gen = spawn_generate(f, 40, 500, "7");
     assert_int_equal(wait_exit(gen, 60000), 0);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 20000, 60000), 20000);
@@ -414,15 +407,14 @@ static void test_ingest_two_replicas_share_the_stream(void **state)
     assert_true(w1 > 0 && w2 > 0);
     assert_true(w1 + w2 == 20000);
     assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
-    assert_int_equal(h_stop(a, SIGTERM, 10000), 0);
-    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(a), 0);
+    assert_int_equal(h_service_stop(b), 0);
 }
 
 static void test_ingest_kill9_during_publish_loses_and_duplicates_nothing(void **state)
 {
     SKIP_IF_NO_STACK(f);
-    int port;
-    pid_t ing = start_ingest(f, &port, NULL);
+    h_service *ing = start_ingest(f, NULL);
     const int total = 120 * 1000;
     pid_t gen = spawn_generate(f, 120, 1000, "42");
     /* kill the consumer in the middle of the stream */
@@ -430,17 +422,17 @@ static void test_ingest_kill9_during_publish_loses_and_duplicates_nothing(void *
     while ((rows = h_query_int(f->pg, COUNT_SQL, f->tenant, NULL)) < 20000 && vx_mono_ms() < until)
         vx_sleep_ms(20);
     assert_true(rows >= 20000);
-    assert_int_equal(h_stop(ing, SIGKILL, 5000), 128 + SIGKILL);
+    assert_int_equal(h_service_signal(ing, SIGKILL, 5000), 128 + SIGKILL);
     int64_t at_kill = h_query_int(f->pg, COUNT_SQL, f->tenant, NULL);
     fprintf(stderr, "killed ingest at %lld rows\n", (long long)at_kill);
-    ing = start_ingest(f, &port, NULL);
+    ing = start_ingest(f, NULL);
     /* and once more, while it catches up */
     until = vx_mono_ms() + 60000;
     while ((rows = h_query_int(f->pg, COUNT_SQL, f->tenant, NULL)) < at_kill + 15000 &&
            rows < total && vx_mono_ms() < until)
         vx_sleep_ms(20);
-    assert_int_equal(h_stop(ing, SIGKILL, 5000), 128 + SIGKILL);
-    ing = start_ingest(f, &port, NULL);
+    assert_int_equal(h_service_signal(ing, SIGKILL, 5000), 128 + SIGKILL);
+    ing = start_ingest(f, NULL);
     assert_int_equal(wait_exit(gen, 120000), 0);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, total, 120000), total);
     assert_int_equal(
@@ -448,11 +440,11 @@ static void test_ingest_kill9_during_publish_loses_and_duplicates_nothing(void *
                     f->tenant, NULL),
         total);
     assert_int_equal(h_query_int(f->pg, ROLLUP_MISMATCH_SQL, f->tenant, NULL), 0);
-    assert_int_equal(h_stop(ing, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
 }
 
 /* Starts ingest with its Postgres connections going through a proxy the test can cut. */
-static pid_t start_ingest_via_proxy(fixture *f, int *port, h_proxy **proxy)
+static h_service *start_ingest_via_proxy(fixture *f, h_proxy **proxy)
 {
     char host[64], dsn[512] = "VX_PG_DSN=";
     int pg_port;
@@ -460,17 +452,18 @@ static pid_t start_ingest_via_proxy(fixture *f, int *port, h_proxy **proxy)
     assert_true(
         h_dsn_via(real, "127.0.0.1", 1, dsn + 10, sizeof dsn - 10, host, sizeof host, &pg_port));
     *proxy = h_proxy_start(host, pg_port);
+    assert_non_null(*proxy);
     assert_true(h_dsn_via(real, "127.0.0.1", h_proxy_port(*proxy), dsn + 10, sizeof dsn - 10, host,
                           sizeof host, &pg_port));
-    return start_ingest(f, port, dsn);
+    return start_ingest(f, dsn);
 }
 
 static void test_ingest_rides_out_a_postgres_outage(void **state)
 {
     SKIP_IF_NO_STACK(f);
     h_proxy *proxy;
-    int port;
-    pid_t pid = start_ingest_via_proxy(f, &port, &proxy);
+    h_service *ing = start_ingest_via_proxy(f, &proxy);
+    int port = ing->port;
     h_proxy_cut(proxy);
     vx_test_event evs[5];
     char ids[5][37];
@@ -485,13 +478,16 @@ static void test_ingest_rides_out_a_postgres_outage(void **state)
     while (h_http_get(port, "/readyz", NULL, 0) != 503 && vx_mono_ms() < until)
         vx_sleep_ms(50);
     assert_int_equal(h_http_get(port, "/readyz", NULL, 0), 503);
-    vx_sleep_ms(1500);
+    /* it has tried to store the batch and failed, and nothing is there */
+    until = vx_mono_ms() + 10000;
+    while (h_metric(port, "valdrix_ingest_store_retries_total") < 2 && vx_mono_ms() < until)
+        vx_sleep_ms(50);
     assert_int_equal(h_query_int(f->pg, COUNT_SQL, f->tenant, NULL), 0);
     assert_true(h_metric(port, "valdrix_ingest_store_retries_total") >= 1);
     h_proxy_restore(proxy);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 5, 20000), 5);
     assert_true(h_wait_ready(port, 10000));
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
     h_proxy_stop(proxy);
 }
 
@@ -499,8 +495,8 @@ static void test_ingest_sigterm_during_outage_hands_batch_back(void **state)
 {
     SKIP_IF_NO_STACK(f);
     h_proxy *proxy;
-    int port;
-    pid_t pid = start_ingest_via_proxy(f, &port, &proxy);
+    h_service *ing = start_ingest_via_proxy(f, &proxy);
+    int port = ing->port;
     h_proxy_cut(proxy);
     vx_test_event ev;
     char id[37];
@@ -512,12 +508,12 @@ static void test_ingest_sigterm_during_outage_hands_batch_back(void **state)
     while (h_metric(port, "valdrix_ingest_store_retries_total") < 1 && vx_mono_ms() < until)
         vx_sleep_ms(50);
     /* stops promptly even though its batch could not be written... */
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
     h_proxy_restore(proxy);
     /* ...and the batch it handed back is written by the next replica */
-    pid = start_ingest(f, &port, NULL);
+    ing = start_ingest(f, NULL);
     assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 1, 20000), 1);
-    assert_int_equal(h_stop(pid, SIGTERM, 10000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
     h_proxy_stop(proxy);
 }
 

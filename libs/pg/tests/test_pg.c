@@ -14,6 +14,8 @@
 #include "vx/log.h"
 #include "vx/pg.h"
 
+#include "../../../tests/support/vx_test_env.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -23,8 +25,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define SKIP_EXIT 77
 
 static struct {
     const char *app_base;   /* VX_PG_DSN */
@@ -936,21 +936,21 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* Missing servers skip (exit 77) unless VX_TEST_REQUIRE_SERVERS=1, where they fail. */
-static int unavailable(bool require, const char *why)
+/* A server named but not answering: skipped, or a failure under make test. */
+static int unavailable(const char *why)
 {
-    fprintf(stderr, "test_pg: %s%s\n", why, require ? "" : " (skipping)");
-    return require ? 1 : SKIP_EXIT;
+    char what[160];
+    snprintf(what, sizeof what, "test_pg: %s", why);
+    vx_test_unreachable(what);
+    return VX_TEST_SKIP;
 }
 
 int main(void)
 {
-    const char *req = getenv("VX_TEST_REQUIRE_SERVERS");
-    bool require = req && strcmp(req, "1") == 0;
-    g.app_base = getenv("VX_PG_DSN");
-    g.admin_base = getenv("VX_PG_ADMIN_DSN");
-    if (!g.app_base || !*g.app_base || !g.admin_base || !*g.admin_base)
-        return unavailable(require, "VX_PG_DSN and VX_PG_ADMIN_DSN must be set");
+    g.app_base = vx_test_env("VX_PG_DSN");
+    g.admin_base = vx_test_env("VX_PG_ADMIN_DSN");
+    if (!g.app_base || !g.admin_base)
+        return VX_TEST_SKIP;
     g.admin = PQconnectdb(g.admin_base);
     g.app = PQconnectdb(g.app_base);
     PQsetNoticeProcessor(g.admin, quiet, NULL);
@@ -959,11 +959,11 @@ int main(void)
         fprintf(stderr, "test_pg: %s%s", PQerrorMessage(g.admin), PQerrorMessage(g.app));
         PQfinish(g.admin);
         PQfinish(g.app);
-        return unavailable(require, "cannot connect to Postgres");
+        return unavailable("cannot connect to Postgres");
     }
     PGresult *r = PQexec(g.app, "SELECT quote_ident(current_user)");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return unavailable(require, "cannot query Postgres");
+        return unavailable("cannot query Postgres");
     g.app_role = vx_xstrdup(PQgetvalue(r, 0, 0));
     PQclear(r);
 

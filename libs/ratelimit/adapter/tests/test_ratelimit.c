@@ -9,13 +9,14 @@
 /* cmocka needs the four headers above first */
 #include <cmocka.h>
 
+#include "harness.h"
 #include "limiter_internal.h"
-#include "proxy.h"
 #include "vx/alloc.h"
 #include "vx/clock.h"
 #include "vx/log.h"
 #include "vx/metrics.h"
 #include "vx/ratelimit_redis.h"
+#include "vx_test_env.h"
 
 #include <hiredis/hiredis.h>
 
@@ -28,8 +29,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define SKIP_EXIT 77
 
 static struct {
     const char *url;
@@ -463,7 +462,9 @@ static void test_ratelimit_keys_expire(void **state)
     pttl = key_pttl(f, key);
     assert_true(pttl > 0 && pttl <= 301);
     /* Once the TAT has passed the key is gone, and the full limit is back. */
-    vx_sleep_ms(400);
+    int64_t until = vx_mono_ms() + 5000;
+    while (key_pttl(f, key) != -2 && vx_mono_ms() < until)
+        vx_sleep_ms(20);
     assert_int_equal(key_pttl(f, key), -2);
     d = decide(f, "expiring", &lim);
     assert_true(d.allowed);
@@ -517,10 +518,10 @@ static void test_ratelimit_unreachable_redis_decides_locally(void **state)
 static void test_ratelimit_falls_back_and_recovers(void **state)
 {
     fixture *f = *state;
-    proxy *px = proxy_start(g.host, g.port);
+    h_proxy *px = h_proxy_start(g.host, g.port);
     assert_non_null(px);
     char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", proxy_port(px));
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", h_proxy_port(px));
     vx_ratelimit_config cfg = test_config(f, url);
     cfg.command_timeout_ms = 150;
     start_limiter(f, &cfg);
@@ -535,7 +536,7 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
     }
 
     /* Redis stalls (accepts, never answers): timeouts, then the breaker opens; still enforced. */
-    proxy_set_mode(px, PROXY_HOLD);
+    h_proxy_hold(px);
     int allowed = 0;
     for (int i = 0; i < 12; i++) {
         vx_rl_decision d = decide(f, "stalled", &ten);
@@ -548,7 +549,7 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
     assert_true(vx_gauge_value(f->shared->breaker_gauge) != 0.0);
 
     /* Redis cut off entirely: connections refused. */
-    proxy_set_mode(px, PROXY_CUT);
+    h_proxy_cut(px);
     pump(&f->loop, 350); /* past open_ms: half-open probes fail and reopen it */
     allowed = 0;
     for (int i = 0; i < 12; i++) {
@@ -563,7 +564,7 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
     assert_int_equal(local, 24);
 
     /* Redis is back: the breaker's probes succeed and decisions return to Redis by themselves. */
-    proxy_set_mode(px, PROXY_PASS);
+    h_proxy_restore(px);
     const vx_plan_rate many = {.limit = 1000, .period_ms = 3600000};
     int64_t deadline = vx_mono_ms() + 5000;
     vx_rl_decision d = decide(f, "probe", &many);
@@ -586,7 +587,7 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
         allowed += d.allowed;
     }
     assert_int_equal(allowed, 7);
-    proxy_stop(px);
+    h_proxy_stop(px);
 }
 
 /* ---- destroy ---- */
@@ -594,17 +595,17 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
 static void test_ratelimit_destroy_cancels_waiting_checks(void **state)
 {
     fixture *f = *state;
-    proxy *px = proxy_start(g.host, g.port);
+    h_proxy *px = h_proxy_start(g.host, g.port);
     assert_non_null(px);
     char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", proxy_port(px));
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", h_proxy_port(px));
     vx_ratelimit_config cfg = test_config(f, url);
     cfg.command_timeout_ms = 10000;
     start_limiter(f, &cfg);
     wait_for_redis(f);
     const vx_plan_rate ten = {.limit = 10, .period_ms = 3600000};
     assert_int_equal(decide(f, "x", &ten).source, VX_RL_SOURCE_REDIS);
-    proxy_set_mode(px, PROXY_HOLD);
+    h_proxy_hold(px);
     one_result o[3] = {{0}};
     for (int i = 0; i < 3; i++)
         assert_int_equal(vx_ratelimit_check(f->rl, "x", VX_PLAN_CAT_API, &ten, one_cb, &o[i]),
@@ -617,22 +618,21 @@ static void test_ratelimit_destroy_cancels_waiting_checks(void **state)
         assert_int_equal(o[i].d.status, VX_CLOSED);
     }
     f->rl = NULL;
-    proxy_stop(px);
+    h_proxy_stop(px);
 }
 
 int main(void)
 {
-    const char *req = getenv("VX_TEST_REQUIRE_SERVERS");
-    bool require = req != NULL && strcmp(req, "1") == 0;
     vx_log_init("test_ratelimit", VX_LOG_INFO);
-    g.url = getenv("VX_REDIS_URL");
+    g.url = vx_test_env("VX_REDIS_URL");
+    if (!g.url)
+        return VX_TEST_SKIP;
     vx_ratelimit_config cfg = vx_ratelimit_defaults();
     cfg.redis_url = g.url;
     vx_ratelimit_shared *s = NULL;
-    if (g.url == NULL || vx_ratelimit_shared_create(&cfg, NULL, &s) != VX_OK) {
-        fprintf(stderr, "test_ratelimit: VX_REDIS_URL unset or invalid%s\n",
-                require ? "" : " (skipping)");
-        return require ? 1 : SKIP_EXIT;
+    if (vx_ratelimit_shared_create(&cfg, NULL, &s) != VX_OK) {
+        vx_test_unreachable("test_ratelimit: VX_REDIS_URL invalid");
+        return VX_TEST_SKIP;
     }
     snprintf(g.host, sizeof g.host, "%s", s->host);
     g.port = s->port;
@@ -644,9 +644,10 @@ int main(void)
     if (c)
         redisFree(c);
     if (!up) {
-        fprintf(stderr, "test_ratelimit: Redis at %s:%d unreachable%s\n", g.host, g.port,
-                require ? "" : " (skipping)");
-        return require ? 1 : SKIP_EXIT;
+        char why[128];
+        snprintf(why, sizeof why, "test_ratelimit: Redis at %s:%d unreachable", g.host, g.port);
+        vx_test_unreachable(why);
+        return VX_TEST_SKIP;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ratelimit_two_loops_share_the_redis_limit, setup,

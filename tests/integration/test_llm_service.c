@@ -50,10 +50,9 @@ typedef struct {
     char env[MAX_ENV][600];
     const char *envp[MAX_ENV + 1];
     int n_env, base_env;
-    pid_t pid[MAX_SVC];
-    int ops[MAX_SVC];
-    char log[MAX_SVC][512];
+    h_service svc[MAX_SVC];
     int n_svc;
+    h_service forecast; /* the real forecast service, in the one test that runs it */
     fake_llm *fake[2];
 } fixture;
 
@@ -167,11 +166,12 @@ static int teardown(void **state)
     int rc = 0;
     /* every service must stop cleanly on SIGTERM (and, under ASan, without leaks) */
     for (int i = 0; i < f->n_svc; i++) {
-        if (f->pid[i] > 0 && h_stop(f->pid[i], SIGTERM, 20000) != 0) {
-            print_error("valdrix-llm did not exit 0 on SIGTERM; see %s\n", f->log[i]);
+        if (f->svc[i].pid > 0 && h_service_stop(&f->svc[i]) != 0) {
+            print_error("valdrix-llm did not exit 0 on SIGTERM; see %s\n", f->svc[i].log);
             rc = -1;
         }
     }
+    h_service_stop(&f->forecast);
     for (int i = 0; i < 2; i++)
         fake_llm_stop(f->fake[i]);
     const char *p[1] = {f->tenant};
@@ -182,6 +182,7 @@ static int teardown(void **state)
     budget_key(f, key, sizeof key);
     /* Cleanup only: the key is this test's own, and expires. */
     vx_status_ignore(vx_redis_del(f->redis, key));
+    h_forget_tenants(); /* its cached insights */
     vx_redis_destroy(f->redis);
     vx_bus_destroy(f->bus);
     PQfinish(f->pg);
@@ -199,18 +200,7 @@ static int start_service(fixture *f)
 {
     int i = f->n_svc++;
     assert_true(i < MAX_SVC);
-    f->ops[i] = h_free_port();
-    char port[16];
-    snprintf(port, sizeof port, "%d", f->ops[i]);
-    int n = f->n_env;
-    add_env(f, "VX_LLM_OPS_PORT", port);
-    const char *dir = getenv("VX_TEST_LOG_DIR");
-    snprintf(f->log[i], sizeof f->log[i], "%s/llm-%s-%d.log", dir ? dir : "/tmp", f->id, i);
-    f->pid[i] = h_spawn("valdrix-llm", NULL, f->envp, f->log[i]);
-    f->n_env = n;
-    f->envp[n] = NULL;
-    if (!h_wait_ready(f->ops[i], 20000))
-        fail_msg("valdrix-llm did not become ready; see %s", f->log[i]);
+    h_service_start("valdrix-llm", f->envp, &f->svc[i]);
     return i;
 }
 
@@ -368,7 +358,7 @@ static void test_llm_svc_local_answers_from_the_numbers(void **state)
     r = ask(f, "2025-12-01", "2026-01-01");
     assert_true(result_of(r)->cached);
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
-    assert_true(h_metric(f->ops[i], "valdrix_llm_cache_hits_total") >= 1);
+    assert_true(h_metric(f->svc[i].port, "valdrix_llm_cache_hits_total") >= 1);
 
     /* the default window is the 30 days before today; a focus is explained */
     char today[11], yesterday[11];
@@ -404,12 +394,11 @@ static void test_llm_svc_local_answers_from_the_numbers(void **state)
     memcpy(f->tenant, other, sizeof other);
     assert_non_null(strstr(error_of(r, 1)->message, "unknown tenant"));
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
-    assert_true(h_metric(f->ops[i], "valdrix_llm_requests_total{outcome=\"invalid\"}") >= 3);
-    assert_true(h_metric(f->ops[i], "valdrix_llm_requests_total{outcome=\"ok\"}") >= 2);
+    assert_true(h_metric(f->svc[i].port, "valdrix_llm_requests_total{outcome=\"invalid\"}") >= 3);
+    assert_true(h_metric(f->svc[i].port, "valdrix_llm_requests_total{outcome=\"ok\"}") >= 2);
 
     /* SIGTERM: a clean exit */
-    assert_int_equal(h_stop(f->pid[i], SIGTERM, 15000), 0);
-    f->pid[i] = 0;
+    assert_int_equal(h_service_signal(&f->svc[i], SIGTERM, 15000), 0);
 }
 
 static void test_llm_svc_paid_provider_writes_the_ledger(void **state)
@@ -851,11 +840,10 @@ static void test_llm_svc_keys_never_logged(void **state)
     char *headers = fake_llm_last_headers(fake);
     assert_non_null(strstr(headers, KEY)); /* it was sent... */
     vx_free(headers);
-    assert_int_equal(h_stop(f->pid[i], SIGTERM, 15000), 0);
-    f->pid[i] = 0;
-    assert_true(file_has(f->log[i], "auth_error")); /* ...the failure was logged... */
-    assert_false(file_has(f->log[i], KEY));         /* ...and the key never */
-    assert_false(file_has(f->log[i], "Zq7cV9xLm2Pw4RtY8uN1"));
+    assert_int_equal(h_service_signal(&f->svc[i], SIGTERM, 15000), 0);
+    assert_true(file_has(f->svc[i].log, "auth_error")); /* ...the failure was logged... */
+    assert_false(file_has(f->svc[i].log, KEY));         /* ...and the key never */
+    assert_false(file_has(f->svc[i].log, "Zq7cV9xLm2Pw4RtY8uN1"));
 }
 
 static void test_llm_svc_redis_cut_stops_spending(void **state)
@@ -889,12 +877,11 @@ static void test_llm_svc_redis_cut_stops_spending(void **state)
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
     assert_int_equal(fake_llm_requests(fake), 1); /* no paid call without the budget */
     char body[512];
-    assert_int_equal(h_http_get(f->ops[i], "/readyz", body, sizeof body), 200);
+    assert_int_equal(h_http_get(f->svc[i].port, "/readyz", body, sizeof body), 200);
     assert_non_null(strstr(body, "redis"));
 
     /* without local: a clear UNAVAILABLE */
-    h_stop(f->pid[i], SIGTERM, 15000);
-    f->pid[i] = 0;
+    h_service_signal(&f->svc[i], SIGTERM, 15000);
     f->n_svc = 0;
     add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
     i = start_service(f);
@@ -904,7 +891,7 @@ static void test_llm_svc_redis_cut_stops_spending(void **state)
         fail_msg("unclear message: %s", e->message);
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
     assert_int_equal(fake_llm_requests(fake), 1);
-    assert_true(h_metric(f->ops[i], "valdrix_llm_budget_errors_total") >= 1);
+    assert_true(h_metric(f->svc[i].port, "valdrix_llm_budget_errors_total") >= 1);
 
     /* Redis back: paid answers again */
     h_proxy_restore(proxy);
@@ -1033,24 +1020,11 @@ static void test_llm_svc_with_the_forecast_service(void **state)
              "date '2025-12-20' AND s = 2 THEN 400 ELSE 0 END)::numeric AS c) v",
              1, p);
     exec_sql(f->pg, "INSERT INTO tenant_data_versions (tenant_id, version) VALUES ($1, 1)", 1, p);
-    int fops = h_free_port();
-    char port[16], flog[600];
-    snprintf(port, sizeof port, "%d", fops);
-    const char *dir = getenv("VX_TEST_LOG_DIR");
-    snprintf(flog, sizeof flog, "%s/forecast-%s.log", dir ? dir : "/tmp", f->id);
-    const char *fenv[] = {NULL, NULL, NULL, NULL};
-    char e1[160], e2[160], e3[64];
+    char e1[160], e2[160];
     snprintf(e1, sizeof e1, "VX_FORECAST_SUBJECT=%s", f->forecast_subject);
     snprintf(e2, sizeof e2, "VX_FORECAST_QUEUE=%s", f->id);
-    snprintf(e3, sizeof e3, "VX_FORECAST_OPS_PORT=%s", port);
-    fenv[0] = e1;
-    fenv[1] = e2;
-    fenv[2] = e3;
-    pid_t fpid = h_spawn("valdrix-forecast", NULL, fenv, flog);
-    if (!h_wait_ready(fops, 20000)) {
-        h_stop(fpid, SIGKILL, 1000);
-        fail_msg("valdrix-forecast did not become ready; see %s", flog);
-    }
+    const char *fenv[] = {e1, e2, NULL};
+    h_service_start("valdrix-forecast", fenv, &f->forecast);
     add_env(f, "VX_LLM_FORECAST_TIMEOUT", "15s");
     start_service(f);
 
@@ -1067,7 +1041,7 @@ static void test_llm_svc_with_the_forecast_service(void **state)
     if (!strstr(res->insight->summary, "2025-12-20"))
         fail_msg("the spike is not in the summary: %s", res->insight->summary);
     valdrix__v1__insight_reply__free_unpacked(r, NULL);
-    assert_int_equal(h_stop(fpid, SIGTERM, 20000), 0);
+    assert_int_equal(h_service_stop(&f->forecast), 0);
 }
 
 int main(void)

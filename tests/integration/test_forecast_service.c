@@ -51,9 +51,7 @@ static void day_str(int64_t day, char *out)
 
 typedef struct {
     char subject[64], queue[64];
-    int port;
-    pid_t pid;
-    char log[256];
+    h_service proc;
 } service;
 
 /* Starts valdrix-forecast on a fresh subject (or `share`'s, to be a second replica) with more
@@ -70,34 +68,25 @@ static void start_service(service *s, const service *share, const char *const *e
         snprintf(s->subject, sizeof s->subject, "t.%s", id);
         snprintf(s->queue, sizeof s->queue, "q%s", id);
     }
-    s->port = h_free_port();
-    char subject[96], queue[96], port[48];
+    char subject[96], queue[96];
     snprintf(subject, sizeof subject, "VX_FORECAST_SUBJECT=%s", s->subject);
     snprintf(queue, sizeof queue, "VX_FORECAST_QUEUE=%s", s->queue);
-    snprintf(port, sizeof port, "VX_FORECAST_OPS_PORT=%d", s->port);
-    const char *env[16] = {subject, queue, port};
-    int n = 3;
+    const char *env[16] = {subject, queue};
+    int n = 2;
     for (int i = 0; extra && extra[i] && n < 15; i++)
         env[n++] = extra[i];
     env[n] = NULL;
-    const char *dir = getenv("VX_TEST_LOG_DIR");
-    snprintf(s->log, sizeof s->log, "%s/forecast-%s-%d.log", dir ? dir : "/tmp", s->subject,
-             s->port);
-    s->pid = h_spawn("valdrix-forecast", NULL, env, s->log);
-    if (!h_wait_ready(s->port, 20000))
-        fail_msg("valdrix-forecast did not become ready (log %s)", s->log);
+    h_service_start("valdrix-forecast", env, &s->proc);
 }
 
 static void stop_service(service *s)
 {
-    if (s->pid > 0)
-        assert_int_equal(h_stop(s->pid, SIGTERM, 20000), 0);
-    s->pid = 0;
+    assert_int_equal(h_service_stop(&s->proc), 0);
 }
 
 static double metric(const service *s, const char *series)
 {
-    return h_metric(s->port, series);
+    return h_metric(s->proc.port, series);
 }
 
 /* ---- requests ---- */
@@ -156,7 +145,7 @@ static void *send_raw(vx_bus *b, const service *s, const char *what, const void 
     vx_status st =
         vx_bus_request(b, subject, data, len, h, 1, REQUEST_TIMEOUT_MS, &reply, reply_len);
     if (st != VX_OK)
-        fail_msg("request to %s: %s (log %s)", subject, vx_status_str(st), s->log);
+        fail_msg("request to %s: %s (log %s)", subject, vx_status_str(st), s->proc.log);
     return reply;
 }
 
@@ -242,6 +231,25 @@ static double sum_points(const Valdrix__V1__ForecastResult *res, size_t h)
     return sum;
 }
 
+/* ---- what a test made, removed by its teardown ---- */
+
+static struct {
+    char stream_id[48]; /* streams T_EV_<id>, T_DLQ_<id> of the test's ingest, if any */
+    h_service ingest;
+} made;
+
+/* Removes the test's streams and its tenants' cached replies from Redis. */
+static int teardown(void **state)
+{
+    (void)state;
+    h_service_stop(&made.ingest);
+    if (made.stream_id[0])
+        h_delete_test_streams(made.stream_id);
+    h_forget_tenants();
+    memset(&made, 0, sizeof made);
+    return 0;
+}
+
 /* ---- tests ---- */
 
 static void test_forecast_service_generated_tenant(void **state)
@@ -253,19 +261,16 @@ static void test_forecast_service_generated_tenant(void **state)
     char tenant[37];
     new_tenant(pg, tenant);
     /* ingest on streams of its own, fed by `valdrix generate` */
-    char id[48], stream[128], dlq[128], prefix[128], dlq_prefix[128], port_env[32], log[256];
-    h_unique(id, sizeof id, "tf");
+    char stream[128], dlq[128], prefix[128], dlq_prefix[128];
+    char *id = made.stream_id;
+    h_unique(id, sizeof made.stream_id, "tf");
     snprintf(stream, sizeof stream, "VX_INGEST_STREAM=T_EV_%s", id);
     snprintf(dlq, sizeof dlq, "VX_DLQ_STREAM=T_DLQ_%s", id);
     snprintf(prefix, sizeof prefix, "VX_INGEST_SUBJECT=%s.events", id);
     snprintf(dlq_prefix, sizeof dlq_prefix, "VX_DLQ_SUBJECT=%s.dead", id);
-    int ing_port = h_free_port();
-    snprintf(port_env, sizeof port_env, "VX_OPS_PORT=%d", ing_port);
-    const char *env[] = {stream, dlq, prefix, dlq_prefix, port_env, NULL};
-    const char *dir = getenv("VX_TEST_LOG_DIR");
-    snprintf(log, sizeof log, "%s/forecast-ingest-%s.log", dir ? dir : "/tmp", id);
-    pid_t ing = h_spawn("valdrix-ingest", NULL, env, log);
-    assert_true(h_wait_ready(ing_port, 20000));
+    const char *env[] = {stream, dlq, prefix, dlq_prefix, NULL};
+    h_service *ing = &made.ingest;
+    h_service_start("valdrix-ingest", env, ing);
     char out[4096];
     const char *gen[] = {"valdrix",          "generate", "--tenant", tenant, "--days", "70",
                          "--events-per-day", "40",       "--seed",   "7",    NULL};
@@ -274,7 +279,7 @@ static void test_forecast_service_generated_tenant(void **state)
     assert_int_equal(h_wait_query(pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
                                   tenant, NULL, 70 * 40, 120000),
                      70 * 40);
-    assert_int_equal(h_stop(ing, SIGTERM, 20000), 0);
+    assert_int_equal(h_service_stop(ing), 0);
     int64_t records = h_query_int(
         pg, "SELECT sum(record_count) FROM cost_daily WHERE tenant_id = $1 AND day < current_date",
         tenant, NULL);
@@ -416,6 +421,7 @@ static void test_forecast_service_bad_requests(void **state)
     vx_free(reply);
     expect_error(rep, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "scope is required");
     char tenant[37] = "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01";
+    h_track_tenant(tenant); /* a tenant of no row, but its replies are cached too */
     rep = forecast(b, &s, &(req_spec){.tenant = tenant, .from = "2024-13-01"});
     expect_error(rep, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "scope.from must be a date");
     rep = forecast(b, &s, &(req_spec){.tenant = tenant, .cost = "amortized"});
@@ -623,13 +629,13 @@ static void test_forecast_service_outages(void **state)
     assert_true(vx_mono_ms() - t0 < 10000);
     /* /readyz says why */
     char body[256];
-    assert_int_equal(h_http_get(s.port, "/readyz", body, sizeof body), 503);
+    assert_int_equal(h_http_get(s.proc.port, "/readyz", body, sizeof body), 503);
     assert_non_null(strstr(body, "postgres"));
     h_proxy_restore(proxy);
     res = forecast_ok(b, &s, &(req_spec){.tenant = tenant}, &rep);
     assert_int_equal(res->records, 120);
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
-    assert_true(h_wait_ready(s.port, 5000));
+    assert_true(h_wait_ready(s.proc.port, 5000));
     vx_bus_destroy(b);
     stop_service(&s);
     h_proxy_stop(proxy);
@@ -738,17 +744,17 @@ static void test_forecast_service_sigterm_answers_requests_in_flight(void **stat
     assert_true(metric(&s, "valdrix_forecast_requests_in_flight") >= 1);
     vx_sleep_ms(100);
     double done_before = metric(&s, "valdrix_forecast_requests_total{kind=\"run\",outcome=\"ok\"}");
-    kill(s.pid, SIGTERM);
+    kill(s.proc.pid, SIGTERM);
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         assert_true(a[i].ok);
         vx_bus_destroy(a[i].b);
     }
     int status;
-    assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
+    assert_int_equal(waitpid(s.proc.pid, &status, 0), s.proc.pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    s.pid = 0;
+    s.proc.pid = 0;
     fprintf(stderr, "answered %.0f of %d before SIGTERM; all %d answered\n", done_before, N, N);
     assert_true(done_before < N);
     PQfinish(pg);
@@ -758,15 +764,16 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forecast_service_generated_tenant),
-        cmocka_unit_test(test_forecast_service_input_bound),
-        cmocka_unit_test(test_forecast_service_bad_requests),
-        cmocka_unit_test(test_forecast_service_cache_and_data_version),
-        cmocka_unit_test(test_forecast_service_tenants_are_isolated),
-        cmocka_unit_test(test_forecast_service_replicas_share_requests),
-        cmocka_unit_test(test_forecast_service_outages),
-        cmocka_unit_test(test_forecast_service_slow_database_is_a_deadline),
-        cmocka_unit_test(test_forecast_service_sigterm_answers_requests_in_flight),
+        cmocka_unit_test_teardown(test_forecast_service_generated_tenant, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_input_bound, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_bad_requests, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_cache_and_data_version, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_tenants_are_isolated, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_replicas_share_requests, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_outages, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_slow_database_is_a_deadline, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_sigterm_answers_requests_in_flight,
+                                  teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
