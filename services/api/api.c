@@ -1,6 +1,7 @@
 /* The request pipeline of services/api: routing, authentication, rate limiting, thread-pool
  * jobs and answers (with RateLimit-* headers and problem bodies). */
 #include "api.h"
+#include "store.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
@@ -176,7 +177,7 @@ static bool api_ready(void *arg, char *why, size_t cap)
         return false;
     }
     char pg[200] = "";
-    if (!vx_pg_pool_ping(ctx->pool, pg, sizeof pg)) {
+    if (!api_store_ping(ctx->pool, pg, sizeof pg)) {
         snprintf(why, cap, "postgres: %s", pg);
         return false;
     }
@@ -295,42 +296,8 @@ typedef struct {
 static void lookup_job(api_call *c)
 {
     auth_state *a = c->state;
-    PGconn *pg;
-    if (vx_pg_acquire(c->ctx->pool, &pg) != VX_OK) {
+    if (api_store_key_lookup(c->ctx->pool, a->bearer.key_id, &c->key, &a->found) != VX_OK)
         a->failed = true;
-        return;
-    }
-    const char *params[1] = {a->bearer.key_id};
-    PGresult *r =
-        PQexecParams(pg,
-                     "SELECT tenant_id::text, encode(secret_sha256, 'hex'), revoked, plan, "
-                     "coalesce(api_per_min, 0), coalesce(llm_per_day, 0), "
-                     "coalesce(remediation_per_hour, 0) FROM vx_api_key_lookup($1)",
-                     1, NULL, params, NULL, NULL, 0);
-    vx_status st = vx_pg_result_status(pg, r, NULL, 0);
-    vx_pg_release(c->ctx->pool, pg, st == VX_UNAVAILABLE);
-    if (st != VX_OK) {
-        a->failed = true;
-        PQclear(r);
-        return;
-    }
-    if (PQntuples(r) == 1) {
-        a->found = true;
-        api_key_record *k = &c->key;
-        snprintf(k->tenant_id, sizeof k->tenant_id, "%s", PQgetvalue(r, 0, 0));
-        const char *hex = PQgetvalue(r, 0, 1);
-        for (int i = 0; i < 32; i++) {
-            unsigned v = 0;
-            sscanf(hex + 2 * i, "%2x", &v);
-            k->secret_sha256[i] = (uint8_t)v;
-        }
-        k->revoked = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
-        snprintf(k->plan, sizeof k->plan, "%s", PQgetvalue(r, 0, 3));
-        k->api_per_min = atoi(PQgetvalue(r, 0, 4));
-        k->llm_per_day = atoi(PQgetvalue(r, 0, 5));
-        k->remediation_per_hour = atoi(PQgetvalue(r, 0, 6));
-    }
-    PQclear(r);
 }
 
 static void check_key(api_call *c, const api_bearer *b)
