@@ -1,7 +1,7 @@
 /* The SQL of services/api behind functions that take and return plain data: API-key lookups,
  * a page of cost records and summary groups (each in the tenant's transaction, so row-level
  * security holds whatever the filters say), and the readiness ping. The only file of the
- * service that talks to libpq. Every function is thread-safe (the pool is). */
+ * service that talks to Postgres. Every function is thread-safe (the pool is). */
 #ifndef VX_API_STORE_H
 #define VX_API_STORE_H
 

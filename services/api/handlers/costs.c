@@ -1,8 +1,8 @@
 /* GET /v1/costs (keyset-paged records) and GET /v1/costs/summary (sums from the daily rollup):
  * parameters checked, the store read on the thread pool (in the tenant's transaction, so that
  * row-level security holds whatever the filters say), the rows rendered (costs_json.h). */
-#include "../api.h"
 #include "costs_json.h"
+#include "handlers.h"
 #include "query.h"
 #include "store.h"
 

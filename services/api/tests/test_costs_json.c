@@ -141,7 +141,8 @@ static void test_costs_json_next_cursor_points_after_the_last_row(void **state)
     api_cost_rows page = {.rows = rows, .n = 2, .more = true};
     json_t *j = parse(api_render_costs(&page, &q, TENANT, SECRET, 32));
     const char *cursor = str(j, "next_cursor");
-    params next = {{"from", "2025-03-01", "to", "2025-04-01", "limit", "2", "cursor", cursor, NULL}};
+    params next = {
+        {"from", "2025-03-01", "to", "2025-04-01", "limit", "2", "cursor", cursor, NULL}};
     api_query q2;
     api_refusal why;
     assert_int_equal(api_costs_query_parse(get, &next, TENANT, SECRET, 32, &q2, &why), VX_OK);

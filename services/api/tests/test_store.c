@@ -269,9 +269,9 @@ static void test_store_unreachable_database_is_unavailable(void **state)
     assert_int_equal(api_summary_query_parse(get, &p, &q, &r), VX_OK);
     api_summary_rows sum = {0};
     char err[256] = "";
-    assert_int_equal(api_store_summary(down, "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01", &q, &sum,
-                                       err, sizeof err),
-                     VX_UNAVAILABLE);
+    assert_int_equal(
+        api_store_summary(down, "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01", &q, &sum, err, sizeof err),
+        VX_UNAVAILABLE);
     assert_null(sum.rows); /* written on success only */
     vx_pg_pool_destroy(down);
 }
