@@ -1,52 +1,31 @@
-/* The request pipeline of services/api: routing, authentication, rate limiting, thread-pool
- * jobs and answers (with RateLimit-* headers and problem bodies). */
+/* The front of services/api's request pipeline: routing through the route table,
+ * authentication, rate limiting, the ops answers, then the route's handler. */
 #include "api.h"
+#include "routes.h"
+#include "store.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
 #include "vx/log.h"
+#include "vx/ops.h"
 
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-static const struct {
-    const char *method, *path;
-    api_route route;
-    bool authenticated;
-    vx_plan_category category;
-    const char *name; /* the metrics label */
-} routes[] = {
-    {"GET", "/healthz", ROUTE_HEALTHZ, false, VX_PLAN_CAT_API, "healthz"},
-    {"GET", "/readyz", ROUTE_READYZ, false, VX_PLAN_CAT_API, "readyz"},
-    {"GET", "/metrics", ROUTE_METRICS, false, VX_PLAN_CAT_API, "metrics"},
-    {"GET", "/v1/costs", ROUTE_COSTS, true, VX_PLAN_CAT_API, "costs"},
-    {"GET", "/v1/costs/summary", ROUTE_SUMMARY, true, VX_PLAN_CAT_API, "summary"},
-    {"POST", "/v1/cost-events", ROUTE_EVENTS, true, VX_PLAN_CAT_API, "cost_events"},
-    {"GET", "/v1/usage", ROUTE_USAGE, true, VX_PLAN_CAT_API, "usage"},
-    {"POST", "/v1/forecasts", ROUTE_FORECASTS, true, VX_PLAN_CAT_API, "forecasts"},
-    {"GET", "/v1/costs/anomalies", ROUTE_ANOMALIES, true, VX_PLAN_CAT_API, "anomalies"},
-    {"POST", "/v1/insights", ROUTE_INSIGHTS, true, VX_PLAN_CAT_LLM, "insights"},
-};
-#define N_ROUTES (sizeof routes / sizeof routes[0])
-
-/* Statuses whose counters are registered up front, so counting an answer takes no lock. */
-static const int common_statuses[12] = {200, 202, 400, 401, 404, 405, 413, 429, 500, 502, 503, 504};
 
 void api_ctx_init_metrics(api_ctx *ctx)
 {
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        for (int k = 0; k < 12; k++) {
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const api_route_def *r = &api_routes[i];
+        for (int k = 0; k < API_N_COMMON_STATUSES; k++) {
             char l[96];
-            snprintf(l, sizeof l, "route=\"%s\",status=\"%d\"", routes[i].name, common_statuses[k]);
-            ctx->answers[routes[i].route][k] =
+            snprintf(l, sizeof l, "route=\"%s\",status=\"%d\"", r->name, api_common_statuses[k]);
+            ctx->answers[r->route][k] =
                 vx_metrics_counter(ctx->metrics, "valdrix_api_requests_total",
                                    "Requests answered, by route and status", l);
         }
         char labels[64];
-        snprintf(labels, sizeof labels, "route=\"%s\"", routes[i].name);
-        ctx->latency[routes[i].route] = vx_metrics_histogram(
+        snprintf(labels, sizeof labels, "route=\"%s\"", r->name);
+        ctx->latency[r->route] = vx_metrics_histogram(
             ctx->metrics, "valdrix_api_request_seconds", "Time from request to answer, by route",
             labels, vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
     }
@@ -70,110 +49,6 @@ void api_on_changed(void *arg, vx_bus_msg *msg)
         api_cache_bump(ctx->cache, dot + 1);
 }
 
-static void count_answer(api_call *c, int status)
-{
-    for (int k = 0; k < 12; k++) {
-        if (common_statuses[k] == status) {
-            vx_counter_inc(c->ctx->answers[c->route][k]);
-            vx_histogram_observe(c->ctx->latency[c->route],
-                                 (double)(vx_mono_ns() - c->t0_ns) / 1e9);
-            return;
-        }
-    }
-    char labels[96];
-    snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", routes[c->route].name, status);
-    vx_counter_inc(vx_metrics_counter(c->ctx->metrics, "valdrix_api_requests_total",
-                                      "Requests answered, by route and status", labels));
-    vx_histogram_observe(c->ctx->latency[c->route], (double)(vx_mono_ns() - c->t0_ns) / 1e9);
-}
-
-/* vx_http_respond* refuses a bad status or header (a bug here) and answers 500 instead: say so,
- * with the status that was meant. */
-static void check_sent(vx_status st, int status)
-{
-    if (st != VX_OK)
-        vx_log(VX_LOG_ERROR, "response refused, answered 500 instead", VX_INT("status", status),
-               VX_STR("error", vx_status_str(st)));
-}
-
-void api_set_problem(api_call *c, int status, const char *type, const char *title,
-                     const char *detail_fmt, ...)
-{
-    c->status = status;
-    c->problem_type = type;
-    c->problem_title = title;
-    va_list ap;
-    va_start(ap, detail_fmt);
-    vsnprintf(c->detail, sizeof c->detail, detail_fmt, ap);
-    va_end(ap);
-}
-
-void api_set_json(api_call *c, int status, char *json)
-{
-    c->status = status;
-    vx_free(c->body);
-    c->body = json;
-    c->body_len = json ? strlen(json) : 0;
-}
-
-void api_finish(api_call *c)
-{
-    vx_http_header h[5];
-    size_t n = 0;
-    char lim[24], rem[24], reset[24], retry[24];
-    if (c->limited) {
-        vx_rl_headers rh;
-        vx_rl_headers_from(&c->rl, &rh);
-        snprintf(lim, sizeof lim, "%lld", (long long)rh.limit);
-        snprintf(rem, sizeof rem, "%lld", (long long)rh.remaining);
-        snprintf(reset, sizeof reset, "%lld", (long long)rh.reset_s);
-        h[n++] = (vx_http_header){"RateLimit-Limit", lim};
-        h[n++] = (vx_http_header){"RateLimit-Remaining", rem};
-        h[n++] = (vx_http_header){"RateLimit-Reset", reset};
-        if (!c->rl.allowed && rh.retry_after_s > 0 && c->retry_after_s == 0)
-            c->retry_after_s = (int)rh.retry_after_s;
-    }
-    if (c->retry_after_s > 0) {
-        snprintf(retry, sizeof retry, "%d", c->retry_after_s);
-        h[n++] = (vx_http_header){"Retry-After", retry};
-    }
-    count_answer(c, c->status);
-    vx_status st;
-    if (c->problem_type) {
-        st = vx_http_respond_problem_headers(c->req, c->status, c->problem_type, c->problem_title,
-                                             c->detail, h, n);
-    } else {
-        st = vx_http_respond(c->req, c->status, "application/json", h, n, c->body ? c->body : "{}",
-                             c->body ? c->body_len : 2);
-    }
-    check_sent(st, c->status);
-    atomic_fetch_sub(&c->ctx->in_flight, 1);
-    vx_free(c->body);
-    vx_free(c->state);
-    vx_free(c);
-}
-
-static void job_main(uv_work_t *w)
-{
-    api_call *c = w->data;
-    c->job(c);
-}
-
-static void job_done(uv_work_t *w, int status)
-{
-    api_call *c = w->data;
-    if (status != 0 && !c->problem_type && c->status == 0)
-        api_set_problem(c, 503, "unavailable", "Service unavailable", "the request was cancelled");
-    api_finish(c);
-}
-
-void api_run_job(api_call *c, void (*job)(api_call *c))
-{
-    c->job = job;
-    c->work.data = c;
-    uv_queue_work(vx_http_request_loop(c->req), &c->work, job_main, job_done);
-}
-
 /* ---- health, readiness, metrics: the answers every service gives (vx/ops.h) ---- */
 
 /* Ready while NATS is connected and Postgres answers (run on the thread pool: it pings).
@@ -187,7 +62,7 @@ static bool api_ready(void *arg, char *why, size_t cap)
         return false;
     }
     char pg[200] = "";
-    if (!vx_pg_pool_ping(ctx->pool, pg, sizeof pg)) {
+    if (!api_store_ping(ctx->pool, pg, sizeof pg)) {
         snprintf(why, cap, "postgres: %s", pg);
         return false;
     }
@@ -212,38 +87,12 @@ static vx_ops_routes ops_routes(api_ctx *ctx)
 static void ops_answered(void *arg, int status)
 {
     api_call *c = arg;
-    count_answer(c, status);
+    api_count_answer(c, status);
     atomic_fetch_sub(&c->ctx->in_flight, 1);
     vx_free(c);
 }
 
 /* ---- authentication and limits ---- */
-
-static void dispatch(api_call *c)
-{
-    switch (c->route) {
-    case ROUTE_COSTS:
-        handle_costs(c);
-        break;
-    case ROUTE_SUMMARY:
-        handle_summary(c);
-        break;
-    case ROUTE_EVENTS:
-        handle_events(c);
-        break;
-    case ROUTE_USAGE:
-        handle_usage(c);
-        break;
-    case ROUTE_FORECASTS:
-    case ROUTE_ANOMALIES:
-    case ROUTE_INSIGHTS:
-        handle_service(c);
-        break;
-    default:
-        api_set_problem(c, 404, "not-found", "Not found", "no such route");
-        api_finish(c);
-    }
-}
 
 static void limited(void *arg, const vx_rl_decision *d)
 {
@@ -264,7 +113,7 @@ static void limited(void *arg, const vx_rl_decision *d)
         api_finish(c);
         return;
     }
-    dispatch(c);
+    c->handler(c);
 }
 
 static void limit(api_call *c)
@@ -304,45 +153,12 @@ typedef struct {
     bool failed;
 } auth_state;
 
-static void lookup_job(api_call *c)
+static void lookup_work(uv_work_t *w)
 {
+    api_call *c = w->data;
     auth_state *a = c->state;
-    PGconn *pg;
-    if (vx_pg_acquire(c->ctx->pool, &pg) != VX_OK) {
+    if (api_store_key_lookup(c->ctx->pool, a->bearer.key_id, &c->key, &a->found) != VX_OK)
         a->failed = true;
-        return;
-    }
-    const char *params[1] = {a->bearer.key_id};
-    PGresult *r =
-        PQexecParams(pg,
-                     "SELECT tenant_id::text, encode(secret_sha256, 'hex'), revoked, plan, "
-                     "coalesce(api_per_min, 0), coalesce(llm_per_day, 0), "
-                     "coalesce(remediation_per_hour, 0) FROM vx_api_key_lookup($1)",
-                     1, NULL, params, NULL, NULL, 0);
-    vx_status st = vx_pg_result_status(pg, r, NULL, 0);
-    vx_pg_release(c->ctx->pool, pg, st == VX_UNAVAILABLE);
-    if (st != VX_OK) {
-        a->failed = true;
-        PQclear(r);
-        return;
-    }
-    if (PQntuples(r) == 1) {
-        a->found = true;
-        api_key_record *k = &c->key;
-        snprintf(k->tenant_id, sizeof k->tenant_id, "%s", PQgetvalue(r, 0, 0));
-        const char *hex = PQgetvalue(r, 0, 1);
-        for (int i = 0; i < 32; i++) {
-            unsigned v = 0;
-            sscanf(hex + 2 * i, "%2x", &v);
-            k->secret_sha256[i] = (uint8_t)v;
-        }
-        k->revoked = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
-        snprintf(k->plan, sizeof k->plan, "%s", PQgetvalue(r, 0, 3));
-        k->api_per_min = atoi(PQgetvalue(r, 0, 4));
-        k->llm_per_day = atoi(PQgetvalue(r, 0, 5));
-        k->remediation_per_hour = atoi(PQgetvalue(r, 0, 6));
-    }
-    PQclear(r);
 }
 
 static void check_key(api_call *c, const api_bearer *b)
@@ -397,9 +213,8 @@ static void authenticate(api_call *c)
     auth_state *a = vx_xcalloc(1, sizeof *a);
     a->bearer = b;
     c->state = a;
-    c->job = lookup_job;
     c->work.data = c;
-    uv_queue_work(vx_http_request_loop(c->req), &c->work, job_main, lookup_done);
+    uv_queue_work(vx_http_request_loop(c->req), &c->work, lookup_work, lookup_done);
 }
 
 void api_handle(void *arg, vx_http_request *req)
@@ -409,38 +224,37 @@ void api_handle(void *arg, vx_http_request *req)
     size_t plen;
     const char *path = vx_http_request_path(req, &plen);
     bool path_known = false;
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strlen(routes[i].path) != plen || strncmp(routes[i].path, path, plen) != 0)
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const api_route_def *r = &api_routes[i];
+        if (strlen(r->path) != plen || strncmp(r->path, path, plen) != 0)
             continue;
         path_known = true;
-        if (strcmp(routes[i].method, method) != 0 &&
-            !(strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+        if (strcmp(r->method, method) != 0 &&
+            !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
             continue;
         api_call *c = vx_xcalloc(1, sizeof *c);
         atomic_fetch_add(&ctx->in_flight, 1);
         c->ctx = ctx;
         c->req = req;
-        c->route = routes[i].route;
-        c->category = routes[i].category;
+        c->route = r->route;
+        c->route_name = r->name;
+        c->handler = r->handler;
+        c->category = r->category;
         c->t0_ns = vx_mono_ns();
-        switch (c->route) {
-        case ROUTE_HEALTHZ:
-        case ROUTE_READYZ:
-        case ROUTE_METRICS: {
+        if (!r->authenticated) {
             vx_ops_routes ops = ops_routes(ctx);
             vx_ops_answer(&ops, req, ops_answered, c); /* one of its paths: it answers */
             return;
         }
-        default:
-            authenticate(c);
-            return;
-        }
+        authenticate(c);
+        return;
     }
     if (path_known) {
         const char *allow = "GET, HEAD";
-        for (size_t i = 0; i < N_ROUTES; i++)
-            if (strlen(routes[i].path) == plen && strncmp(routes[i].path, path, plen) == 0 &&
-                strcmp(routes[i].method, "POST") == 0)
+        for (size_t i = 0; i < api_n_routes; i++)
+            if (strlen(api_routes[i].path) == plen &&
+                strncmp(api_routes[i].path, path, plen) == 0 &&
+                strcmp(api_routes[i].method, "POST") == 0)
                 allow = "POST";
         char body[400];
         int len = snprintf(body, sizeof body,
@@ -449,11 +263,11 @@ void api_handle(void *arg, vx_http_request *req)
                            "\"this path takes %s\"}",
                            allow);
         vx_http_header h[] = {{"Allow", allow}};
-        check_sent(vx_http_respond(req, 405, "application/problem+json", h, 1, body, (size_t)len),
-                   405);
+        api_check_sent(
+            vx_http_respond(req, 405, "application/problem+json", h, 1, body, (size_t)len), 405);
     } else
-        check_sent(vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route"),
-                   404);
+        api_check_sent(vx_http_respond_problem(req, 404, "not-found", "Not found", "no such route"),
+                       404);
 }
 
 void api_loop_start(void *arg, unsigned index, uv_loop_t *loop)

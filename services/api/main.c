@@ -4,6 +4,7 @@
  * answers through is torn down. */
 #include "api.h"
 #include "config.h"
+#include "handlers/handlers.h"
 #include "vx/alloc.h"
 #include "vx/clock.h"
 

@@ -1,14 +1,16 @@
-/* GET /v1/costs (keyset-paged records) and GET /v1/costs/summary (sums from the daily rollup),
- * run in the tenant's transaction so that row-level security holds whatever the filters say. */
-#include "../api.h"
+/* GET /v1/costs (keyset-paged records) and GET /v1/costs/summary (sums from the daily rollup):
+ * parameters checked, the store read on the thread pool (in the tenant's transaction, so that
+ * row-level security holds whatever the filters say), the rows rendered (costs_json.h). */
+#include "costs_json.h"
+#include "handlers.h"
 #include "query.h"
+#include "store.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/log.h"
 
-#include <jansson.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -48,91 +50,48 @@ static void refuse(api_call *c, const api_refusal *why)
     api_finish(c);
 }
 
-/* Runs sql in the tenant's transaction; NULL with the problem set on failure. */
-static PGresult *query(api_call *c, const api_sql *s)
+/* Sets the answer to a failed read of the store (see store.h). */
+static void store_failed(api_call *c, vx_status st, const char *err)
 {
-    PGconn *pg;
-    char err[256] = "";
-    if (vx_pg_acquire(c->ctx->pool, &pg) != VX_OK) {
+    switch (st) {
+    case VX_UNAVAILABLE:
         api_set_problem(c, 503, "unavailable", "Service unavailable",
                         "the database is unreachable");
         c->retry_after_s = 2;
-        return NULL;
-    }
-    vx_status st = vx_pg_begin_tenant(pg, c->key.tenant_id);
-    PGresult *r = NULL;
-    if (st == VX_OK) {
-        r = PQexecParams(pg, s->sql, s->n_params, NULL, s->params, NULL, NULL, 0);
-        st = vx_pg_result_status(pg, r, err, sizeof err);
-    }
-    /* Only reads: the rows stand whatever COMMIT says, but a connection that cannot end its
-     * transaction is not reused. */
-    bool ended = vx_pg_exec(pg, st == VX_OK ? "COMMIT" : "ROLLBACK", NULL, 0) == VX_OK;
-    vx_pg_release(c->ctx->pool, pg, st == VX_UNAVAILABLE || !ended);
-    if (st == VX_OK)
-        return r;
-    PQclear(r);
-    if (st == VX_TIMEOUT)
+        break;
+    case VX_TIMEOUT:
         api_set_problem(c, 504, "timeout", "Query timed out",
                         "the query took longer than the statement timeout; narrow the range");
-    else {
+        break;
+    case VX_LIMIT:
+        api_set_problem(c, 400, "too-many-rows", "Too many rows",
+                        "more than %d groups: narrow the range or group by fewer fields",
+                        API_MAX_QUERY_ROWS);
+        break;
+    default:
         vx_log(VX_LOG_ERROR, "query failed", VX_STR("error", err),
                VX_STR("tenant_id", c->key.tenant_id));
         api_set_problem(c, 503, "unavailable", "Service unavailable",
                         "the database failed the query");
         c->retry_after_s = 2;
     }
-    return NULL;
 }
 
 static void costs_job(api_call *c)
 {
     costs_state *st = c->state;
-    api_sql s;
-    api_costs_sql(&st->q, c->key.tenant_id, &s);
-    PGresult *r = query(c, &s);
-    if (!r)
+    api_cost_rows rows;
+    char err[256] = "";
+    vx_status s =
+        api_store_cost_page(c->ctx->pool, c->key.tenant_id, &st->q, &rows, err, sizeof err);
+    if (s != VX_OK) {
+        store_failed(c, s, err);
         return;
-    int n = PQntuples(r);
-    int page = n > st->q.limit ? st->q.limit : n;
-    json_t *data = json_array();
-    for (int i = 0; i < page; i++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "ChargePeriodStart", json_string(PQgetvalue(r, i, 0)));
-        json_object_set_new(o, "EventId", json_string(PQgetvalue(r, i, 2)));
-        json_object_set_new(o, "Revision", json_integer(strtoll(PQgetvalue(r, i, 3), NULL, 10)));
-        json_object_set_new(o, "ChargePeriodEnd", json_string(PQgetvalue(r, i, 4)));
-        static const char *const text_cols[] = {"ProviderName",    "SubAccountId", "ServiceName",
-                                                "ServiceCategory", "RegionId",     "ResourceId",
-                                                "ChargeCategory"};
-        for (int k = 0; k < 7; k++)
-            json_object_set_new(o, text_cols[k], json_string(PQgetvalue(r, i, 5 + k)));
-        json_object_set_new(o, "BilledCost", json_string(PQgetvalue(r, i, 12)));
-        json_object_set_new(o, "EffectiveCost", json_string(PQgetvalue(r, i, 13)));
-        json_object_set_new(o, "ListCost", json_string(PQgetvalue(r, i, 14)));
-        json_object_set_new(o, "BillingCurrency", json_string(PQgetvalue(r, i, 15)));
-        json_object_set_new(o, "ConsumedQuantity", json_string(PQgetvalue(r, i, 16)));
-        json_object_set_new(o, "ConsumedUnit", json_string(PQgetvalue(r, i, 17)));
-        json_t *tags = json_loads(PQgetvalue(r, i, 18), 0, NULL);
-        json_object_set_new(o, "Tags", tags ? tags : json_object());
-        json_array_append_new(data, o);
     }
-    json_t *out = json_object();
-    json_object_set_new(out, "data", data);
-    if (n > st->q.limit) {
-        char cursor[API_CURSOR_MAX];
-        api_cursor_encode(&st->q, c->key.tenant_id, strtoll(PQgetvalue(r, page - 1, 1), NULL, 10),
-                          PQgetvalue(r, page - 1, 2), c->ctx->cfg->cursor_secret,
-                          c->ctx->cfg->cursor_secret_len, cursor);
-        json_object_set_new(out, "next_cursor", json_string(cursor));
-    } else {
-        json_object_set_new(out, "next_cursor", json_null());
-    }
-    PQclear(r);
-    char *text = json_dumps(out, JSON_COMPACT);
-    json_decref(out);
-    api_set_json(c, 200, vx_xstrdup(text));
-    free(text);
+    char *text = api_render_costs(&rows, &st->q, c->key.tenant_id, c->ctx->cfg->cursor_secret,
+                                  c->ctx->cfg->cursor_secret_len);
+    api_cost_rows_cleanup(&rows);
+    api_set_json(c, 200, text);
 }
 
 void handle_costs(api_call *c)
@@ -153,48 +112,19 @@ void handle_costs(api_call *c)
 static void summary_job(api_call *c)
 {
     costs_state *st = c->state;
-    api_sql s;
-    api_summary_sql(&st->q, c->key.tenant_id, &s);
-    PGresult *r = query(c, &s);
-    if (!r)
-        return;
-    int n = PQntuples(r);
-    if (n > API_MAX_QUERY_ROWS) {
-        PQclear(r);
-        api_set_problem(c, 400, "too-many-rows", "Too many rows",
-                        "more than %d groups: narrow the range or group by fewer fields",
-                        API_MAX_QUERY_ROWS);
+    api_summary_rows rows;
+    char err[256] = "";
+    vx_status s = api_store_summary(c->ctx->pool, c->key.tenant_id, &st->q, &rows, err, sizeof err);
+    if (s != VX_OK) {
+        store_failed(c, s, err);
         return;
     }
-    int g = st->q.n_group_by;
-    json_t *data = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *o = json_object();
-        for (int k = 0; k < g; k++)
-            json_object_set_new(o, api_group_name(st->q.group_by[k]),
-                                json_string(PQgetvalue(r, i, k)));
-        json_object_set_new(o, "BillingCurrency", json_string(PQgetvalue(r, i, g)));
-        json_object_set_new(o, "BilledCost", json_string(PQgetvalue(r, i, g + 1)));
-        json_object_set_new(o, "EffectiveCost", json_string(PQgetvalue(r, i, g + 2)));
-        json_object_set_new(o, "ListCost", json_string(PQgetvalue(r, i, g + 3)));
-        json_object_set_new(o, "RecordCount",
-                            json_integer(strtoll(PQgetvalue(r, i, g + 4), NULL, 10)));
-        json_array_append_new(data, o);
-    }
-    PQclear(r);
-    json_t *groups = json_array();
-    for (int k = 0; k < g; k++)
-        json_array_append_new(groups, json_string(api_group_name(st->q.group_by[k])));
-    json_t *out = json_object();
-    json_object_set_new(out, "group_by", groups);
-    json_object_set_new(out, "data", data);
-    char *text = json_dumps(out, JSON_COMPACT);
-    json_decref(out);
+    char *text = api_render_summary(&rows, &st->q);
+    api_summary_rows_cleanup(&rows);
     if (st->cacheable)
         api_cache_put(c->ctx->cache, c->key.tenant_id, vx_http_request_query_string(c->req),
                       st->gen, st->epoch, st->taken_ms, text, strlen(text));
-    api_set_json(c, 200, vx_xstrdup(text));
-    free(text);
+    api_set_json(c, 200, text);
 }
 
 void handle_summary(api_call *c)

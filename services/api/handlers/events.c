@@ -3,7 +3,7 @@
  * answer 202 only after JetStream has acked it. An Idempotency-Key makes the message id, so a
  * retried request is dropped by JetStream's duplicate window (and the ledger keeps one row per
  * event id after it). */
-#include "../api.h"
+#include "handlers.h"
 
 #include "vx/alloc.h"
 #include "vx/cost.h"

@@ -3,7 +3,7 @@
  * service over NATS with a deadline, and the protobuf reply becomes the JSON answer or, for an
  * Error reply, the problem its code maps to. Until a service runs, nothing answers its subject
  * and the edge says 503. */
-#include "../api.h"
+#include "handlers.h"
 #include "svc_codec.h"
 
 #include "vx/alloc.h"

@@ -1,6 +1,6 @@
 /* GET /v1/usage: the tenant's limits per category and what remains of them now (peeks, which
  * take nothing from the limits). */
-#include "../api.h"
+#include "handlers.h"
 
 #include "vx/alloc.h"
 
