@@ -19,14 +19,6 @@ static bool ready(void *arg, char *why, size_t cap)
     return true;
 }
 
-static vx_status check_pg(void *arg, char *err, size_t cap)
-{
-    fc_service *s = arg;
-    bool ok = vx_pg_pool_ping(s->pool, err, cap);
-    atomic_store(&s->pg_ok, ok);
-    return ok ? VX_OK : VX_UNAVAILABLE;
-}
-
 int main(int argc, char **argv)
 {
     vx_service_def def;
@@ -48,7 +40,9 @@ int main(int argc, char **argv)
     char run[160], anomalies[160];
     snprintf(run, sizeof run, "%s.run", cfg.subject);
     snprintf(anomalies, sizeof anomalies, "%s.anomalies", cfg.subject);
-    vx_service_step(s, "postgres check", check_pg, &svc);
+    static vx_service_pg_check pg_check;
+    pg_check = (vx_service_pg_check){svc.pool, &svc.pg_ok};
+    vx_service_step(s, "postgres check", vx_service_check_pg, &pg_check);
     vx_service_serve(s, run, cfg.queue, fc_handle_run, &svc, cfg.workers);
     vx_service_serve(s, anomalies, cfg.queue, fc_handle_anomalies, &svc, cfg.workers);
     return vx_service_run(s, NULL, NULL);

@@ -25,14 +25,6 @@ static bool ready(void *arg, char *why, size_t cap)
     return true;
 }
 
-static vx_status check_pg(void *arg, char *err, size_t cap)
-{
-    llm_svc *s = arg;
-    bool ok = vx_pg_pool_ping(s->pool, err, cap);
-    atomic_store(&s->pg_ok, ok);
-    return ok ? VX_OK : VX_UNAVAILABLE;
-}
-
 static void destroy_router(void *r)
 {
     vx_llm_router_destroy(r);
@@ -92,7 +84,9 @@ int main(int argc, char **argv)
            VX_STR("queue", cfg.queue), VX_INT("workers", cfg.workers),
            VX_STR("providers", providers));
 
-    vx_service_step(s, "postgres check", check_pg, &svc);
+    static vx_service_pg_check pg_check;
+    pg_check = (vx_service_pg_check){svc.pool, &svc.pg_ok};
+    vx_service_step(s, "postgres check", vx_service_check_pg, &pg_check);
     vx_service_serve(s, cfg.subject, cfg.queue, llm_insight_handle, &svc, cfg.workers);
     return vx_service_run(s, NULL, NULL);
 }

@@ -64,20 +64,6 @@ bool vx_contract_currency_parse(const char *s, bool any_case, char out[4])
     return true;
 }
 
-static vx_status refuse(char *why, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static vx_status refuse(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return VX_INVALID;
-}
-
 /* A caller's value, fit to quote back in an error: short text, or a placeholder. */
 static const char *shown(const char *s)
 {
@@ -100,8 +86,8 @@ static vx_status take_filter(vx_contract_scope *r, vx_contract_filter f, char *c
     if (n == 0)
         return VX_OK;
     if (n > VX_CONTRACT_MAX_FILTER_VALUES)
-        return refuse(why, cap, "scope.%s: %zu values, more than allowed (at most %d values)",
-                      filter_fields[f], n, VX_CONTRACT_MAX_FILTER_VALUES);
+        return vx_refusef(why, cap, "scope.%s: %zu values, more than allowed (at most %d values)",
+                          filter_fields[f], n, VX_CONTRACT_MAX_FILTER_VALUES);
     for (size_t i = 0; i < n; i++) {
         char field[64];
         snprintf(field, sizeof field, "scope.%s[%zu]", filter_fields[f], i);
@@ -132,30 +118,30 @@ static vx_status resolve_window(const Valdrix__V1__CostScope *sc,
     const char *to = str(sc->to), *from = str(sc->from);
     r->to_day = today;
     if (to[0] != '\0' && !vx_contract_day_parse(to, strlen(to), &r->to_day))
-        return refuse(why, cap, "scope.to must be a date YYYY-MM-DD, not '%s'", shown(to));
+        return vx_refusef(why, cap, "scope.to must be a date YYYY-MM-DD, not '%s'", shown(to));
     if (r->to_day - today > rules->max_ahead_days)
-        return refuse(why, cap, "scope.to is in the future: history ends before today");
+        return vx_refusef(why, cap, "scope.to is in the future: history ends before today");
     r->from_day = r->to_day - rules->default_days;
     if (from[0] != '\0' && !vx_contract_day_parse(from, strlen(from), &r->from_day))
-        return refuse(why, cap, "scope.from must be a date YYYY-MM-DD, not '%s'", shown(from));
+        return vx_refusef(why, cap, "scope.from must be a date YYYY-MM-DD, not '%s'", shown(from));
     char bound[VX_CONTRACT_DAY_LEN];
     if (r->from_day < rules->first_day) {
         vx_contract_day_format(rules->first_day, bound);
-        return refuse(why, cap, "scope.from is before %s", bound);
+        return vx_refusef(why, cap, "scope.from is before %s", bound);
     }
     if (r->to_day > rules->end_day) {
         vx_contract_day_format(rules->end_day, bound);
-        return refuse(why, cap, "scope.to is after %s", bound);
+        return vx_refusef(why, cap, "scope.to is after %s", bound);
     }
     if (r->from_day >= r->to_day)
-        return refuse(why, cap, "scope.from must be before scope.to (to is exclusive)");
+        return vx_refusef(why, cap, "scope.from must be before scope.to (to is exclusive)");
     long long days = (long long)(r->to_day - r->from_day);
     if (days > rules->max_days)
-        return refuse(why, cap, "the window spans %lld days; at most %lld", days,
-                      (long long)rules->max_days);
+        return vx_refusef(why, cap, "the window spans %lld days; at most %lld", days,
+                          (long long)rules->max_days);
     if (days < rules->min_days)
-        return refuse(why, cap, "the window spans %lld days; at least %lld are needed", days,
-                      (long long)rules->min_days);
+        return vx_refusef(why, cap, "the window spans %lld days; at least %lld are needed", days,
+                          (long long)rules->min_days);
     vx_contract_day_format(r->from_day, r->from);
     vx_contract_day_format(r->to_day, r->to);
     return VX_OK;
@@ -165,11 +151,11 @@ static vx_status resolve(const Valdrix__V1__CostScope *sc, const vx_contract_sco
                          int64_t today, vx_contract_scope *r, char *why, size_t cap)
 {
     if (sc == NULL)
-        return refuse(why, cap, "scope is required (scope.tenant_id at least)");
+        return vx_refusef(why, cap, "scope is required (scope.tenant_id at least)");
     vx_uuid u;
     const char *tenant = str(sc->tenant_id);
     if (!vx_uuid_parse(tenant, strlen(tenant), &u))
-        return refuse(why, cap, "scope.tenant_id must be a UUID, not '%s'", shown(tenant));
+        return vx_refusef(why, cap, "scope.tenant_id must be a UUID, not '%s'", shown(tenant));
     vx_uuid_format(&u, r->tenant_id);
     if (resolve_window(sc, rules, today, r, why, cap) != VX_OK)
         return VX_INVALID;
@@ -184,12 +170,13 @@ static vx_status resolve(const Valdrix__V1__CostScope *sc, const vx_contract_sco
 
     const char *cur = str(sc->currency);
     if (cur[0] != '\0' && !vx_contract_currency_parse(cur, rules->currency_any_case, r->currency))
-        return refuse(why, cap, "scope.currency must be an ISO 4217 code such as USD");
+        return vx_refusef(why, cap, "scope.currency must be an ISO 4217 code such as USD");
     const char *cost = str(sc->cost);
     r->cost = VX_CONTRACT_COST_EFFECTIVE;
     if (cost[0] != '\0' && !vx_contract_cost_parse(cost, &r->cost))
-        return refuse(why, cap, "scope.cost: unknown cost kind '%s' (effective, billed or list)",
-                      shown(cost));
+        return vx_refusef(why, cap,
+                          "scope.cost: unknown cost kind '%s' (effective, billed or list)",
+                          shown(cost));
     return VX_OK;
 }
 
@@ -275,12 +262,12 @@ vx_status vx_contract_unpack(const ProtobufCMessageDescriptor *desc, const void 
                              size_t max_bytes, ProtobufCMessage **out, char *why, size_t why_cap)
 {
     if (len > max_bytes)
-        return refuse(why, why_cap, "request of %zu bytes is larger than allowed (at most %zu)",
-                      len, max_bytes);
+        return vx_refusef(why, why_cap, "request of %zu bytes is larger than allowed (at most %zu)",
+                          len, max_bytes);
     const uint8_t *bytes = len ? data : (const uint8_t *)"";
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, bytes);
     if (m == NULL)
-        return refuse(why, why_cap, "not a %s (protobuf)", desc->name);
+        return vx_refusef(why, why_cap, "not a %s (protobuf)", desc->name);
     *out = m;
     return VX_OK;
 }

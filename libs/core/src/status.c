@@ -37,3 +37,14 @@ void vx_errf(char *err, size_t err_cap, const char *fmt, ...)
     vsnprintf(err, err_cap, fmt, ap);
     va_end(ap);
 }
+
+vx_status vx_refusef(char *err, size_t err_cap, const char *fmt, ...)
+{
+    if (err && err_cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_cap, fmt, ap);
+        va_end(ap);
+    }
+    return VX_INVALID;
+}

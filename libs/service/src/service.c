@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -130,6 +131,14 @@ bool vx_service_check_queue(const char *value, char *why, size_t cap)
         return true;
     snprintf(why, cap, "not a queue group name (one token)");
     return false;
+}
+
+vx_status vx_service_check_pg(void *arg, char *err, size_t err_cap)
+{
+    vx_service_pg_check *c = arg;
+    bool ok = vx_pg_pool_ping(c->pool, err, err_cap);
+    atomic_store(c->ok, ok);
+    return ok ? VX_OK : VX_UNAVAILABLE;
 }
 
 /* ---- signals ---- */

@@ -26,10 +26,7 @@ const char *api_group_name(api_group g)
     return group_names[g];
 }
 
-static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
+vx_status api_refuse(api_refusal *why, const char *param, const char *fmt, ...)
 {
     snprintf(why->param, sizeof why->param, "%s", param);
     va_list ap;
@@ -46,19 +43,19 @@ static vx_status parse_range(api_param_fn get, void *ctx, api_query *q, api_refu
     for (int i = 0; i < 2; i++) {
         const char *v = get(ctx, names[i]);
         if (!v || !*v)
-            return refuse(why, names[i], "%s is required (an ISO-8601 date such as 2025-01-31)",
-                          names[i]);
+            return api_refuse(why, names[i], "%s is required (an ISO-8601 date such as 2025-01-31)",
+                              names[i]);
         if (!vx_parse_iso8601(v, strlen(v), dst[i]))
-            return refuse(why, names[i], "not an ISO-8601 date or time: '%.80s'", v);
+            return api_refuse(why, names[i], "not an ISO-8601 date or time: '%.80s'", v);
     }
     if (q->to_s <= q->from_s)
-        return refuse(why, "to", "%s must be after from", "to");
+        return api_refuse(why, "to", "%s must be after from", "to");
     if (q->to_s - q->from_s > (int64_t)API_MAX_RANGE_DAYS * 86400)
-        return refuse(why, "to", "from and to are more than %s days apart", "366");
+        return api_refuse(why, "to", "from and to are more than %s days apart", "366");
     for (int f = 0; f < API_FILTER_COUNT; f++) {
         const char *v = get(ctx, filter_params[f]);
         if (v && strlen(v) > API_MAX_FILTER_BYTES)
-            return refuse(why, filter_params[f], "longer than %s bytes", "256");
+            return api_refuse(why, filter_params[f], "longer than %s bytes", "256");
         q->filters[f] = (v && *v) ? v : NULL;
     }
     return VX_OK;
@@ -151,21 +148,22 @@ static vx_status cursor_decode(const char *c, api_query *q, const char *tenant,
     if (strlen(c) >= API_CURSOR_MAX || !dot ||
         !b64url_decode(c, (size_t)(dot - c), payload, sizeof payload - 1, &plen) ||
         !b64url_decode(dot + 1, strlen(dot + 1), tag, sizeof tag, &tlen) || tlen != 16)
-        return refuse(why, "cursor", "%s", "not a cursor from this API");
+        return api_refuse(why, "cursor", "%s", "not a cursor from this API");
     payload[plen] = '\0';
     char bind[2048];
     binding(q, tenant, (const char *)payload, bind, sizeof bind);
     unsigned char want[16];
     mac(secret, secret_len, bind, want);
     if (CRYPTO_memcmp(want, tag, 16) != 0)
-        return refuse(why, "cursor", "%s",
-                      "not valid for this query (it belongs to other parameters, or was altered)");
+        return api_refuse(
+            why, "cursor", "%s",
+            "not valid for this query (it belongs to other parameters, or was altered)");
     char *end;
     errno = 0;
     long long us = strtoll((const char *)payload, &end, 10);
     vx_uuid u;
     if (errno || *end != '.' || !vx_uuid_parse(end + 1, strlen(end + 1), &u))
-        return refuse(why, "cursor", "%s", "not a cursor from this API");
+        return api_refuse(why, "cursor", "%s", "not a cursor from this API");
     q->has_cursor = true;
     q->after_us = us;
     vx_uuid_format(&u, q->after_event);
@@ -187,7 +185,8 @@ vx_status api_costs_query_parse(api_param_fn get, void *ctx, const char *tenant,
         errno = 0;
         long v = strtol(lim, &end, 10);
         if (errno || end == lim || *end || v < 1 || v > API_MAX_QUERY_ROWS)
-            return refuse(why, "limit", "must be a whole number from 1 to 10000, not '%.40s'", lim);
+            return api_refuse(why, "limit", "must be a whole number from 1 to 10000, not '%.40s'",
+                              lim);
         q->limit = (int)v;
     }
     const char *cur = get(ctx, "cursor");
@@ -204,7 +203,7 @@ vx_status api_summary_query_parse(api_param_fn get, void *ctx, api_query *q, api
         return st;
     const char *g = get(ctx, "group_by");
     if (!g || !*g)
-        return refuse(
+        return api_refuse(
             why, "group_by", "%s",
             "group_by is required: one or two of day, service, region, account, provider");
     const char *p = g;
@@ -215,15 +214,15 @@ vx_status api_summary_query_parse(api_param_fn get, void *ctx, api_query *q, api
             if (strlen(group_names[i]) == n && strncmp(p, group_names[i], n) == 0)
                 found = i;
         if (found < 0)
-            return refuse(why, "group_by",
-                          "'%.60s' is not one of day, service, region, account, "
-                          "provider",
-                          g);
+            return api_refuse(why, "group_by",
+                              "'%.60s' is not one of day, service, region, account, "
+                              "provider",
+                              g);
         for (int i = 0; i < q->n_group_by; i++)
             if (q->group_by[i] == (api_group)found)
-                return refuse(why, "group_by", "'%.60s' names a field twice", g);
+                return api_refuse(why, "group_by", "'%.60s' names a field twice", g);
         if (q->n_group_by == 2)
-            return refuse(why, "group_by", "'%.60s': at most two fields", g);
+            return api_refuse(why, "group_by", "'%.60s': at most two fields", g);
         q->group_by[q->n_group_by++] = (api_group)found;
         p += n;
         if (*p == ',')

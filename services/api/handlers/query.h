@@ -52,6 +52,10 @@ typedef struct {
     char detail[200];
 } api_refusal;
 
+/* Fills *why (the parameter's name and what is wrong with it) and returns VX_INVALID. */
+vx_status api_refuse(api_refusal *why, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Validates GET /v1/costs parameters: from and to required (ISO dates or times, from < to, at
  * most 366 days apart), service/region/account/provider optional, limit 1..10000 (default
  * 1000), cursor optional (verified with `secret` against tenant and the other parameters).

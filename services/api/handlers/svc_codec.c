@@ -6,6 +6,7 @@
 #include "vx/alloc.h"
 #include "vx/contract.h"
 #include "vx/money.h"
+#include "vx/pb.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -13,29 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static vx_status refuse(api_refusal *why, const char *param, const char *fmt, ...)
-{
-    snprintf(why->param, sizeof why->param, "%s", param);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why->detail, sizeof why->detail, fmt, ap);
-    va_end(ap);
-    return VX_INVALID;
-}
-
-/* protobuf-c's string fields are `char *` even when only packed: borrowed strings go in as
- * they are, never written through. */
-static char *borrow(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u = {.c = s};
-    return u.m;
-}
 
 /* ---- the scope: filters, window, currency, cost kind ---- */
 
@@ -63,7 +41,7 @@ static vx_status check_date(const char *key, const char *v, api_refusal *why)
 {
     int64_t day;
     if (!vx_contract_day_parse(v, strlen(v), &day))
-        return refuse(why, key, "%s must be a date, YYYY-MM-DD", key);
+        return api_refuse(why, key, "%s must be a date, YYYY-MM-DD", key);
     return VX_OK;
 }
 
@@ -71,7 +49,7 @@ static vx_status check_currency(const char *v, api_refusal *why)
 {
     char code[4];
     if (!vx_contract_currency_parse(v, false, code))
-        return refuse(why, "currency", "currency must be an ISO 4217 code such as USD");
+        return api_refuse(why, "currency", "currency must be an ISO 4217 code such as USD");
     return VX_OK;
 }
 
@@ -79,7 +57,7 @@ static vx_status check_cost(const char *v, api_refusal *why)
 {
     vx_contract_cost c;
     if (!vx_contract_cost_parse(v, &c))
-        return refuse(why, "cost", "cost must be effective, billed or list");
+        return api_refuse(why, "cost", "cost must be effective, billed or list");
     return VX_OK;
 }
 
@@ -110,10 +88,11 @@ static void scope_fill(const scope_in *in, const char *tenant, Valdrix__V1__Cost
 static vx_status json_text(json_t *v, const char *key, const char **out, api_refusal *why)
 {
     if (!json_is_string(v))
-        return refuse(why, key, "%s must be a string", key);
+        return api_refuse(why, key, "%s must be a string", key);
     const char *s = json_string_value(v);
     if (strlen(s) != json_string_length(v) || !text_ok(s))
-        return refuse(why, key, "%s must be 1 to %d printable bytes", key, API_MAX_FILTER_BYTES);
+        return api_refuse(why, key, "%s must be 1 to %d printable bytes", key,
+                          API_MAX_FILTER_BYTES);
     *out = s;
     return VX_OK;
 }
@@ -125,8 +104,8 @@ static vx_status json_list(json_t *v, const char *key, str_list *out, api_refusa
         return json_text(v, key, &out->values[0], why);
     }
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > API_SVC_MAX_LIST)
-        return refuse(why, key, "%s must be a string or an array of 1 to %d strings", key,
-                      API_SVC_MAX_LIST);
+        return api_refuse(why, key, "%s must be a string or an array of 1 to %d strings", key,
+                          API_SVC_MAX_LIST);
     out->n = json_array_size(v);
     for (size_t i = 0; i < out->n; i++)
         if (json_text(json_array_get(v, i), key, &out->values[i], why) != VX_OK)
@@ -167,7 +146,7 @@ static vx_status json_uint(json_t *v, const char *key, uint32_t max, uint32_t *o
                            api_refusal *why)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max)
-        return refuse(why, key, "%s must be an integer from 1 to %u", key, max);
+        return api_refuse(why, key, "%s must be an integer from 1 to %u", key, max);
     *out = (uint32_t)json_integer_value(v);
     return VX_OK;
 }
@@ -183,11 +162,12 @@ static vx_status json_open(const char *body, size_t len, json_t **root, api_refu
     json_error_t e;
     *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
     if (*root == NULL)
-        return refuse(why, "body", "not JSON: %s (line %d, column %d)", e.text, e.line, e.column);
+        return api_refuse(why, "body", "not JSON: %s (line %d, column %d)", e.text, e.line,
+                          e.column);
     if (!json_is_object(*root)) {
         json_decref(*root);
         *root = NULL;
-        return refuse(why, "body", "the body must be a JSON object");
+        return api_refuse(why, "body", "the body must be a JSON object");
     }
     return VX_OK;
 }
@@ -224,11 +204,11 @@ vx_status api_forecast_request_encode(const char *body, size_t len, const char *
             st = json_uint(v, key, 20, &r.top_services, why);
         } else if (strcmp(key, "level") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) < 1))
-                st = refuse(why, key, "level must be a number between 0 and 1, e.g. 0.8");
+                st = api_refuse(why, key, "level must be a number between 0 and 1, e.g. 0.8");
             else
                 r.level = json_number_value(v);
         } else {
-            st = refuse(why, key[0] ? key : "\"\"", "unknown field \"%s\"", key);
+            st = api_refuse(why, key[0] ? key : "\"\"", "unknown field \"%s\"", key);
         }
         if (st != VX_OK)
             goto done;
@@ -271,15 +251,15 @@ vx_status api_insight_request_encode(const char *body, size_t len, const char *t
             else if (strcmp(s, "forecast") == 0)
                 r.kind = VALDRIX__V1__INSIGHT_REQUEST__KIND__KIND_FORECAST;
             else
-                st = refuse(why, key, "kind must be summary, anomaly or forecast");
+                st = api_refuse(why, key, "kind must be summary, anomaly or forecast");
         } else if (strcmp(key, "focus_service") == 0) {
             st = json_text(v, key, &s, why);
-            r.focus_service = borrow(s);
+            r.focus_service = vx_pb_str(s);
         } else if (strcmp(key, "focus_account") == 0) {
             st = json_text(v, key, &s, why);
-            r.focus_account = borrow(s);
+            r.focus_account = vx_pb_str(s);
         } else {
-            st = refuse(why, key[0] ? key : "\"\"", "unknown field \"%s\"", key);
+            st = api_refuse(why, key[0] ? key : "\"\"", "unknown field \"%s\"", key);
         }
         if (st != VX_OK)
             goto done;
@@ -304,7 +284,7 @@ static vx_status param_number(api_param_fn get, void *ctx, const char *key, doub
     char *end;
     double d = strtod(v, &end);
     if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi))
-        return refuse(why, key, "%s must be a number from %g to %g", key, lo, hi);
+        return api_refuse(why, key, "%s must be a number from %g to %g", key, lo, hi);
     *out = d;
     return VX_OK;
 }
@@ -318,8 +298,8 @@ vx_status api_anomalies_request_encode(api_param_fn get, void *ctx, const char *
         if (v == NULL)
             continue;
         if (!text_ok(v))
-            return refuse(why, filter_keys[f], "%s must be 1 to %d printable bytes", filter_keys[f],
-                          API_MAX_FILTER_BYTES);
+            return api_refuse(why, filter_keys[f], "%s must be 1 to %d printable bytes",
+                              filter_keys[f], API_MAX_FILTER_BYTES);
         in.filter[f].values[0] = v;
         in.filter[f].n = 1;
     }
@@ -339,7 +319,7 @@ vx_status api_anomalies_request_encode(api_param_fn get, void *ctx, const char *
         param_number(get, ctx, "top_services", 1, 20, &top, why) != VX_OK)
         return VX_INVALID;
     if (top != floor(top))
-        return refuse(why, "top_services", "top_services must be an integer from 1 to 20");
+        return api_refuse(why, "top_services", "top_services must be an integer from 1 to 20");
     r.top_services = (uint32_t)top;
     Valdrix__V1__CostScope scope;
     scope_fill(&in, tenant, &scope);

@@ -23,20 +23,6 @@ const ProtobufCMessageDescriptor *fc_reply_descriptor(fc_kind k)
                             : &valdrix__v1__anomalies_reply__descriptor;
 }
 
-static vx_status refuse(char *why, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static vx_status refuse(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return VX_INVALID;
-}
-
 /* History windows: up to three years, ending at most tomorrow (time zones); a currency may be
  * given in either case. */
 static vx_status parse_scope(fc_request *r, const Valdrix__V1__CostScope *sc, int64_t today_day,
@@ -57,8 +43,8 @@ static vx_status parse_scope(fc_request *r, const Valdrix__V1__CostScope *sc, in
 static vx_status parse_top(uint32_t top, uint32_t *out, char *why, size_t cap)
 {
     if (top > FC_MAX_TOP_SERVICES)
-        return refuse(why, cap, "top_services must be at most %d, not %u", FC_MAX_TOP_SERVICES,
-                      top);
+        return vx_refusef(why, cap, "top_services must be at most %d, not %u", FC_MAX_TOP_SERVICES,
+                          top);
     *out = top ? top : 5;
     return VX_OK;
 }
@@ -70,11 +56,11 @@ static vx_status parse_run(fc_request *r, const Valdrix__V1__ForecastRequest *m,
     if (st != VX_OK)
         return st;
     if (m->horizon_days > FC_MAX_HORIZON_DAYS)
-        return refuse(why, cap, "horizon_days must be at most %d, not %u", FC_MAX_HORIZON_DAYS,
-                      m->horizon_days);
+        return vx_refusef(why, cap, "horizon_days must be at most %d, not %u", FC_MAX_HORIZON_DAYS,
+                          m->horizon_days);
     r->horizon_days = m->horizon_days ? m->horizon_days : 30;
     if (!isfinite(m->level) || m->level < 0 || m->level >= 1)
-        return refuse(why, cap, "level must be in (0, 1), e.g. 0.8, not %g", m->level);
+        return vx_refusef(why, cap, "level must be in (0, 1), e.g. 0.8, not %g", m->level);
     r->level = m->level > 0 ? m->level : 0.8;
     return parse_top(m->top_services, &r->top_services, why, cap);
 }
@@ -86,10 +72,10 @@ static vx_status parse_anomalies(fc_request *r, const Valdrix__V1__AnomaliesRequ
     if (st != VX_OK)
         return st;
     if (!isfinite(m->min_abs) || m->min_abs < 0 || m->min_abs > 1e12)
-        return refuse(why, cap, "min_abs must be a non-negative amount, not %g", m->min_abs);
+        return vx_refusef(why, cap, "min_abs must be a non-negative amount, not %g", m->min_abs);
     r->min_abs = m->min_abs > 0 ? m->min_abs : 25.0;
     if (!isfinite(m->min_rel) || m->min_rel < 0 || m->min_rel > 1000)
-        return refuse(why, cap, "min_rel must be a non-negative fraction, not %g", m->min_rel);
+        return vx_refusef(why, cap, "min_rel must be a non-negative fraction, not %g", m->min_rel);
     r->min_rel = m->min_rel > 0 ? m->min_rel : 0.30;
     return parse_top(m->top_services, &r->top_services, why, cap);
 }

@@ -46,5 +46,9 @@ const char *vx_status_name(vx_status s);
 /* printf into err[0..err_cap) when err is not NULL and err_cap > 0 (always NUL-terminated):
  * how fallible functions say why into an optional caller buffer. Thread-safe. */
 void vx_errf(char *err, size_t err_cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same, returning VX_INVALID: `return vx_refusef(why, cap, "...", ...);` refuses an input
+ * and says why. Thread-safe. */
+vx_status vx_refusef(char *err, size_t err_cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -31,7 +31,7 @@
 #include "vx/settings.h"
 #include "vx/status.h"
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,6 +107,14 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
  * Steps run in the order they were added, on the main thread. */
 typedef vx_status (*vx_service_step_fn)(void *ctx, char *err, size_t err_cap);
 void vx_service_step(vx_service *s, const char *what, vx_service_step_fn fn, void *ctx);
+
+/* A ready-made step for services whose readiness follows Postgres: pings `pool` and stores in
+ * *ok whether it answered (the service's ready function reads it; its requests update it). */
+typedef struct {
+    vx_pg_pool *pool;
+    atomic_bool *ok;
+} vx_service_pg_check;
+VX_MUST_CHECK vx_status vx_service_check_pg(void *check, char *err, size_t err_cap);
 
 /* Serves `subject` in queue group `queue` with `workers` subscriptions (each has its own
  * delivery thread in nats.c, so one replica answers up to `workers` requests at once; the
