@@ -145,13 +145,12 @@ vx_status vx_service_check_pg(void *arg, char *err, size_t err_cap)
 
 static void mark_stopping(vx_service *s)
 {
+    /* Only the flag and the wake-up: /readyz reads the flag (see ready_locked), and the main
+     * thread does the rest, so this thread never touches what teardown frees. */
     pthread_mutex_lock(&s->mu);
-    bool first = !atomic_load(&s->stop_flag);
     atomic_store(&s->stop_flag, 1);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    if (first && s->ops)
-        vx_ops_set_draining(s->ops);
 }
 
 static void *signal_main(void *arg)
@@ -238,7 +237,7 @@ static void usage(const vx_service_def *def)
 /* NATS connected, steps done, subscribed; then the service's own check. */
 static bool ready_locked(vx_service *s, char *why, size_t cap)
 {
-    if (s->closing) {
+    if (s->closing || atomic_load(&s->stop_flag)) {
         snprintf(why, cap, "draining");
         return false;
     }
