@@ -41,8 +41,9 @@ static void serve(void *arg)
                          .on_loop_start = api_loop_start,
                          .on_loop_stop = api_loop_stop};
     if (vx_http_server_create(&hc, &http) != VX_OK) {
-        vx_log(VX_LOG_ERROR, "cannot listen", VX_STR("host", cfg.host), VX_INT("port", cfg.port));
-        vx_service_request_stop(s);
+        char why[160];
+        snprintf(why, sizeof why, "cannot listen on %s:%d", cfg.host, cfg.port);
+        vx_service_fail(s, why);
         return;
     }
     vx_log(VX_LOG_INFO, "listening", VX_STR("host", cfg.host),

@@ -477,8 +477,7 @@ void ingest_run(ingest_ctx *ctx)
         started++;
     }
     if (started == 0) {
-        vx_logm(VX_LOG_ERROR, "no writer thread: not consuming");
-        vx_service_request_stop(ctx->host);
+        vx_service_fail(ctx->host, "no writer thread could be started: not consuming");
     }
     int64_t next_gauges = 0, fetch_delay = 100;
     while (!stopping(ctx)) {

@@ -59,6 +59,7 @@ struct vx_service {
     bool signal_thread_started;
     atomic_bool quit_signal_thread;
     atomic_int stop_flag;
+    atomic_bool failed; /* vx_service_fail: exit 1 */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* stop_flag turned 1 */
     /* Readiness runs on the ops thread: it reads the connection and the service's state under
@@ -175,6 +176,13 @@ static void *signal_main(void *arg)
 
 void vx_service_request_stop(vx_service *s)
 {
+    mark_stopping(s);
+}
+
+void vx_service_fail(vx_service *s, const char *why)
+{
+    vx_log(VX_LOG_ERROR, "cannot go on: stopping", VX_STR("error", why));
+    atomic_store(&s->failed, true);
     mark_stopping(s);
 }
 
@@ -547,6 +555,7 @@ stop:
         p.fn(p.arg);
     }
     bool stopped = atomic_load(&s->stop_flag) != 0;
+    bool failed = atomic_load(&s->failed);
     atomic_store(&s->quit_signal_thread, true);
     if (s->signal_thread_started)
         pthread_join(s->signal_thread, NULL);
@@ -563,5 +572,5 @@ stop:
     pthread_mutex_destroy(&s->ready_mu);
     vx_free(s);
     vx_logm(VX_LOG_INFO, "stopped");
-    return stopped || ok ? 0 : 1;
+    return !failed && (stopped || ok) ? 0 : 1;
 }

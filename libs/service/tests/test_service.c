@@ -252,12 +252,34 @@ static void test_service_sigterm_drains_then_tears_down_in_reverse(void **state)
     assert_true(b < a); /* reverse order of registration */
 }
 
+static void failing_run(void *ctx)
+{
+    vx_service_fail(ctx, "test: cannot do its work");
+    assert_true(vx_service_stopping(ctx));
+}
+
+/* A service that cannot do its work stops and exits 1, not 0 as after a stop signal. */
+static void test_service_fail_exits_1(void **state)
+{
+    (void)state;
+    if (!vx_test_env("VX_NATS_URL"))
+        skip();
+    unsetenv("VX_TEST_SVC_WORKERS");
+    vx_service_def def = make_def();
+    vx_service *s;
+    char prog[] = "x";
+    char *argv[] = {prog, NULL};
+    assert_int_equal(vx_service_begin(&def, 1, argv, &s), 0);
+    assert_int_equal(vx_service_run(s, failing_run, s), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_help_and_bad_arguments),
         cmocka_unit_test(test_service_bad_setting_exits_78),
         cmocka_unit_test(test_service_sigterm_drains_then_tears_down_in_reverse),
+        cmocka_unit_test(test_service_fail_exits_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,8 +154,12 @@ int vx_service_ops_port(vx_service *s);
 bool vx_service_stopping(vx_service *s);
 /* Waits up to ms for a stop signal; true once one has arrived (at once if it already has). */
 bool vx_service_wait(vx_service *s, int64_t ms);
-/* Asks the service to stop as a signal would (e.g. a fatal error in a worker). */
+/* Asks the service to stop as a signal would; vx_service_run then returns 0. */
 void vx_service_request_stop(vx_service *s);
+/* Stops the service because it cannot do its work (the API cannot listen, ingest has no writer
+ * thread): logs `why` as an error, stops as a signal would, and vx_service_run returns 1, so a
+ * supervisor sees the failure. Thread-safe. */
+void vx_service_fail(vx_service *s, const char *why);
 
 /* Checks for setting rows (vx_setting_check). redis_url parses the URL as the Redis client
  * will; subject takes dot-separated tokens without wildcards or blanks (a subject or subject
