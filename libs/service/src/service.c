@@ -5,6 +5,7 @@
 #include "vx/alloc.h"
 #include "vx/clock.h"
 #include "vx/config.h"
+#include "vx/pg.h"
 
 #include <errno.h>
 #include <pthread.h>

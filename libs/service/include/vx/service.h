@@ -26,7 +26,7 @@
 #include "vx/log.h"
 #include "vx/metrics.h"
 #include "vx/ops.h"
-#include "vx/pg.h"
+#include "vx/pg_config.h"
 #include "vx/redis.h"
 #include "vx/settings.h"
 #include "vx/status.h"
