@@ -54,9 +54,12 @@ int main(int argc, char **argv)
     }
     if (cfg.reservation_ttl_ms == 0)
         cfg.reservation_ttl_ms = 2 * lc.timeout_ms;
-    else if (cfg.reservation_ttl_ms <= lc.timeout_ms)
-        vx_config_fail("VX_LLM_RESERVATION_TTL",
-                       "must be longer than VX_LLM_TIMEOUT (a call would outlive its reservation)");
+    else if (cfg.reservation_ttl_ms <= lc.timeout_ms) {
+        vx_llm_config_wipe(&lc);
+        fprintf(stderr, "valdrix-llm: VX_LLM_RESERVATION_TTL must be longer than VX_LLM_TIMEOUT "
+                        "(a call would outlive its reservation)\n");
+        return vx_service_abort(s, VX_EXIT_CONFIG);
+    }
     svc.pool = vx_service_pool(s);
     svc.redis = vx_service_redis(s);
     llm_metrics_register(&svc.m, vx_service_metrics(s));

@@ -128,23 +128,35 @@ static bool starts_with_scheme(const char *s, const char *end)
     return p > s && end - p >= 3 && memcmp(p, "://", 3) == 0;
 }
 
+static bool ends_with(const char *key, size_t klen, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return klen >= n && !strncasecmp(key + klen - n, suffix, n);
+}
+
+/* Query parameters whose value is a secret: *password, *passwd, pass, *token, *secret, *key
+ * (sslpassword, access_token, api_key, apikey ...). */
+static bool secret_key(const char *key, size_t klen)
+{
+    return ends_with(key, klen, "password") || ends_with(key, klen, "passwd") ||
+           (klen == 4 && !strncasecmp(key, "pass", 4)) || ends_with(key, klen, "token") ||
+           ends_with(key, klen, "secret") || ends_with(key, klen, "key");
+}
+
 /* One URL of a list: its userinfo is everything between "://" and the LAST '@' (a password may
  * hold '@', '/' or ':' written raw). With a ':' the user name before it stays; without one the
  * whole userinfo is a secret (a NATS token, a bare Redis password). Query parameters named
  * password, pass, token or secret are masked too. */
 static void redact_one(const char *url, const char *end, char *out, size_t cap, size_t *used)
 {
-    const char *auth = NULL;
-    for (const char *p = url; p + 3 <= end; p++)
-        if (memcmp(p, "://", 3) == 0) {
-            auth = p + 3;
-            break;
-        }
+    /* without a scheme ("u:pw@host:4222", which NATS accepts) the userinfo starts at once */
+    const char *auth = url;
+    if (starts_with_scheme(url, end))
+        auth = strstr(url, "://") + 3;
     const char *at = NULL;
-    if (auth)
-        for (const char *p = auth; p < end; p++)
-            if (*p == '@')
-                at = p;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
     const char *rest = url;
     if (at) {
         const char *colon = memchr(auth, ':', (size_t)(at - auth));
@@ -164,11 +176,7 @@ static void redact_one(const char *url, const char *end, char *out, size_t cap, 
         while (eq < end && *eq != '=' && *eq != '&')
             eq++;
         size_t klen = (size_t)(eq - key);
-        bool secret = eq < end && *eq == '=' &&
-                      ((klen == 8 && !strncasecmp(key, "password", 8)) ||
-                       (klen == 4 && !strncasecmp(key, "pass", 4)) ||
-                       (klen == 5 && !strncasecmp(key, "token", 5)) ||
-                       (klen == 6 && !strncasecmp(key, "secret", 6)));
+        bool secret = eq < end && *eq == '=' && secret_key(key, klen);
         const char *vend = eq;
         while (vend < end && *vend != '&')
             vend++;
@@ -187,7 +195,10 @@ static void redact_conninfo(const char *s, char *out, size_t cap, size_t *used)
     while (*p) {
         const char *hit = NULL;
         for (const char *q = p; *q; q++)
-            if (!strncasecmp(q, "password", 8) && (q == s || isspace((unsigned char)q[-1]))) {
+            if (!strncasecmp(q, "password", 8) &&
+                (q == s || isspace((unsigned char)q[-1]) ||
+                 (q - s >= 3 && !strncasecmp(q - 3, "ssl", 3) &&
+                  (q - 3 == s || isspace((unsigned char)q[-4]))))) {
                 const char *e = q + 8;
                 while (isspace((unsigned char)*e))
                     e++;
@@ -230,7 +241,10 @@ void vx_redact_url(const char *url, char *out, size_t cap)
     size_t used = 0;
     if (!url)
         return;
-    if (!strstr(url, "://")) {
+    /* libpq's key=value form: neither a scheme nor an '@' (a URL without a scheme still has
+     * its userinfo masked below) */
+    const char *end0 = url + strlen(url);
+    if (!starts_with_scheme(url, end0) && !strchr(url, '@')) {
         redact_conninfo(url, out, cap, &used);
         return;
     }

@@ -204,6 +204,18 @@ static void test_core_duration_and_redaction(void **state)
     assert_string_equal(out, "host=h user=u password=*** dbname=x");
     vx_redact_url("host=h password = 'a b\\' c' dbname=x", out, sizeof out);
     assert_string_equal(out, "host=h password = *** dbname=x");
+    /* no scheme (NATS accepts host:port), a list starting without one, a key=value string with
+     * '://' inside a value, more secret names */
+    vx_redact_url("u:pw@nats:4222", out, sizeof out);
+    assert_string_equal(out, "u:***@nats:4222");
+    vx_redact_url("u:pw@a:4222,nats://v:pw2@b:4222", out, sizeof out);
+    assert_string_equal(out, "u:***@a:4222,nats://v:***@b:4222");
+    vx_redact_url("host=h password=ab://cd dbname=x", out, sizeof out);
+    assert_string_equal(out, "host=h password=*** dbname=x");
+    vx_redact_url("host=h sslpassword=k3y dbname=x", out, sizeof out);
+    assert_string_equal(out, "host=h sslpassword=*** dbname=x");
+    vx_redact_url("https://h/v1?api_key=s1&access_token=s2&x=1", out, sizeof out);
+    assert_string_equal(out, "https://h/v1?api_key=***&access_token=***&x=1");
     /* truncation keeps the mask */
     char small[16];
     vx_redact_url("redis://u:secretsecret@h", small, sizeof small);

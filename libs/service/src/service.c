@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     void (*fn)(void *);
@@ -61,6 +62,7 @@ struct vx_service {
     atomic_bool quit_signal_thread;
     atomic_int stop_flag;
     atomic_bool failed; /* vx_service_fail: exit 1 */
+    int extra_signals;  /* signals after the first (signal thread only) */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* stop_flag turned 1 */
     /* Readiness runs on the ops thread: it reads the connection and the service's state under
@@ -163,6 +165,12 @@ static void *signal_main(void *arg)
         int sig = sigtimedwait(&s->signals, NULL, &poll);
         if (sig <= 0)
             continue;
+        if (atomic_load(&s->stop_flag) && ++s->extra_signals >= 2) {
+            /* a third signal: the operator wants it gone now, whatever is still in hand */
+            vx_log(VX_LOG_ERROR, "third stop signal: exiting without finishing the work in hand",
+                   VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+            _exit(1);
+        }
         if (atomic_load(&s->stop_flag)) {
             vx_log(VX_LOG_INFO, "signal while stopping: still finishing the work in hand",
                    VX_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
@@ -338,6 +346,16 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
     pthread_sigmask(SIG_BLOCK, &s->signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     s->signal_thread_started = pthread_create(&s->signal_thread, NULL, signal_main, s) == 0;
+    if (!s->signal_thread_started) {
+        /* nobody would take SIGTERM: refuse to run rather than be stoppable only by SIGKILL */
+        pthread_sigmask(SIG_UNBLOCK, &s->signals, NULL);
+        fprintf(stderr, "%s: cannot start the signal thread\n", program);
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->ready_mu);
+        vx_free(s);
+        return 1;
+    }
 
     s->metrics = vx_metrics_create();
     vx_service_defer(s, destroy_metrics, s->metrics);

@@ -27,9 +27,9 @@ typedef struct {
     const char *name; /* "VX_FORECAST_WORKERS"; for VX_SETTING_NOTE the text printed as is */
     vx_setting_kind kind;
     size_t offset;          /* of the field in the config struct (offsetof) */
-    const char *def;        /* the default as text, parsed like a value; NULL: the field keeps what
-                               the caller put there before loading (computed defaults), and for STR
-                               means "required" unless `optional` */
+    const char *def;        /* the default as text, parsed like a value; NULL: a number or bool
+                               keeps what the caller put there before loading (a computed
+                               default); a STR is required, or with `optional` is NULL when unset */
     int64_t min, max;       /* INT, INT64, DURATION (in ms): the accepted range */
     const char *help;       /* what it is, for --help; may hold '\n' for more lines */
     vx_setting_check check; /* STR only; NULL: any non-empty text */

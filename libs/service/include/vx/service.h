@@ -16,9 +16,10 @@
  *
  * Signals: SIGTERM and SIGINT are blocked in every thread (so that no library call is ever
  * interrupted by them) and taken by one thread of the skeleton, which marks the service as
- * stopping, turns /readyz to 503 "draining" and wakes vx_service_wait. SIGPIPE is ignored
- * (sockets the peer closed show up as write errors). A second signal while stopping is logged
- * and otherwise ignored: the drain finishes what it holds. */
+ * stopping (/readyz answers 503 "draining" from then on) and wakes vx_service_wait. SIGPIPE is
+ * ignored (sockets the peer closed show up as write errors). A second signal while stopping is
+ * logged and otherwise ignored: the drain finishes what it holds. A third exits at once with
+ * status 1, for an operator who will not wait. */
 #ifndef VX_SERVICE_H
 #define VX_SERVICE_H
 
@@ -127,22 +128,27 @@ void vx_service_serve(vx_service *s, const char *subject, const char *queue, vx_
 /* Registers fn(arg) for teardown. Teardown runs every registered piece in reverse order of
  * registration, the skeleton's own included: subscriptions (drained), then what was registered
  * after NATS connected (steps' objects), the NATS connection, what main registered after
- * vx_service_begin, the ops listener, Redis, the pool, the metrics registry. */
+ * vx_service_begin, the ops listener, Redis, the pool, the metrics registry. The ops listener
+ * still answers /metrics while main's objects go: a gauge callback (vx_metrics_gauge_fn) may
+ * read only what outlives it (the skeleton's pool and Redis), not an object of main's. */
 void vx_service_defer(vx_service *s, void (*fn)(void *arg), void *arg);
 
 /* Connects to NATS (retrying, with the URL's secrets masked in every log line), runs the
  * steps, subscribes, logs "ready", then calls run(ctx) on this thread (it must return soon
  * after vx_service_stopping turns true) or, when run is NULL, waits for a stop signal. Then it
  * drains and tears down (see vx_service_defer), frees the service and returns the exit code:
- * 0 after a stop signal, 1 when start-up could not finish for another reason. */
+ * 1 after vx_service_fail, otherwise 0 (a stop signal, also one that came before NATS was
+ * ever reached: the retries only end by a stop). */
 int vx_service_run(vx_service *s, void (*run)(void *ctx), void *ctx);
 
 /* Gives up before vx_service_run (e.g. a bad setting only main can check): tears down what
  * exists, frees the service and returns `exit_code` for main to return. */
 int vx_service_abort(vx_service *s, int exit_code);
 
-/* Accessors; thread-safe. NULL for what the service does not use (or, for the bus, before it
- * connected). */
+/* Accessors. NULL for what the service does not use. The pool, Redis and metrics are set by
+ * vx_service_begin and may be read from any thread; the bus is set on the main thread when it
+ * connects: read it from the steps, the run function and handlers (or take it through
+ * bus_slot), not from a thread of your own started earlier. */
 vx_metrics *vx_service_metrics(vx_service *s);
 vx_pg_pool *vx_service_pool(vx_service *s);
 vx_redis *vx_service_redis(vx_service *s);
