@@ -122,14 +122,15 @@ static void dlq_subject(const ingest_ctx *ctx, const char *subject, char *out, s
 static vx_status dead_letter(ingest_ctx *ctx, const ingest_work *w, const ingest_reject *r,
                              vx_bus_msg *msg, bool truncate)
 {
-    char subject[256], seq[32], id[96], event[16], original[24];
+    char subject[256], seq[32], id[96], event[16], original[24], reason[sizeof r->reason];
+    ingest_reason_one_line(r->reason, reason, sizeof reason);
     dlq_subject(ctx, vx_bus_msg_subject(msg), subject, sizeof subject);
     uint64_t sseq = vx_bus_msg_stream_seq(msg);
     snprintf(seq, sizeof seq, "%" PRIu64, sseq);
     snprintf(event, sizeof event, "%d", r->event);
     snprintf(id, sizeof id, "dlq-%s-%" PRIu64 "-%d", ctx->cfg->stream, sseq, r->event);
     vx_bus_header h[] = {
-        {"Vx-Reason", r->reason},
+        {"Vx-Reason", reason},
         {"Vx-Reason-Code", ingest_reject_kind_str(r->kind)},
         {"Vx-Original-Subject", vx_bus_msg_subject(msg)},
         {"Vx-Original-Seq", seq},

@@ -76,7 +76,10 @@ vx_status bus_msg_new(const char *subject, const void *data, size_t len, const v
     natsMsg *m = NULL;
     natsStatus s = natsMsg_Create(&m, subject, NULL, (const char *)data, (int)len);
     for (size_t i = 0; s == NATS_OK && i < n_hdrs; i++) {
-        if (hdrs[i].key == NULL || hdrs[i].value == NULL) {
+        /* a line break would end the header block early (and forge the headers after it); a
+         * ':' in a key would split it */
+        if (hdrs[i].key == NULL || hdrs[i].value == NULL || hdrs[i].key[0] == '\0' ||
+            strpbrk(hdrs[i].key, "\r\n: ") != NULL || strpbrk(hdrs[i].value, "\r\n") != NULL) {
             natsMsg_Destroy(m);
             return VX_INVALID;
         }

@@ -271,6 +271,13 @@ static void test_bus_headers_round_trip_through_fetch(void **state)
     const char body[] = {'a', '\0', 'b'}; /* binary payloads keep their zero bytes */
     assert_int_equal(vx_bus_publish(f->bus, subj, body, sizeof body, "id-h1", hdrs, 2, NULL),
                      VX_OK);
+    /* a line break in a value (or a ':' in a key) would forge headers: refused, nothing sent */
+    vx_bus_header forged[] = {{"Vx-Reason", "bad\r\nVx-Reason-Code: ok"}};
+    assert_int_equal(vx_bus_publish(f->bus, subj, body, sizeof body, "id-h2", forged, 1, NULL),
+                     VX_INVALID);
+    vx_bus_header bad_key[] = {{"Vx:Reason", "x"}};
+    assert_int_equal(vx_bus_publish(f->bus, subj, body, sizeof body, "id-h3", bad_key, 1, NULL),
+                     VX_INVALID);
 
     vx_bus_consumer *c = consumer(f, "headers", 0);
     vx_bus_msg *m = NULL;

@@ -3,6 +3,7 @@
 
 #include "vx/alloc.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,28 @@ const char *ingest_reject_kind_str(ingest_reject_kind k)
         return "storage";
     }
     return "unknown";
+}
+
+void ingest_reason_one_line(const char *in, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    size_t n = 0;
+    bool space = true; /* drops leading blanks */
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 1 < cap; p++) {
+        bool blank = *p < 0x20 || *p == 0x7f || *p == ' ';
+        if (blank) {
+            if (!space)
+                out[n++] = ' ';
+            space = true;
+        } else {
+            out[n++] = (char)*p;
+            space = false;
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
 }
 
 static ingest_reject *add_reject(ingest_work *w, size_t msg, int event, ingest_reject_kind kind)

@@ -21,6 +21,11 @@ typedef enum {
 } ingest_reject_kind;
 
 const char *ingest_reject_kind_str(ingest_reject_kind k);
+/* A reason as one header line: every control byte (CR and LF from a multi-line database error
+ * among them, or from a publisher's own text) becomes a space, runs of spaces become one, and
+ * the ends are trimmed; cut to cap - 1 bytes. A NATS header value with a line break would end
+ * the header early (and could forge the next one). */
+void ingest_reason_one_line(const char *in, char *out, size_t cap);
 
 typedef struct {
     size_t msg; /* index of the message */

@@ -143,6 +143,21 @@ static void test_ingest_handlers_reject_tenant_and_message(void **state)
     free(pb);
 }
 
+static void test_ingest_handlers_reason_is_one_header_line(void **state)
+{
+    (void)state;
+    char out[64];
+    ingest_reason_one_line("ERROR:  value too long\nDETAIL:  x\r\nVx-Forged: 1", out, sizeof out);
+    assert_string_equal(out, "ERROR: value too long DETAIL: x Vx-Forged: 1");
+    ingest_reason_one_line("  \t tenant_id: bad\x7f\x01 ", out, sizeof out);
+    assert_string_equal(out, "tenant_id: bad");
+    ingest_reason_one_line("", out, sizeof out);
+    assert_string_equal(out, "");
+    char small[8];
+    ingest_reason_one_line("abc\ndefghij", small, sizeof small);
+    assert_string_equal(small, "abc def");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_ingest_handlers_poison_is_rejected_with_reason),
         cmocka_unit_test(test_ingest_handlers_bad_subject_is_rejected),
         cmocka_unit_test(test_ingest_handlers_reject_tenant_and_message),
+        cmocka_unit_test(test_ingest_handlers_reason_is_one_header_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

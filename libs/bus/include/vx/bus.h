@@ -23,6 +23,8 @@ typedef struct {
     bool send_asap;     /* flush every publish at once (responders; lower latency) */
 } vx_bus_config;
 
+/* A message header. Publishing refuses (VX_INVALID) an empty key, a key with ':', a blank or
+ * a line break, and a value with CR or LF: a line break would end the header block early. */
 typedef struct {
     const char *key;
     const char *value;
