@@ -9,22 +9,11 @@
 static fc_config cfg;
 static fc_service svc = {.cfg = &cfg};
 
-static bool ready(void *arg, char *why, size_t cap)
-{
-    fc_service *s = arg;
-    if (!atomic_load(&s->pg_ok)) {
-        snprintf(why, cap, "postgres: last operation failed");
-        return false;
-    }
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     vx_service_def def;
     fc_config_def(&cfg, &def);
-    def.ready = ready;
-    def.ready_ctx = &svc;
+    def.pg_ok = &svc.pg_ok;
     def.bus_slot = &svc.bus;
     vx_service *s;
     int rc = vx_service_begin(&def, argc, argv, &s);
@@ -40,9 +29,7 @@ int main(int argc, char **argv)
     char run[160], anomalies[160];
     snprintf(run, sizeof run, "%s.run", cfg.subject);
     snprintf(anomalies, sizeof anomalies, "%s.anomalies", cfg.subject);
-    static vx_service_pg_check pg_check;
-    pg_check = (vx_service_pg_check){svc.pool, &svc.pg_ok};
-    vx_service_step(s, "postgres check", vx_service_check_pg, &pg_check);
+    vx_service_step(s, "postgres check", vx_service_check_pg, s);
     vx_service_serve(s, run, cfg.queue, fc_handle_run, &svc, cfg.workers);
     vx_service_serve(s, anomalies, cfg.queue, fc_handle_anomalies, &svc, cfg.workers);
     return vx_service_run(s, NULL, NULL);

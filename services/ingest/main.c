@@ -11,16 +11,6 @@
 static ingest_config cfg;
 static ingest_ctx ctx = {.cfg = &cfg};
 
-static bool ready(void *arg, char *why, size_t cap)
-{
-    ingest_ctx *c = arg;
-    if (!atomic_load(&c->pg_ok)) {
-        snprintf(why, cap, "postgres: last operation failed");
-        return false;
-    }
-    return true;
-}
-
 static void destroy_consumer(void *c)
 {
     vx_bus_consumer_destroy(c);
@@ -88,8 +78,7 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     vx_service_def def;
     ingest_config_def(&cfg, &def);
-    def.ready = ready;
-    def.ready_ctx = &ctx;
+    def.pg_ok = &ctx.pg_ok;
     def.bus_slot = &ctx.bus;
     int rc = vx_service_begin(&def, argc, argv, &ctx.host);
     if (!ctx.host)

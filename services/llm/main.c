@@ -11,15 +11,11 @@
 static llm_config cfg;
 static llm_svc svc = {.cfg = &cfg};
 
-/* NATS connected and Postgres answering are required; Redis is not (local still answers, and
- * paid calls stop by themselves while it is away), so it is only reported. */
+/* Redis is not required (local still answers, and paid calls stop by themselves while it is
+ * away), so it is only reported; NATS and Postgres are the skeleton's checks. */
 static bool ready(void *arg, char *why, size_t cap)
 {
     llm_svc *s = arg;
-    if (!atomic_load(&s->pg_ok)) {
-        snprintf(why, cap, "postgres: last operation failed");
-        return false;
-    }
     if (s->redis && !vx_redis_healthy(s->redis))
         snprintf(why, cap, "redis: unreachable; no paid LLM calls and no cache until it is back");
     return true;
@@ -41,6 +37,7 @@ int main(int argc, char **argv)
     llm_config_def(&cfg, &def);
     def.ready = ready;
     def.ready_ctx = &svc;
+    def.pg_ok = &svc.pg_ok;
     def.bus_slot = &svc.bus;
     vx_service *s;
     int rc = vx_service_begin(&def, argc, argv, &s);
@@ -87,9 +84,7 @@ int main(int argc, char **argv)
            VX_STR("queue", cfg.queue), VX_INT("workers", cfg.workers),
            VX_STR("providers", providers));
 
-    static vx_service_pg_check pg_check;
-    pg_check = (vx_service_pg_check){svc.pool, &svc.pg_ok};
-    vx_service_step(s, "postgres check", vx_service_check_pg, &pg_check);
+    vx_service_step(s, "postgres check", vx_service_check_pg, s);
     vx_service_serve(s, cfg.subject, cfg.queue, llm_insight_handle, &svc, cfg.workers);
     return vx_service_run(s, NULL, NULL);
 }

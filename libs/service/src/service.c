@@ -137,11 +137,12 @@ bool vx_service_check_queue(const char *value, char *why, size_t cap)
     return false;
 }
 
-vx_status vx_service_check_pg(void *arg, char *err, size_t err_cap)
+vx_status vx_service_check_pg(void *service, char *err, size_t err_cap)
 {
-    vx_service_pg_check *c = arg;
-    bool ok = vx_pg_pool_ping(c->pool, err, err_cap);
-    atomic_store(c->ok, ok);
+    vx_service *s = service;
+    bool ok = vx_pg_pool_ping(s->pool, err, err_cap);
+    if (s->def->pg_ok)
+        atomic_store(s->def->pg_ok, ok);
     return ok ? VX_OK : VX_UNAVAILABLE;
 }
 
@@ -268,6 +269,10 @@ static bool ready_locked(vx_service *s, char *why, size_t cap)
     }
     if (!atomic_load(&s->subscribed)) {
         snprintf(why, cap, "nats: not subscribed yet");
+        return false;
+    }
+    if (s->def->pg_ok && !atomic_load(s->def->pg_ok)) {
+        snprintf(why, cap, "postgres: last operation failed");
         return false;
     }
     return s->def->ready ? s->def->ready(s->def->ready_ctx, why, cap) : true;

@@ -24,6 +24,7 @@
 #define VX_SERVICE_H
 
 #include "vx/bus.h"
+#include "vx/config.h"
 #include "vx/log.h"
 #include "vx/metrics.h"
 #include "vx/ops.h"
@@ -51,9 +52,9 @@ typedef struct {
 } vx_service_config;
 
 #define VX_SERVICE_SET_NATS(T)                                                                     \
-    VX_SET_STR("VX_NATS_URL", T, svc.nats_url, "nats://127.0.0.1:14222", "NATS server(s)")
+    VX_SET_STR("VX_NATS_URL", T, svc.nats_url, VX_DEFAULT_NATS_URL, "NATS server(s)")
 #define VX_SERVICE_SET_REDIS(T, help)                                                              \
-    VX_SET_STR_CHECKED("VX_REDIS_URL", T, svc.redis_url, "redis://127.0.0.1:16379/0",              \
+    VX_SET_STR_CHECKED("VX_REDIS_URL", T, svc.redis_url, VX_DEFAULT_REDIS_URL,                     \
                        vx_service_check_redis_url, help)
 #define VX_SERVICE_SET_PG VX_SET_NOTE(VX_PG_ENV_USAGE)
 #define VX_SERVICE_SET_OPS(T, port_env, port_def)                                                  \
@@ -82,8 +83,11 @@ typedef struct {
     /* Optional, after the settings are read and before anything starts: computed defaults and
      * checks across settings (exit through vx_config_fail). */
     void (*check)(void *config);
-    /* Optional readiness beyond "NATS connected, start-up done, subscribed" (see vx_ready_fn);
-     * called on the ops thread with ready_ctx. */
+    /* Optional: the service's own "the last Postgres operation succeeded" flag; while it is
+     * false /readyz answers "postgres: last operation failed". */
+    atomic_bool *pg_ok;
+    /* Optional readiness beyond "NATS connected, start-up done, subscribed" and pg_ok (see
+     * vx_ready_fn); called on the ops thread with ready_ctx. */
     vx_ready_fn ready;
     void *ready_ctx;
     bool send_asap; /* NATS: flush each publish at once (responders: lower latency) */
@@ -109,13 +113,9 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
 typedef vx_status (*vx_service_step_fn)(void *ctx, char *err, size_t err_cap);
 void vx_service_step(vx_service *s, const char *what, vx_service_step_fn fn, void *ctx);
 
-/* A ready-made step for services whose readiness follows Postgres: pings `pool` and stores in
- * *ok whether it answered (the service's ready function reads it; its requests update it). */
-typedef struct {
-    vx_pg_pool *pool;
-    atomic_bool *ok;
-} vx_service_pg_check;
-VX_MUST_CHECK vx_status vx_service_check_pg(void *check, char *err, size_t err_cap);
+/* A ready-made step for services whose readiness follows Postgres (def->pg_ok set): pings the
+ * service's pool and stores in *def->pg_ok whether it answered. ctx is the vx_service. */
+VX_MUST_CHECK vx_status vx_service_check_pg(void *service, char *err, size_t err_cap);
 
 /* Serves `subject` in queue group `queue` with `workers` subscriptions (each has its own
  * delivery thread in nats.c, so one replica answers up to `workers` requests at once; the
