@@ -10,9 +10,11 @@
 #include "vx/alloc.h"
 #include "vx/buf.h"
 #include "vx/clock.h"
+#include "vx/config.h"
 #include "vx/cost.h"
 #include "vx/money.h"
 #include "vx/pb.h"
+#include "vx/subjects.h"
 #include "vx/uuid.h"
 
 #include <stdbool.h>
@@ -1023,11 +1025,21 @@ static void test_cost_gen_grows_over_the_history(void **state)
     assert_true(last * 100 < first * 140);
 }
 
+/* The duplicate window's default is written twice (ms for code, text for settings tables). */
+static void test_cost_duplicate_window_defaults_agree(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+    assert_true(vx_parse_duration_ms(VX_DEFAULT_DUPLICATE_WINDOW, &ms));
+    assert_int_equal(ms, VX_DEFAULT_DUPLICATE_WINDOW_MS);
+}
+
 int main(void)
 {
     static const vx_allocator counting = {count_malloc, count_realloc, count_free};
     vx_alloc_set(&counting);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cost_duplicate_window_defaults_agree),
         cmocka_unit_test_setup_teardown(test_cost_decode_round_trips_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cost_decode_rejects_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cost_decode_refuses_oversize_before_unpacking, setup,

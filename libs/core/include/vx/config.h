@@ -11,6 +11,11 @@
 
 #define VX_EXIT_CONFIG 78
 
+/* Where the local stack (scripts/stack.sh) runs its servers: the defaults of VX_NATS_URL and
+ * VX_REDIS_URL in every program. */
+#define VX_DEFAULT_NATS_URL "nats://127.0.0.1:14222"
+#define VX_DEFAULT_REDIS_URL "redis://127.0.0.1:16379/0"
+
 /* The variable's value, or `def` when unset or empty. The result is borrowed from the
  * environment (or is `def`). */
 const char *vx_env_str(const char *name, const char *def);

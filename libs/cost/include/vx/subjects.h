@@ -9,6 +9,6 @@
 #define VX_DEFAULT_DLQ_SUBJECT "cost.deadletter"     /* VX_DLQ_SUBJECT; + ".<tenant_id>" */
 #define VX_DEFAULT_CHANGED_SUBJECT "valdrix.changed" /* VX_CHANGED_SUBJECT; + ".<tenant_id>" */
 #define VX_DEFAULT_DUPLICATE_WINDOW_MS 300000        /* VX_DUPLICATE_WINDOW */
-#define VX_DEFAULT_NATS_URL "nats://127.0.0.1:14222" /* VX_NATS_URL */
+#define VX_DEFAULT_DUPLICATE_WINDOW "5m"             /* the same, as a settings-table default */
 
 #endif
