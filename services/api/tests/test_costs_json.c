@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "handlers/costs_json.h"
 #include "vx/alloc.h"
 
@@ -15,19 +16,6 @@
 
 #define TENANT "0b6c4e52-3d43-4b6e-9a39-6f1f0a7f6a01"
 static const uint8_t SECRET[] = "test-secret-of-32-bytes-long-xxx";
-
-typedef struct {
-    const char *kv[16];
-} params;
-
-static const char *get(void *ctx, const char *name)
-{
-    params *p = ctx;
-    for (int i = 0; p->kv[i]; i += 2)
-        if (strcmp(p->kv[i], name) == 0)
-            return p->kv[i + 1];
-    return NULL;
-}
 
 static api_cost_row row(const char *event_id, int64_t us, const char *service, const char *tags)
 {

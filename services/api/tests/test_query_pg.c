@@ -7,33 +7,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../../tests/support/events.h"
-#include "../../../tests/support/vx_test_env.h"
+#define VX_API_TEST_PG
+#include "fixture.h"
 #include "handlers/query.h"
 #include "vx/clock.h"
-#include "vx/ledger.h"
-#include "vx/pg.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const uint8_t SECRET[] = "integration-secret";
-
-typedef struct {
-    const char *kv[16];
-} params;
-
-static const char *get(void *ctx, const char *name)
-{
-    params *p = ctx;
-    for (int i = 0; p->kv[i]; i += 2)
-        if (strcmp(p->kv[i], name) == 0)
-            return p->kv[i + 1];
-    return NULL;
-}
-
-static vx_pg_pool *pool;
-static vx_ledger *ledger;
 
 static void create_tenant(char *id)
 {
@@ -48,20 +30,6 @@ static void create_tenant(char *id)
     PQfinish(c);
 }
 
-static void write_events(vx_test_event *evs, size_t n)
-{
-    vx_cost_event **ptrs = calloc(n, sizeof *ptrs);
-    for (size_t i = 0; i < n; i++)
-        ptrs[i] = &evs[i].ev;
-    PGconn *c;
-    assert_int_equal(vx_pg_acquire(pool, &c), VX_OK);
-    vx_ledger_counts k;
-    char err[256];
-    assert_int_equal(vx_ledger_write(ledger, c, ptrs, n, &k, NULL, NULL, err, sizeof err), VX_OK);
-    vx_pg_release(pool, c, false);
-    free(ptrs);
-}
-
 /* Runs one statement as the service role inside the tenant's transaction. */
 static PGresult *run(const char *tenant, const api_sql *s)
 {
@@ -74,26 +42,6 @@ static PGresult *run(const char *tenant, const api_sql *s)
     assert_int_equal(vx_pg_exec(c, "COMMIT", NULL, 0), VX_OK);
     vx_pg_release(pool, c, false);
     return r;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    if (!vx_test_env("VX_PG_DSN") || !vx_test_env("VX_PG_ADMIN_DSN"))
-        return 0;
-    vx_pg_config cfg = vx_pg_defaults();
-    cfg.dsn = getenv("VX_PG_DSN");
-    assert_int_equal(vx_pg_pool_create(&cfg, &pool), VX_OK);
-    ledger = vx_ledger_create();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vx_ledger_destroy(ledger);
-    vx_pg_pool_destroy(pool);
-    return 0;
 }
 
 #define N 2500
