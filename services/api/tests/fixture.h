@@ -28,7 +28,7 @@ static inline const char *get(void *ctx, const char *name)
 
 #include <stdlib.h>
 
-static vx_pg_pool *pool;     /* the service role's; NULL when the stack is missing (skip) */
+static vx_pg_pool *pool; /* the service role's; NULL when the stack is missing (skip) */
 static vx_ledger *ledger;
 
 /* Writes evs[0..n) through the ledger, as ingest would. */
