@@ -137,8 +137,8 @@ static void compute(fc_service *s, const fc_request *req, fc_call *c)
     char *cached = NULL;
     size_t cached_len = 0;
     vx_status cst = vx_redis_get(s->redis, key, &cached, &cached_len);
-    if (cst == VX_OK &&
-        fc_mark_cached(req->kind, cached, cached_len, &c->reply, &c->reply_len) == VX_OK) {
+    if (cst == VX_OK && fc_mark_cached(req->kind, req->scope.tenant_id, c->data_version, cached,
+                                       cached_len, &c->reply, &c->reply_len) == VX_OK) {
         vx_free(cached);
         fc_store_end(pg);
         vx_pg_release(s->pool, pg, false);
@@ -147,8 +147,15 @@ static void compute(fc_service *s, const fc_request *req, fc_call *c)
         return;
     }
     vx_free(cached);
-    c->cache = cst == VX_OK || cst == VX_NOT_FOUND ? "miss" : "error";
-    vx_counter_inc(cst == VX_OK || cst == VX_NOT_FOUND ? s->m.cache_misses : s->m.cache_errors);
+    if (cst == VX_OK) {
+        /* not a reply for this tenant and data version: never served; the fresh reply
+         * overwrites it below */
+        vx_log(VX_LOG_WARN, "forecast cache: unusable entry ignored",
+               VX_STR("tenant_id", req->scope.tenant_id));
+        cst = VX_INVALID;
+    }
+    c->cache = cst == VX_NOT_FOUND ? "miss" : "error";
+    vx_counter_inc(cst == VX_NOT_FOUND ? s->m.cache_misses : s->m.cache_errors);
 
     fc_rollup roll;
     fc_rollup_init(&roll);

@@ -419,12 +419,15 @@ vx_status fc_anomalies_reply(const fc_request *req, const fc_rollup *rollup, con
 
 /* ---- cache hits ---- */
 
-vx_status fc_mark_cached(fc_kind kind, const void *data, size_t len, void **out, size_t *out_len)
+vx_status fc_mark_cached(fc_kind kind, const char *tenant_id, uint64_t data_version,
+                         const void *data, size_t len, void **out, size_t *out_len)
 {
     uint8_t *buf = NULL;
     if (kind == FC_KIND_RUN) {
         Valdrix__V1__ForecastReply *rep = valdrix__v1__forecast_reply__unpack(NULL, len, data);
-        if (rep == NULL || rep->outcome_case != VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT) {
+        if (rep == NULL || rep->outcome_case != VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT ||
+            strcmp(rep->result->tenant_id, tenant_id) != 0 ||
+            rep->result->data_version != data_version) {
             if (rep != NULL)
                 valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
             return VX_INVALID;
@@ -436,7 +439,9 @@ vx_status fc_mark_cached(fc_kind kind, const void *data, size_t len, void **out,
         valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
     } else {
         Valdrix__V1__AnomaliesReply *rep = valdrix__v1__anomalies_reply__unpack(NULL, len, data);
-        if (rep == NULL || rep->outcome_case != VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT) {
+        if (rep == NULL || rep->outcome_case != VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT ||
+            strcmp(rep->result->tenant_id, tenant_id) != 0 ||
+            rep->result->data_version != data_version) {
             if (rep != NULL)
                 valdrix__v1__anomalies_reply__free_unpacked(rep, NULL);
             return VX_INVALID;

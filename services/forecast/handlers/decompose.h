@@ -55,7 +55,10 @@ vx_status fc_anomalies_reply(const fc_request *req, const fc_rollup *rollup, con
                              char *why, size_t why_cap);
 
 /* Marks a cached reply (packed ForecastReply / AnomaliesReply with a result) as cached=true.
- * VX_INVALID if the bytes are not such a reply; *out (vx_free) otherwise. */
-vx_status fc_mark_cached(fc_kind kind, const void *data, size_t len, void **out, size_t *out_len);
+ * VX_INVALID if the bytes are not such a reply, or one for another tenant or data version than
+ * asked (a cache entry is never trusted for whose it is: Redis may be written by others); *out
+ * (vx_free) otherwise. */
+vx_status fc_mark_cached(fc_kind kind, const char *tenant_id, uint64_t data_version,
+                         const void *data, size_t len, void **out, size_t *out_len);
 
 #endif

@@ -324,7 +324,13 @@ static void test_forecast_total_is_the_sum_with_a_narrower_interval(void **state
     /* a cached copy says so, and only that changes */
     void *marked;
     size_t mlen;
-    assert_int_equal(fc_mark_cached(FC_KIND_RUN, bytes, len, &marked, &mlen), VX_OK);
+    /* an entry for another tenant or data version is never served */
+    assert_int_equal(fc_mark_cached(FC_KIND_RUN, "00000000-0000-4000-8000-000000000000", 7, bytes,
+                                    len, &marked, &mlen),
+                     VX_INVALID);
+    assert_int_equal(fc_mark_cached(FC_KIND_RUN, TENANT, 8, bytes, len, &marked, &mlen),
+                     VX_INVALID);
+    assert_int_equal(fc_mark_cached(FC_KIND_RUN, TENANT, 7, bytes, len, &marked, &mlen), VX_OK);
     Valdrix__V1__ForecastReply *mr = valdrix__v1__forecast_reply__unpack(NULL, mlen, marked);
     assert_true(mr->result->cached);
     mr->result->cached = false;
@@ -334,7 +340,8 @@ static void test_forecast_total_is_the_sum_with_a_narrower_interval(void **state
     vx_free(again);
     valdrix__v1__forecast_reply__free_unpacked(mr, NULL);
     vx_free(marked);
-    assert_int_equal(fc_mark_cached(FC_KIND_RUN, "\xff\xff", 2, &marked, &mlen), VX_INVALID);
+    assert_int_equal(fc_mark_cached(FC_KIND_RUN, TENANT, 7, "\xff\xff", 2, &marked, &mlen),
+                     VX_INVALID);
 
     valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
     vx_free(bytes);
