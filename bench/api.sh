@@ -59,7 +59,7 @@ started_stack=0
 if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
     started_stack=1
 fi
-bash scripts/stack.sh up >&2
+VX_NATS_ANY_NAMES=1 bash scripts/stack.sh up >&2
 set -a
 # shellcheck disable=SC1091
 . "${VX_RUN_DIR:-$ROOT/.run}/env"
@@ -67,7 +67,7 @@ set +a
 
 tag="a$$"
 export VX_INGEST_STREAM="BENCH_API_EV_$tag" VX_DLQ_STREAM="BENCH_API_DLQ_$tag"
-export VX_INGEST_SUBJECT="$tag.events" VX_DLQ_SUBJECT="$tag.dead" VX_CHANGED_SUBJECT="$tag.changed"
+export VX_INGEST_SUBJECT="$tag.events" VX_DLQ_SUBJECT="$tag.deadletter" VX_CHANGED_SUBJECT="$tag.changed"
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 TENANT=""
@@ -115,7 +115,7 @@ log "tenant $TENANT: publishing $N events ($DAYS days x $PER_DAY, $FROM..$END) t
     --end "$END" --batch 500 >&2
 
 INGEST_OPS=$(free_port)
-VX_OPS_PORT=$INGEST_OPS VX_LOG_LEVEL=warn "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
+VX_OPS_PORT=$INGEST_OPS VX_LOG_LEVEL=warn scripts/as-service.sh ingest "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
 ingest_pid=$!
 written=0
 deadline=$((SECONDS + ${BENCH_INGEST_TIMEOUT:-600}))
@@ -137,7 +137,7 @@ log "ingest committed $N events (rollup: $(psql "$VX_PG_ADMIN_DSN" -XAtqc "SELEC
 # ---- 2. the API ----
 API_PORT=$(free_port)
 VX_API_PORT=$API_PORT VX_API_LOOPS=$LOOPS VX_LOG_LEVEL=warn \
-    "$BIN/valdrix-api" </dev/null >"$WORK/api.log" 2>&1 &
+    scripts/as-service.sh api "$BIN/valdrix-api" </dev/null >"$WORK/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && break

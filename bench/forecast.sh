@@ -65,7 +65,7 @@ started_stack=0
 if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
     started_stack=1
 fi
-VX_BIN_DIR=$BIN bash scripts/stack.sh up >&2
+VX_NATS_ANY_NAMES=1 VX_BIN_DIR=$BIN bash scripts/stack.sh up >&2
 set -a
 # shellcheck disable=SC1091
 . "${VX_RUN_DIR:-$ROOT/.run}/env"
@@ -132,10 +132,10 @@ records=$(psql "$VX_PG_ADMIN_DSN" -XAtqc "SELECT sum(record_count) FROM cost_dai
 log "seeded in $(echo "$t1 - $t0" | bc -l | cut -c1-5) s"
 
 port=$(free_port)
-VX_FORECAST_SUBJECT="bench.$tag" VX_FORECAST_QUEUE="bench$tag" VX_FORECAST_OPS_PORT=$port \
+VX_FORECAST_SUBJECT="bench$tag.forecast" VX_FORECAST_QUEUE="bench$tag" VX_FORECAST_OPS_PORT=$port \
     VX_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} \
     ${BENCH_FIT_THREADS:+VX_FORECAST_FIT_THREADS=$BENCH_FIT_THREADS} \
-    "$BIN/valdrix-forecast" </dev/null >"$WORK/forecast.log" 2>&1 &
+    scripts/as-service.sh forecast "$BIN/valdrix-forecast" </dev/null >"$WORK/forecast.log" 2>&1 &
 svc_pid=$!
 for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -144,7 +144,7 @@ done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || die "valdrix-forecast not ready: $(tail -3 "$WORK/forecast.log")"
 
 log "end to end: $RUNS uncached and $RUNS cached requests for $FROM .. $END"
-e2e_line=$("$WORK/forecast_e2e" "bench.$tag" "$TENANT" "$FROM" "$END" "$RUNS")
+e2e_line=$("$WORK/forecast_e2e" "bench$tag.forecast" "$TENANT" "$FROM" "$END" "$RUNS")
 log "$e2e_line"
 # where the uncached requests spent their time, from the service's log lines
 python3 - "$WORK/forecast.log" >&2 <<'PY' || true

@@ -24,7 +24,7 @@ started_stack=0
 if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
     started_stack=1
 fi
-bash scripts/stack.sh up >&2
+VX_NATS_ANY_NAMES=1 bash scripts/stack.sh up >&2
 set -a
 # shellcheck disable=SC1091
 . "${VX_RUN_DIR:-$ROOT/.run}/env"
@@ -32,7 +32,7 @@ set +a
 
 tag="b$$"
 export VX_INGEST_STREAM="BENCH_EV_$tag" VX_DLQ_STREAM="BENCH_DLQ_$tag"
-export VX_INGEST_SUBJECT="$tag.events" VX_DLQ_SUBJECT="$tag.dead" VX_CHANGED_SUBJECT="$tag.changed"
+export VX_INGEST_SUBJECT="$tag.events" VX_DLQ_SUBJECT="$tag.deadletter" VX_CHANGED_SUBJECT="$tag.changed"
 OPS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 TENANT=$("$BIN/valdrix" tenant create --name "bench-$tag" --plan enterprise)
 WORK=$(mktemp -d)
@@ -65,7 +65,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 log "published in $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
 
-VX_OPS_PORT=$OPS_PORT VX_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
+VX_OPS_PORT=$OPS_PORT VX_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} scripts/as-service.sh ingest "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
 ingest_pid=$!
 for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$OPS_PORT/readyz" >/dev/null 2>&1 && break

@@ -57,7 +57,7 @@ started_stack=0
 if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
     started_stack=1
 fi
-bash scripts/stack.sh up >&2
+VX_NATS_ANY_NAMES=1 bash scripts/stack.sh up >&2
 set -a
 # shellcheck disable=SC1091
 . "${VX_RUN_DIR:-$ROOT/.run}/env"
@@ -128,13 +128,13 @@ done
 [ -n "$FAKE_PORT" ] || die "fake-llm did not start: $(cat "$WORK/fake.log")"
 
 OPS_PORT=$(free_port)
-SUBJECT="bench.$tag.insight"
+SUBJECT="bench$tag.llm.insight"
 VX_LLM_SUBJECT=$SUBJECT VX_LLM_QUEUE="bench-$tag" VX_LLM_OPS_PORT=$OPS_PORT \
-    VX_LLM_WORKERS=$((CONC * 2)) VX_LLM_FORECAST_SUBJECT="bench.$tag.forecast" \
+    VX_LLM_WORKERS=$((CONC * 2)) VX_LLM_FORECAST_SUBJECT="bench$tag.forecast" \
     VX_LLM_PROVIDERS=openai:gpt-4o-mini,local VX_LLM_OPENAI_URL="http://127.0.0.1:$FAKE_PORT/v1" \
     VX_LLM_OPENAI_KEY="sk-bench-not-a-real-key" VX_REDIS_POOL_SIZE=$((CONC * 2 + 1)) \
     VX_PG_POOL_SIZE=$((CONC < 40 ? CONC : 40)) VX_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} \
-    "$BIN/valdrix-llm" </dev/null >"$WORK/llm.log" 2>&1 &
+    scripts/as-service.sh llm "$BIN/valdrix-llm" </dev/null >"$WORK/llm.log" 2>&1 &
 llm_pid=$!
 ready=0
 for _ in $(seq 1 200); do

@@ -151,7 +151,8 @@ int main(int argc, char **argv)
     vx_bus_config bc = {.url = vx_env_str("VX_NATS_URL", "nats://127.0.0.1:14222"),
                         .name = "llm-load",
                         .timeout_ms = 5000,
-                        .send_asap = true};
+                        .send_asap = true,
+                        .creds = vx_bus_credentials_from_env()};
     if (vx_bus_connect(&bc, &l.bus) != VX_OK) {
         fprintf(stderr, "llm_load: cannot reach NATS at %s\n", bc.url);
         return 1;

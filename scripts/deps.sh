@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config git
     protobuf-c-compiler libprotobuf-c-dev
-    libnats-dev nats-server
+    libnats-dev nats-server libcrypt-dev
     libpq-dev postgresql-15 postgresql-client-15
     libhiredis-dev redis-server
     libuv1-dev node-llhttp libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev

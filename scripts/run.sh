@@ -46,12 +46,12 @@ wait_ready() { # port name
     stop_all
 }
 
-VX_OPS_PORT=$INGEST_OPS_PORT "$BIN/valdrix-ingest" </dev/null >>"$RUN/logs/ingest.log" 2>&1 &
+VX_OPS_PORT=$INGEST_OPS_PORT scripts/as-service.sh ingest "$BIN/valdrix-ingest" </dev/null >>"$RUN/logs/ingest.log" 2>&1 &
 pids+=($!)
 wait_ready "$INGEST_OPS_PORT" ingest
 say "ingest ready (metrics on http://127.0.0.1:$INGEST_OPS_PORT/metrics)"
 
-VX_FORECAST_OPS_PORT=$FORECAST_OPS_PORT "$BIN/valdrix-forecast" </dev/null >>"$RUN/logs/forecast.log" 2>&1 &
+VX_FORECAST_OPS_PORT=$FORECAST_OPS_PORT scripts/as-service.sh forecast "$BIN/valdrix-forecast" </dev/null >>"$RUN/logs/forecast.log" 2>&1 &
 pids+=($!)
 wait_ready "$FORECAST_OPS_PORT" forecast
 say "forecast ready (metrics on http://127.0.0.1:$FORECAST_OPS_PORT/metrics)"
@@ -59,12 +59,12 @@ say "forecast ready (metrics on http://127.0.0.1:$FORECAST_OPS_PORT/metrics)"
 # With no provider key in the environment the llm service writes insights from the numbers alone
 # (the `local` provider); set e.g. VX_LLM_PROVIDERS=groq:llama-3.3-70b-versatile,local and
 # GROQ_API_KEY before `make run` to have a real model write them.
-VX_LLM_OPS_PORT=$LLM_OPS_PORT "$BIN/valdrix-llm" </dev/null >>"$RUN/logs/llm.log" 2>&1 &
+VX_LLM_OPS_PORT=$LLM_OPS_PORT scripts/as-service.sh llm "$BIN/valdrix-llm" </dev/null >>"$RUN/logs/llm.log" 2>&1 &
 pids+=($!)
 wait_ready "$LLM_OPS_PORT" llm
 say "llm ready (providers: ${VX_LLM_PROVIDERS:-local}; metrics on http://127.0.0.1:$LLM_OPS_PORT/metrics)"
 
-VX_API_PORT=$API_PORT "$BIN/valdrix-api" </dev/null >>"$RUN/logs/api.log" 2>&1 &
+VX_API_PORT=$API_PORT scripts/as-service.sh api "$BIN/valdrix-api" </dev/null >>"$RUN/logs/api.log" 2>&1 &
 pids+=($!)
 wait_ready "$API_PORT" api
 say "api ready on http://127.0.0.1:$API_PORT"

@@ -64,6 +64,77 @@ pg_datadir() {
 
 secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 
+# NATS runs with authorization on (no anonymous client): one user per service, allowed only the
+# subjects it needs, an operator user (`admin`, for the valdrix tool and tests) and the
+# publishers `valdrix publisher create` made (rendered from Postgres into nats-users.conf).
+# Passwords are random (128 bits) and kept in nats.secrets; the configuration holds their
+# bcrypt hashes. With VX_NATS_ANY_NAMES=1 (tests, benches) the services' permissions allow any
+# stream name and any first subject token in place of the defaults (cost.events, svc.forecast,
+# ...), so each test can isolate itself by name; publishers' permissions never change.
+nats_secrets() {
+    local f="$RUN/nats.secrets"
+    if [ ! -f "$f" ]; then
+        (umask 077; cat >"$f" <<S
+NATS_ADMIN_PW=$(secret)
+NATS_INGEST_PW=$(secret)
+NATS_FORECAST_PW=$(secret)
+NATS_LLM_PW=$(secret)
+NATS_API_PW=$(secret)
+S
+        )
+    fi
+    # shellcheck disable=SC1090
+    . "$f"
+}
+
+bcrypt() { printf '%s' "$1" | "$VALDRIX" publisher hash; }
+
+q() { # a JSON-style quoted list of the arguments
+    local out="" a
+    for a in "$@"; do out="$out${out:+, }\"$a\""; done
+    printf '[%s]' "$out"
+}
+
+nats_service_users() {
+    [ -x "$VALDRIX" ] || die "$VALDRIX is not built: run 'make build' first"
+    local ev=${VX_INGEST_STREAM:-COST_EVENTS} dlq=${VX_DLQ_STREAM:-COST_DLQ}
+    local es=${VX_INGEST_SUBJECT:-cost.events} ds=${VX_DLQ_SUBJECT:-cost.deadletter}
+    local cs=${VX_CHANGED_SUBJECT:-valdrix.changed} fs=${VX_FORECAST_SUBJECT:-svc.forecast}
+    local ls=${VX_LLM_SUBJECT:-svc.llm.insight} dur=${VX_INGEST_DURABLE:-ingest}
+    if [ "${VX_NATS_ANY_NAMES:-0}" = 1 ]; then
+        ev='*' dlq='*' es="*.${es#*.}" ds="*.${ds#*.}" cs="*.${cs#*.}" fs="*.${fs#*.}" ls="*.${ls#*.}"
+    fi
+    local js='$JS.API'
+    local ingest_pub api_pub
+    ingest_pub=$(q "$js.INFO" "$js.STREAM.NAMES" \
+        "$js.STREAM.CREATE.$ev" "$js.STREAM.UPDATE.$ev" "$js.STREAM.INFO.$ev" \
+        "$js.STREAM.CREATE.$dlq" "$js.STREAM.UPDATE.$dlq" "$js.STREAM.INFO.$dlq" \
+        "$js.CONSUMER.CREATE.$ev" "$js.CONSUMER.CREATE.$ev.>" "$js.CONSUMER.DURABLE.CREATE.$ev.$dur" \
+        "$js.CONSUMER.INFO.$ev.$dur" "$js.CONSUMER.MSG.NEXT.$ev.$dur" "\$JS.ACK.$ev.$dur.>" \
+        "$ds.>" "$cs.>")
+    api_pub=$(q "$fs.>" "$ls" "$es.*" "$js.STREAM.INFO.$ev")
+    local tmp="$RUN/nats-services.conf.tmp"
+    (umask 077; cat >"$tmp" <<CONF
+  {user: admin, password: "$(bcrypt "$NATS_ADMIN_PW")", permissions: {publish: ">", subscribe: ">"}}
+  {user: ingest, password: "$(bcrypt "$NATS_INGEST_PW")", permissions: {publish: {allow: $ingest_pub}, subscribe: {allow: $(q "_INBOX.ingest.>")}}}
+  {user: forecast, password: "$(bcrypt "$NATS_FORECAST_PW")", permissions: {publish: {deny: ">"}, subscribe: {allow: $(q "$fs.>")}, allow_responses: true}}
+  {user: llm, password: "$(bcrypt "$NATS_LLM_PW")", permissions: {publish: {allow: $(q "$fs.>")}, subscribe: {allow: $(q "$ls" "_INBOX.llm.>")}, allow_responses: true}}
+  {user: api, password: "$(bcrypt "$NATS_API_PW")", permissions: {publish: {allow: $api_pub}, subscribe: {allow: $(q "_INBOX.api.>" "$cs.*")}}}
+CONF
+    )
+    mv "$tmp" "$RUN/nats-services.conf"
+}
+
+# Renders nats-users.conf (services + publishers) and, when NATS runs, has it reread it.
+nats_users() {
+    nats_service_users
+    set -a
+    # shellcheck disable=SC1091
+    . "$RUN/env"
+    set +a
+    "$VALDRIX" publisher sync >&2 || die "could not render $RUN/nats-users.conf"
+}
+
 up_nats() {
     if alive "$RUN/nats.pid" nats-server; then return; fi
     mkdir -p "$RUN/nats"
@@ -76,21 +147,60 @@ jetstream {
     max_mem: 256M
     max_file: 8G
 }
+authorization {
+    include "nats-users.conf"
+}
 CONF
     nats-server -c "$RUN/nats.conf" </dev/null >"$RUN/nats.log" 2>&1 &
     echo $! >"$RUN/nats.pid"
     wait_port 127.0.0.1 "$NATS_PORT" 20 "nats-server"
-    log "nats up on $NATS_PORT (monitoring $NATS_MON_PORT)"
+    log "nats up on $NATS_PORT (monitoring $NATS_MON_PORT; authorization on)"
+}
+
+# Redis runs with ACL users (the default user is off): `admin` for the valdrix tool, tests and
+# benches, and one user per service that uses Redis, allowed only its own keys (forecast vx:fc:*,
+# llm vx:llm:*, api vx:rl:* and vx:idem:*), no pub/sub channels and none of the dangerous
+# commands (FLUSHALL, KEYS, SCAN, CONFIG, DEBUG ...). Passwords are random and kept in redis.secrets;
+# the ACL file holds their SHA-256.
+redis_secrets() {
+    local f="$RUN/redis.secrets"
+    if [ ! -f "$f" ]; then
+        (umask 077; cat >"$f" <<S
+REDIS_ADMIN_PW=$(secret)
+REDIS_FORECAST_PW=$(secret)
+REDIS_LLM_PW=$(secret)
+REDIS_API_PW=$(secret)
+S
+        )
+    fi
+    # shellcheck disable=SC1090
+    . "$f"
+}
+
+sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+
+redis_acl() {
+    local svc='resetchannels -@all +@connection +@read +@write +@scripting +time -@dangerous -scan -randomkey'
+    (umask 077; cat >"$RUN/redis.acl.tmp" <<ACL
+user default off resetkeys -@all
+user admin on #$(sha256 "$REDIS_ADMIN_PW") ~* &* +@all
+user forecast on #$(sha256 "$REDIS_FORECAST_PW") ~vx:fc:* $svc
+user llm on #$(sha256 "$REDIS_LLM_PW") ~vx:llm:* $svc
+user api on #$(sha256 "$REDIS_API_PW") ~vx:rl:* ~vx:idem:* $svc
+ACL
+    )
+    mv "$RUN/redis.acl.tmp" "$RUN/redis.acl"
 }
 
 up_redis() {
     if alive "$RUN/redis.pid" redis-server; then return; fi
     mkdir -p "$RUN/redis"
+    redis_acl
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN/redis" --save '' \
-        --appendonly no --daemonize no </dev/null >"$RUN/redis.log" 2>&1 &
+        --appendonly no --daemonize no --aclfile "$RUN/redis.acl" </dev/null >"$RUN/redis.log" 2>&1 &
     echo $! >"$RUN/redis.pid"
     wait_port 127.0.0.1 "$REDIS_PORT" 20 "redis-server"
-    log "redis up on $REDIS_PORT"
+    log "redis up on $REDIS_PORT (ACL users on)"
 }
 
 psql_super() {
@@ -144,10 +254,22 @@ write_env() {
     fi
     umask 077
     cat >"$RUN/env" <<ENV
-VX_NATS_URL=nats://127.0.0.1:$NATS_PORT
+VX_NATS_URL=nats://admin:$NATS_ADMIN_PW@127.0.0.1:$NATS_PORT
+VX_NATS_SERVICE_URL=nats://127.0.0.1:$NATS_PORT
+VX_NATS_PASSWORD_INGEST=$NATS_INGEST_PW
+VX_NATS_PASSWORD_FORECAST=$NATS_FORECAST_PW
+VX_NATS_PASSWORD_LLM=$NATS_LLM_PW
+VX_NATS_PASSWORD_API=$NATS_API_PW
+VX_NATS_AUTH_FILE=$RUN/nats-users.conf
+VX_NATS_SERVICE_USERS=$RUN/nats-services.conf
+VX_NATS_PID_FILE=$RUN/nats.pid
 VX_PG_DSN=postgresql://valdrix_app:$APP_PW@127.0.0.1:$PG_PORT/valdrix
 VX_PG_ADMIN_DSN=postgresql://valdrix_owner:$OWNER_PW@127.0.0.1:$PG_PORT/valdrix
-VX_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+VX_REDIS_URL=redis://admin:$REDIS_ADMIN_PW@127.0.0.1:$REDIS_PORT/0
+VX_REDIS_SERVICE_URL=redis://127.0.0.1:$REDIS_PORT/0
+VX_REDIS_PASSWORD_FORECAST=$REDIS_FORECAST_PW
+VX_REDIS_PASSWORD_LLM=$REDIS_LLM_PW
+VX_REDIS_PASSWORD_API=$REDIS_API_PW
 VX_CURSOR_SECRET=${CURSOR_SECRET:-$(secret)$(secret)}
 ENV
 }
@@ -164,11 +286,14 @@ migrate() {
 
 cmd_up() {
     mkdir -p "$RUN"
-    up_nats
+    nats_secrets
+    redis_secrets
     up_redis
     up_pg
     write_env
     migrate
+    nats_users
+    up_nats
     log "ready: settings in $RUN/env"
 }
 

@@ -20,7 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # Test clusters trade crash safety for speed; benchmarks of durability do not (bench/).
-VX_PG_FSYNC=${VX_PG_FSYNC:-off} bash scripts/stack.sh up
+# Services may use any stream and subject names (each test isolates itself by name).
+VX_NATS_ANY_NAMES=1 VX_PG_FSYNC=${VX_PG_FSYNC:-off} bash scripts/stack.sh up
 
 set -a
 # shellcheck disable=SC1091

@@ -214,7 +214,7 @@ static int setup(void **state)
     add_env(f, "VX_INGEST_SUBJECT", v);
     snprintf(v, sizeof v, "T_DLQ_%s", f->id);
     add_env(f, "VX_DLQ_STREAM", v);
-    snprintf(v, sizeof v, "%s.dead", f->id);
+    snprintf(v, sizeof v, "%s.deadletter", f->id);
     add_env(f, "VX_DLQ_SUBJECT", v);
     *state = f;
     return 0;
@@ -648,7 +648,18 @@ static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
     start_api(f, nats_env, "VX_LOG_LEVEL=warn");
     char t[40], k[128];
     new_tenant(f, t, k, "enterprise", NULL);
-    /* make sure the stream exists, as it would in production */
+    /* make sure the stream exists, as ingest would have made it in production */
+    {
+        vx_bus_config bc = {.url = url, .name = "test-api-stream", .timeout_ms = 5000};
+        vx_bus *b = NULL;
+        assert_int_equal(vx_bus_connect(&bc, &b), VX_OK);
+        char name[96], subjects[96], err[256] = "";
+        snprintf(name, sizeof name, "T_EV_%s", f->id);
+        snprintf(subjects, sizeof subjects, "%s.events.>", f->id);
+        vx_stream_config sc = {.name = name, .subjects = subjects};
+        assert_int_equal(vx_bus_ensure_stream(b, &sc, err, sizeof err), VX_OK);
+        vx_bus_destroy(b);
+    }
     const char *gen[] = {"valdrix", "generate",         "--tenant", t,       "--days",
                          "1",       "--events-per-day", "1",        "--end", "2020-01-02",
                          NULL};
@@ -783,8 +794,8 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
     vx_bus_sub *sub;
     /* subjects of this test's own, so that no other test's service answers */
     char fsub[96], lsub[96], run[112];
-    snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
-    snprintf(lsub, sizeof lsub, "t.%s.llm", f->id);
+    snprintf(fsub, sizeof fsub, "t%s.forecast", f->id);
+    snprintf(lsub, sizeof lsub, "t%s.llm.insight", f->id);
     snprintf(run, sizeof run, "%s.run", fsub);
     add_env(f, "VX_FORECAST_SUBJECT", fsub);
     add_env(f, "VX_LLM_SUBJECT", lsub);
@@ -847,7 +858,7 @@ static void test_api_service_breaker_opens_and_recovers(void **state)
 {
     FIXTURE(f);
     char fsub[96], anomalies[112];
-    snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
+    snprintf(fsub, sizeof fsub, "t%s.forecast", f->id);
     snprintf(anomalies, sizeof anomalies, "%s.anomalies", fsub);
     add_env(f, "VX_FORECAST_SUBJECT", fsub);
     start_api(f, NULL, NULL);
@@ -901,8 +912,8 @@ static void test_api_forecasts_anomalies_and_insights_from_the_services(void **s
 {
     FIXTURE(f);
     char fsub[96], lsub[96], fenv[128], lenv[128], lfenv[128];
-    snprintf(fsub, sizeof fsub, "t.%s.forecast", f->id);
-    snprintf(lsub, sizeof lsub, "t.%s.llm", f->id);
+    snprintf(fsub, sizeof fsub, "t%s.forecast", f->id);
+    snprintf(lsub, sizeof lsub, "t%s.llm.insight", f->id);
     snprintf(fenv, sizeof fenv, "VX_FORECAST_SUBJECT=%s", fsub);
     snprintf(lenv, sizeof lenv, "VX_LLM_SUBJECT=%s", lsub);
     snprintf(lfenv, sizeof lfenv, "VX_LLM_FORECAST_SUBJECT=%s", fsub);

@@ -151,18 +151,19 @@ static void test_cli_publish_reports_bad_rows_and_stores_the_rest_once(void **st
     snprintf(stream, sizeof stream, "VX_INGEST_STREAM=T_EV_%s", id);
     snprintf(dlq, sizeof dlq, "VX_DLQ_STREAM=T_DLQ_%s", id);
     snprintf(prefix, sizeof prefix, "VX_INGEST_SUBJECT=%s.events", id);
-    snprintf(dlq_prefix, sizeof dlq_prefix, "VX_DLQ_SUBJECT=%s.dead", id);
+    snprintf(dlq_prefix, sizeof dlq_prefix, "VX_DLQ_SUBJECT=%s.deadletter", id);
     const char *env[] = {stream, dlq, prefix, dlq_prefix, NULL};
     snprintf(path, sizeof pub.paths[0], "/tmp/vx-cli-%s.csv", id);
     write_file(path, CSV);
 
+    /* ingest makes the stream (publishers may not) */
+    h_service_start("valdrix-ingest", env, &pub.ingest);
     char out[4096];
     const char *args[] = {"valdrix", "publish", "--tenant", tenant, path, NULL};
     assert_int_equal(h_run("valdrix", args, env, out, sizeof out), 1);
     assert_non_null(strstr(out, "line 3, column BilledCost"));
     assert_non_null(strstr(out, "1 row(s) rejected"));
 
-    h_service_start("valdrix-ingest", env, &pub.ingest);
     const char *count = "SELECT count(*) FROM cost_records WHERE tenant_id = $1";
     assert_int_equal(h_wait_query(pg, count, tenant, NULL, 2, 15000), 2);
     PGresult *r = PQexecParams(pg,

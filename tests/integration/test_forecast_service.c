@@ -65,7 +65,7 @@ static void start_service(service *s, const service *share, const char *const *e
     } else {
         char id[48];
         h_unique(id, sizeof id, "fc");
-        snprintf(s->subject, sizeof s->subject, "t.%s", id);
+        snprintf(s->subject, sizeof s->subject, "t%s.forecast", id);
         snprintf(s->queue, sizeof s->queue, "q%s", id);
     }
     char subject[96], queue[96];
@@ -267,7 +267,7 @@ static void test_forecast_service_generated_tenant(void **state)
     snprintf(stream, sizeof stream, "VX_INGEST_STREAM=T_EV_%s", id);
     snprintf(dlq, sizeof dlq, "VX_DLQ_STREAM=T_DLQ_%s", id);
     snprintf(prefix, sizeof prefix, "VX_INGEST_SUBJECT=%s.events", id);
-    snprintf(dlq_prefix, sizeof dlq_prefix, "VX_DLQ_SUBJECT=%s.dead", id);
+    snprintf(dlq_prefix, sizeof dlq_prefix, "VX_DLQ_SUBJECT=%s.deadletter", id);
     const char *env[] = {stream, dlq, prefix, dlq_prefix, NULL};
     h_service *ing = &made.ingest;
     h_service_start("valdrix-ingest", env, ing);
@@ -448,13 +448,8 @@ static void test_forecast_service_bad_requests(void **state)
 /* Keys and remaining lifetime (ms) of the tenant's cached replies. */
 static int cached_keys(const char *tenant, long long *pttl)
 {
-    const char *url = getenv("VX_REDIS_URL");
-    char host[64] = "127.0.0.1";
-    int port = 6379, db = 0;
-    sscanf(url, "redis://%63[^:]:%d/%d", host, &port, &db);
-    redisContext *c = redisConnect(host, port);
-    assert_true(c != NULL && !c->err);
-    freeReplyObject(redisCommand(c, "SELECT %d", db));
+    redisContext *c = h_redis_open();
+    assert_non_null(c);
     redisReply *r = redisCommand(c, "KEYS vx:fc:v1:%s:*", tenant);
     int n = (int)r->elements;
     if (n > 0 && pttl) {
@@ -518,6 +513,64 @@ static void test_forecast_service_cache_and_data_version(void **state)
     r3 = forecast_ok(b, &s, &rq, &third);
     assert_false(r3->cached);
     valdrix__v1__forecast_reply__free_unpacked(third, NULL);
+    vx_bus_destroy(b);
+    stop_service(&s);
+    PQfinish(pg);
+}
+
+/* Redis is not trusted with whose answer it holds: tenant A's cached reply written over tenant
+ * B's entry (by someone who can write Redis) is not served to B; B gets its own forecast. */
+static void test_forecast_service_forged_cache_entry_is_not_served(void **state)
+{
+    (void)state;
+    if (!have_stack())
+        skip();
+    PGconn *pg = h_admin();
+    char a[37], other[37];
+    new_tenant(pg, a);
+    new_tenant(pg, other);
+    seed(pg, a, "mine", 60, 2, 100, 1);
+    seed(pg, other, "theirs", 60, 3, 900, 1);
+    service s;
+    start_service(&s, NULL, NULL);
+    vx_bus *b = bus_connect();
+    Valdrix__V1__ForecastReply *rep;
+    Valdrix__V1__ForecastResult *res = forecast_ok(b, &s, &(req_spec){.tenant = a}, &rep);
+    assert_int_equal(res->records, 120);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    res = forecast_ok(b, &s, &(req_spec){.tenant = other}, &rep);
+    assert_false(res->cached);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    /* B's entry overwritten with A's */
+    redisContext *c = h_redis_open();
+    assert_non_null(c);
+    redisReply *ka = redisCommand(c, "KEYS vx:fc:v1:%s:*", a);
+    redisReply *kb = redisCommand(c, "KEYS vx:fc:v1:%s:*", other);
+    assert_int_equal(ka->elements, 1);
+    assert_int_equal(kb->elements, 1);
+    redisReply *v = redisCommand(c, "GET %s", ka->element[0]->str);
+    assert_int_equal(v->type, REDIS_REPLY_STRING);
+    freeReplyObject(
+        redisCommand(c, "SET %s %b PX 600000", kb->element[0]->str, v->str, (size_t)v->len));
+    freeReplyObject(v);
+    freeReplyObject(ka);
+    freeReplyObject(kb);
+    res = forecast_ok(b, &s, &(req_spec){.tenant = other}, &rep);
+    assert_false(res->cached);
+    assert_string_equal(res->tenant_id, other);
+    assert_int_equal(res->records, 180);
+    for (size_t i = 0; i < res->n_services; i++)
+        assert_int_equal(strncmp(res->services[i]->service_name, "theirs-", 7), 0);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    assert_int_equal(metric(&s, "valdrix_forecast_cache_hits_total"), 0);
+    assert_true(metric(&s, "valdrix_forecast_cache_errors_total") >= 1);
+    /* the entry written then is B's own: the next question is answered from it */
+    res = forecast_ok(b, &s, &(req_spec){.tenant = other}, &rep);
+    assert_true(res->cached);
+    assert_string_equal(res->tenant_id, other);
+    assert_int_equal(res->records, 180);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    redisFree(c);
     vx_bus_destroy(b);
     stop_service(&s);
     PQfinish(pg);
@@ -769,6 +822,7 @@ int main(void)
         cmocka_unit_test_teardown(test_forecast_service_bad_requests, teardown),
         cmocka_unit_test_teardown(test_forecast_service_cache_and_data_version, teardown),
         cmocka_unit_test_teardown(test_forecast_service_tenants_are_isolated, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_forged_cache_entry_is_not_served, teardown),
         cmocka_unit_test_teardown(test_forecast_service_replicas_share_requests, teardown),
         cmocka_unit_test_teardown(test_forecast_service_outages, teardown),
         cmocka_unit_test_teardown(test_forecast_service_slow_database_is_a_deadline, teardown),

@@ -57,7 +57,7 @@ static int setup(void **state)
     snprintf(f->stream, sizeof f->stream, "T_EV_%s", id);
     snprintf(f->dlq_stream, sizeof f->dlq_stream, "T_DLQ_%s", id);
     snprintf(f->prefix, sizeof f->prefix, "%s.events", id);
-    snprintf(f->dlq_prefix, sizeof f->dlq_prefix, "%s.dead", id);
+    snprintf(f->dlq_prefix, sizeof f->dlq_prefix, "%s.deadletter", id);
     const char *dir = getenv("VX_TEST_LOG_DIR");
     snprintf(f->log, sizeof f->log, "%s/ingest-%s.log", dir ? dir : "/tmp", id);
     add_env(f, "VX_INGEST_STREAM", f->stream);

@@ -139,8 +139,8 @@ static int setup(void **state)
     rc.url = getenv("VX_REDIS_URL");
     char why[256];
     assert_int_equal(vx_redis_create(&rc, &f->redis, why, sizeof why), VX_OK);
-    snprintf(f->subject, sizeof f->subject, "test.%s.insight", f->id);
-    snprintf(f->forecast_subject, sizeof f->forecast_subject, "test.%s.forecast", f->id);
+    snprintf(f->subject, sizeof f->subject, "t%s.llm.insight", f->id);
+    snprintf(f->forecast_subject, sizeof f->forecast_subject, "t%s.forecast", f->id);
     add_env(f, "VX_LLM_SUBJECT", f->subject);
     add_env(f, "VX_LLM_QUEUE", f->id);
     add_env(f, "VX_LLM_FORECAST_SUBJECT", f->forecast_subject);

@@ -2,6 +2,7 @@
  * of its tenants (see harness.h). Postgres rows stay: the ledger is append-only. */
 #include "harness.h"
 
+#include "vx/alloc.h"
 #include "vx/bus.h"
 #include "vx/redis.h"
 
@@ -33,7 +34,7 @@ void h_delete_test_streams(const char *id)
 }
 
 /* A connection to VX_REDIS_URL with its AUTH and SELECT done, or NULL. */
-static redisContext *redis_open(void)
+struct redisContext *h_redis_open(void)
 {
     const char *url = getenv("VX_REDIS_URL");
     vx_redis_url u;
@@ -61,9 +62,24 @@ static redisContext *redis_open(void)
     return c;
 }
 
+void h_redis_url_at(int port, int db, char *out, size_t cap)
+{
+    const char *url = getenv("VX_REDIS_URL");
+    vx_redis_url u;
+    char plain[64], *with = NULL;
+    snprintf(plain, sizeof plain, "redis://127.0.0.1:%d/%d", port, db);
+    if (url && vx_redis_url_parse(url, &u, NULL, 0) == VX_OK) {
+        if (vx_redis_url_with_credentials(plain, u.user, u.password, &with, NULL, 0) != VX_OK)
+            with = NULL;
+        vx_redis_url_cleanup(&u);
+    }
+    snprintf(out, cap, "%s", with ? with : plain);
+    vx_free(with);
+}
+
 long h_redis_delete_matching(const char *pattern)
 {
-    redisContext *c = redis_open();
+    redisContext *c = h_redis_open();
     if (!c) {
         fprintf(stderr, "h_redis_delete_matching: Redis unreachable, %s stays\n", pattern);
         return 0;

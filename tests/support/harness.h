@@ -85,6 +85,12 @@ void h_track_tenant(const char *tenant);
 void h_forget_tenants(void);
 /* Deletes the Redis keys matching a SCAN pattern; returns how many. */
 long h_redis_delete_matching(const char *pattern);
+/* A hiredis connection to VX_REDIS_URL with its AUTH (the URL's user and password) and SELECT
+ * done, or NULL; the caller redisFree()s it. */
+struct redisContext *h_redis_open(void);
+/* "redis://<user>:<password>@127.0.0.1:<port>/<db>" with VX_REDIS_URL's user and password: the
+ * stack's Redis reached through a proxy on port (or a database of its own). */
+void h_redis_url_at(int port, int db, char *out, size_t cap);
 
 /* ---- TCP fault proxy ---- */
 typedef struct h_proxy h_proxy;

@@ -1,5 +1,6 @@
 /* One way for every integration test to start a service binary, wait until it is ready and stop
  * it (see harness.h). */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +59,32 @@ static void print_tail(const char *log)
         fputs(lines[i % 20], stderr);
 }
 
+/* Adds VX_<SYS>_USER=<user> and VX_<SYS>_PASSWORD from VX_<SYS>_PASSWORD_<USER> to out (two
+ * entries, kept in buf) when that password is set and env does not name its own user; returns
+ * how many it added. */
+static size_t own_credential(const char *sys, const char *user, const char *const *env,
+                             char buf[2][160], const char **out)
+{
+    char pw_var[64], user_var[32];
+    int o = snprintf(pw_var, sizeof pw_var, "VX_%s_PASSWORD_", sys);
+    for (size_t i = 0; user[i] != '\0' && (size_t)o + 1 < sizeof pw_var; i++, o++) {
+        pw_var[o] = (char)toupper((unsigned char)user[i]);
+        pw_var[o + 1] = '\0';
+    }
+    int ul = snprintf(user_var, sizeof user_var, "VX_%s_USER=", sys);
+    const char *pw = getenv(pw_var);
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], user_var, (size_t)ul) == 0)
+            pw = NULL;
+    if (pw == NULL)
+        return 0;
+    snprintf(buf[0], 160, "%s%s", user_var, user);
+    snprintf(buf[1], 160, "VX_%s_PASSWORD=%s", sys, pw);
+    out[0] = buf[0];
+    out[1] = buf[1];
+    return 2;
+}
+
 void h_service_start(const char *prog, const char *const *env, h_service *svc)
 {
     memset(svc, 0, sizeof *svc);
@@ -74,6 +101,13 @@ void h_service_start(const char *prog, const char *const *env, h_service *svc)
         snprintf(port_env, sizeof port_env, "%s=%d", var, svc->port);
         all[n++] = port_env;
     }
+    /* The service's own NATS and Redis credentials (scripts/stack.sh gave each service one, in
+     * .run/env as VX_NATS_PASSWORD_<SERVICE> and VX_REDIS_PASSWORD_<SERVICE>): "valdrix-ingest"
+     * is the user "ingest", unless the test gives its own VX_NATS_USER / VX_REDIS_USER in env. */
+    const char *user = strncmp(prog, "valdrix-", 8) == 0 ? prog + 8 : prog;
+    char creds[2][2][160];
+    n += own_credential("NATS", user, env, creds[0], all + n);
+    n += own_credential("REDIS", user, env, creds[1], all + n);
     for (size_t i = 0; env && env[i]; i++) {
         if (n + 1 >= sizeof all / sizeof all[0])
             fail_msg("h_service_start: more than %zu settings", sizeof all / sizeof all[0] - 2);

@@ -2,6 +2,9 @@
 #ifndef VX_CLI_H
 #define VX_CLI_H
 
+#include <libpq-fe.h>
+#include <stddef.h>
+
 int cmd_migrate(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 int cmd_key(int argc, char **argv);
@@ -10,5 +13,12 @@ int cmd_generate(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
 int cmd_forecast(int argc, char **argv);
 
+int cmd_publisher(int argc, char **argv);
+
 /* Connects with the owner DSN (VX_PG_ADMIN_DSN); NULL after printing why. */
+PGconn *cli_admin_connect(const char *cmd);
+/* Runs a parameterized statement; prints the server's error and returns NULL on failure. */
+PGresult *cli_run(PGconn *c, const char *cmd, const char *sql, int n, const char *const *params);
+/* n bytes from the kernel's random source (aborts if there is none). */
+void cli_random_bytes(unsigned char *b, size_t n);
 #endif

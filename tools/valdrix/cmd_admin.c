@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-static PGconn *admin_connect(const char *cmd)
+PGconn *cli_admin_connect(const char *cmd)
 {
     const char *dsn = getenv("VX_PG_ADMIN_DSN");
     if (!dsn || !*dsn) {
@@ -34,7 +34,7 @@ static PGconn *admin_connect(const char *cmd)
 }
 
 /* Runs a parameterized statement; prints the server's error and returns NULL on failure. */
-static PGresult *run(PGconn *c, const char *cmd, const char *sql, int n, const char *const *params)
+PGresult *cli_run(PGconn *c, const char *cmd, const char *sql, int n, const char *const *params)
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType s = PQresultStatus(r);
@@ -132,13 +132,13 @@ static int tenant_create(int argc, char **argv)
             params[3 + i] = lims[i];
         }
     }
-    PGconn *c = admin_connect("tenant create");
+    PGconn *c = cli_admin_connect("tenant create");
     if (!c)
         return 1;
-    PGresult *r = run(c, "tenant create",
-                      "INSERT INTO tenants (id, name, plan, api_per_min, llm_per_day, "
-                      "remediation_per_hour) VALUES ($1, $2, $3, $4, $5, $6)",
-                      6, params);
+    PGresult *r = cli_run(c, "tenant create",
+                          "INSERT INTO tenants (id, name, plan, api_per_min, llm_per_day, "
+                          "remediation_per_hour) VALUES ($1, $2, $3, $4, $5, $6)",
+                          6, params);
     int rc = r ? 0 : 1;
     if (r)
         printf("%s\n", id);
@@ -151,14 +151,15 @@ static int tenant_list(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    PGconn *c = admin_connect("tenant list");
+    PGconn *c = cli_admin_connect("tenant list");
     if (!c)
         return 1;
-    PGresult *r = run(c, "tenant list",
-                      "SELECT id, plan, name, coalesce(api_per_min::text, '-'), "
-                      "coalesce(llm_per_day::text, '-'), coalesce(remediation_per_hour::text, '-') "
-                      "FROM tenants ORDER BY created_at, id",
-                      0, NULL);
+    PGresult *r =
+        cli_run(c, "tenant list",
+                "SELECT id, plan, name, coalesce(api_per_min::text, '-'), "
+                "coalesce(llm_per_day::text, '-'), coalesce(remediation_per_hour::text, '-') "
+                "FROM tenants ORDER BY created_at, id",
+                0, NULL);
     if (!r) {
         PQfinish(c);
         return 1;
@@ -183,7 +184,7 @@ int cmd_tenant(int argc, char **argv)
     return 2;
 }
 
-static void random_bytes(unsigned char *b, size_t n)
+void cli_random_bytes(unsigned char *b, size_t n)
 {
     size_t got = 0;
     while (got < n) {
@@ -216,7 +217,7 @@ static int key_create(int argc, char **argv)
     }
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char rnd[12 + 32];
-    random_bytes(rnd, sizeof rnd);
+    cli_random_bytes(rnd, sizeof rnd);
     char key_id[4 + 12 + 1] = "vxk_";
     for (int i = 0; i < 12; i++)
         key_id[4 + i] = alnum[rnd[i] % 36];
@@ -230,14 +231,14 @@ static int key_create(int argc, char **argv)
     char hex[2 + 64 + 1] = "\\x";
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 + 2 * i, 3, "%02x", digest[i]);
-    PGconn *c = admin_connect("key create");
+    PGconn *c = cli_admin_connect("key create");
     if (!c)
         return 1;
     const char *params[3] = {key_id, tenant, hex};
-    PGresult *r =
-        run(c, "key create",
-            "INSERT INTO api_keys (key_id, tenant_id, secret_sha256) VALUES ($1, $2, $3::bytea)", 3,
-            params);
+    PGresult *r = cli_run(
+        c, "key create",
+        "INSERT INTO api_keys (key_id, tenant_id, secret_sha256) VALUES ($1, $2, $3::bytea)", 3,
+        params);
     int rc = r ? 0 : 1;
     if (r)
         printf("%s.%s\n", key_id, secret);
@@ -260,14 +261,14 @@ static int key_revoke(int argc, char **argv)
     }
     char id[17];
     snprintf(id, sizeof id, "%s", key); /* a full key is cut at its id */
-    PGconn *c = admin_connect("key revoke");
+    PGconn *c = cli_admin_connect("key revoke");
     if (!c)
         return 1;
     const char *params[1] = {id};
     PGresult *r =
-        run(c, "key revoke",
-            "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", 1,
-            params);
+        cli_run(c, "key revoke",
+                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
+                1, params);
     int rc = 1;
     if (r && strcmp(PQcmdTuples(r), "1") == 0) {
         fprintf(stderr, "valdrix key revoke: %s revoked\n", id);

@@ -13,29 +13,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Connects and makes sure the stream exists (as ingest would create it), so publishing works
- * before any ingest runs. */
+/* Connects with the operator's or a publisher's credential (VX_NATS_URL, VX_NATS_USER,
+ * VX_NATS_PASSWORD, VX_NATS_TLS_*). The stream is ingest's to create and configure (its
+ * retention and limits are ingest's settings): a publisher credential may not touch the
+ * JetStream API at all. */
 static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const char *tenant)
 {
     const char *url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    const char *stream = vx_env_str("VX_INGEST_STREAM", VX_DEFAULT_EVENTS_STREAM);
     const char *prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
-    int64_t window =
-        vx_env_duration_ms("VX_DUPLICATE_WINDOW", VX_DEFAULT_DUPLICATE_WINDOW_MS, 1000, 86400000);
-    vx_bus_config bc = {.url = url, .name = "valdrix-cli", .timeout_ms = 10000};
+    vx_bus_config bc = {.url = url,
+                        .name = "valdrix-cli",
+                        .timeout_ms = 10000,
+                        .creds = vx_bus_credentials_from_env()};
     vx_bus *bus = NULL;
-    if (vx_bus_connect(&bc, &bus) != VX_OK) {
+    vx_status st = vx_bus_connect(&bc, &bus);
+    if (st != VX_OK) {
         char red[256];
         vx_redact_url(url, red, sizeof red);
-        fprintf(stderr, "valdrix %s: cannot connect to NATS at %s (VX_NATS_URL)\n", cmd, red);
-        return NULL;
-    }
-    char subjects[256], err[256] = "";
-    snprintf(subjects, sizeof subjects, "%s.>", prefix);
-    vx_stream_config sc = {.name = stream, .subjects = subjects, .duplicate_window_ms = window};
-    if (vx_bus_ensure_stream(bus, &sc, err, sizeof err) != VX_OK) {
-        fprintf(stderr, "valdrix %s: stream %s: %s\n", cmd, stream, err);
-        vx_bus_destroy(bus);
+        fprintf(stderr, "valdrix %s: cannot connect to NATS at %s (VX_NATS_URL): %s\n", cmd, red,
+                st == VX_DENIED ? "the server refused the credentials (VX_NATS_USER, "
+                                  "VX_NATS_PASSWORD or the URL's user:password@)"
+                                : vx_status_str(st));
         return NULL;
     }
     snprintf(subject, cap, "%s.%s", prefix, tenant);
@@ -62,8 +60,9 @@ static int finish(const char *cmd, publisher *p, vx_bus *bus, uint64_t bad)
     vx_bus_destroy(bus);
     if (st != VX_OK) {
         fprintf(stderr,
-                "valdrix %s: %llu message(s) were not acknowledged (%s); run the same "
-                "command again: nothing already stored is duplicated\n",
+                "valdrix %s: %llu message(s) were not acknowledged (%s): is the stream "
+                "there (ingest creates it), and may this credential publish for the tenant? "
+                "Run the same command again: nothing already stored is duplicated\n",
                 cmd, (unsigned long long)failed, vx_status_str(st));
         return 1;
     }

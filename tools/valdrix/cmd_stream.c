@@ -35,7 +35,8 @@ int cmd_stream(int argc, char **argv)
     }
     vx_bus_config bc = {.url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL),
                         .name = "valdrix-cli",
-                        .timeout_ms = 10000};
+                        .timeout_ms = 10000,
+                        .creds = vx_bus_credentials_from_env()};
     vx_bus *bus = NULL;
     if (vx_bus_connect(&bc, &bus) != VX_OK) {
         fprintf(stderr, "valdrix stream delete: cannot connect to NATS (VX_NATS_URL)\n");

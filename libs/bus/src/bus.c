@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -46,6 +47,9 @@ vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op)
         return VX_INVALID;
     case NATS_MAX_PAYLOAD:
         return VX_LIMIT;
+    case NATS_NOT_PERMITTED:
+    case NATS_CONNECTION_AUTH_FAILED:
+        return VX_DENIED;
     default:
         break;
     }
@@ -184,6 +188,131 @@ static void close_and_free(vx_bus *b)
                VX_STR("client", b->name));
 }
 
+static const char *env_or_null(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+vx_bus_credentials vx_bus_credentials_from_env(void)
+{
+    return (vx_bus_credentials){.user = env_or_null("VX_NATS_USER"),
+                                .password = env_or_null("VX_NATS_PASSWORD"),
+                                .tls_ca = env_or_null("VX_NATS_TLS_CA"),
+                                .tls_cert = env_or_null("VX_NATS_TLS_CERT"),
+                                .tls_key = env_or_null("VX_NATS_TLS_KEY")};
+}
+
+static bool set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Writes url (one or several URLs separated by ',') into out (strlen(url) + 1 bytes) without
+ * the "user:password@" of each; the user of the first URL that has one goes into user (same
+ * size; empty if none; a lone "token@" is a token, not a user). */
+static void split_userinfo(const char *url, char *out, char *user)
+{
+    user[0] = '\0';
+    size_t o = 0;
+    const char *p = url;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        const char *scheme = strstr(p, "://");
+        const char *auth = scheme != NULL && scheme < p + len ? scheme + 3 : p;
+        size_t auth_len = strcspn(auth, ",/");
+        const char *at = NULL;
+        for (const char *q = auth; q < auth + auth_len; q++)
+            if (*q == '@')
+                at = q;
+        if (at == NULL) {
+            memcpy(out + o, p, len);
+            o += len;
+        } else {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+            if (colon != NULL && user[0] == '\0') {
+                memcpy(user, auth, (size_t)(colon - auth));
+                user[colon - auth] = '\0';
+            }
+            memcpy(out + o, p, (size_t)(auth - p));
+            o += (size_t)(auth - p);
+            memcpy(out + o, at + 1, (size_t)(p + len - (at + 1)));
+            o += (size_t)(p + len - (at + 1));
+        }
+        p += len;
+        if (*p == ',')
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
+/* A user name can prefix reply subjects only if it is one subject token. */
+static bool user_is_token(const char *u)
+{
+    if (u[0] == '\0')
+        return false;
+    for (const unsigned char *c = (const unsigned char *)u; *c != '\0'; c++)
+        if (*c <= ' ' || *c == '.' || *c == '*' || *c == '>' || *c == 0x7f)
+            return false;
+    return true;
+}
+
+/* User, password, reply prefix and TLS into opts. */
+static vx_status set_credentials(natsOptions *opts, const vx_bus_config *cfg)
+{
+    const vx_bus_credentials *cr = &cfg->creds;
+    size_t n = strlen(cfg->url) + 1;
+    char *url = vx_xmalloc(n), *url_user = vx_xmalloc(n);
+    split_userinfo(cfg->url, url, url_user);
+    const char *user = set(cr->user) ? cr->user : url_user;
+    vx_status st = VX_OK;
+    natsStatus s = natsOptions_SetURL(opts, set(cr->user) ? url : cfg->url);
+    if (s == NATS_OK && set(cr->user))
+        s = natsOptions_SetUserInfo(opts, cr->user, set(cr->password) ? cr->password : "");
+    if (s == NATS_OK && user[0] != '\0') {
+        if (!user_is_token(user)) {
+            vx_log(VX_LOG_ERROR, "nats user cannot prefix reply subjects",
+                   VX_STR("why", "it has '.', '*', '>' or a blank"));
+            st = VX_INVALID;
+            goto out;
+        }
+        char prefix[256];
+        if (snprintf(prefix, sizeof prefix, "_INBOX.%s", user) >= (int)sizeof prefix) {
+            vx_log(VX_LOG_ERROR, "nats user name too long",
+                   VX_INT("max", (int64_t)sizeof prefix - 8));
+            st = VX_INVALID;
+            goto out;
+        }
+        s = natsOptions_SetCustomInboxPrefix(opts, prefix);
+    }
+    if (s == NATS_OK && set(cr->tls_ca)) {
+        s = natsOptions_SetSecure(opts, true);
+        if (s == NATS_OK)
+            s = natsOptions_LoadCATrustedCertificates(opts, cr->tls_ca);
+    }
+    if (s == NATS_OK && set(cr->tls_cert) != set(cr->tls_key)) {
+        vx_log(VX_LOG_ERROR, "nats TLS client certificate and key go together",
+               VX_STR("cert", cr->tls_cert), VX_STR("key", cr->tls_key));
+        st = VX_INVALID;
+        goto out;
+    }
+    if (s == NATS_OK && set(cr->tls_cert)) {
+        s = natsOptions_SetSecure(opts, true);
+        if (s == NATS_OK)
+            s = natsOptions_LoadCertificatesChain(opts, cr->tls_cert, cr->tls_key);
+    }
+    if (s != NATS_OK) {
+        vx_log(VX_LOG_ERROR, "nats credentials or TLS files refused",
+               VX_STR("status", natsStatus_GetText(s)), VX_STR("error", nats_GetLastError(NULL)),
+               VX_STR("ca", cr->tls_ca), VX_STR("cert", cr->tls_cert));
+        st = VX_INVALID;
+    }
+out:
+    vx_free(url);
+    vx_free(url_user);
+    return st;
+}
+
 vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out)
 {
     if (cfg == NULL || cfg->url == NULL || cfg->url[0] == '\0' || out == NULL)
@@ -200,8 +329,8 @@ vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out)
     natsOptions *opts = NULL;
     vx_status st = VX_OK;
     natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(opts, cfg->url);
+    if (s == NATS_OK && (st = set_credentials(opts, cfg)) != VX_OK)
+        goto fail;
     if (s == NATS_OK)
         s = natsOptions_SetName(opts, b->name);
     if (s == NATS_OK)
@@ -239,7 +368,9 @@ vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out)
         vx_log(VX_LOG_WARN, "nats connect failed", VX_STR("url", safe),
                VX_STR("status", natsStatus_GetText(s)), VX_STR("error", nats_GetLastError(NULL)));
         st = bus_status(s, 0, NULL);
-        if (st == VX_IO || st == VX_NOT_FOUND)
+        if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED)
+            st = VX_DENIED;
+        else if (st == VX_IO || st == VX_NOT_FOUND)
             st = VX_UNAVAILABLE;
         goto fail;
     }

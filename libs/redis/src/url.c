@@ -3,6 +3,7 @@
 #include "vx/redis.h"
 
 #include "vx/alloc.h"
+#include "vx/buf.h"
 #include "vx/hex.h"
 
 #include <string.h>
@@ -151,4 +152,45 @@ fail:
     memset(out, 0, sizeof *out);
     vx_errf(why, why_cap, "bad Redis URL: %s", msg);
     return VX_INVALID;
+}
+
+/* Appends s percent-encoded where a URL's userinfo needs it. */
+static void put_escaped(vx_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            vx_buf_putc(b, (char)*p);
+        } else {
+            vx_buf_putc(b, '%');
+            vx_buf_putc(b, hex[*p >> 4]);
+            vx_buf_putc(b, hex[*p & 15]);
+        }
+    }
+}
+
+vx_status vx_redis_url_with_credentials(const char *url, const char *user, const char *password,
+                                        char **out, char *why, size_t why_cap)
+{
+    vx_redis_url u;
+    vx_status st = vx_redis_url_parse(url, &u, why, why_cap);
+    if (st != VX_OK)
+        return st;
+    const char *use_user = user != NULL && user[0] != '\0' ? user : u.user;
+    const char *use_pw = password != NULL && password[0] != '\0' ? password : u.password;
+    vx_buf b;
+    vx_buf_init(&b);
+    vx_buf_puts(&b, "redis://");
+    if (use_pw != NULL) {
+        if (use_user != NULL)
+            put_escaped(&b, use_user);
+        vx_buf_putc(&b, ':');
+        put_escaped(&b, use_pw);
+        vx_buf_putc(&b, '@');
+    }
+    vx_buf_printf(&b, "%s:%d/%d", u.host, u.port, u.db);
+    vx_redis_url_cleanup(&u);
+    *out = vx_buf_take(&b, NULL);
+    return VX_OK;
 }

@@ -328,6 +328,15 @@ int vx_service_begin(const vx_service_def *def, int argc, char **argv, vx_servic
         vx_pg_config_from_env(&c->pg);
     if (def->check)
         def->check(def->config);
+    if (c->redis_user != NULL || c->redis_password != NULL) {
+        char *url = NULL, why[256] = "";
+        if (vx_redis_url_with_credentials(c->redis_url, c->redis_user, c->redis_password, &url, why,
+                                          sizeof why) != VX_OK) {
+            fprintf(stderr, "%s: VX_REDIS_URL: %s\n", program, why);
+            return VX_EXIT_CONFIG;
+        }
+        c->redis_url = url; /* lives as long as the process */
+    }
     c->redis_pool_size = c->redis_pool_size ? c->redis_pool_size : 4;
     c->redis_timeout_ms = c->redis_timeout_ms ? c->redis_timeout_ms : 250;
     vx_log_init(def->name, c->log_level);
@@ -461,7 +470,8 @@ static vx_status connect_bus(void *arg, char *err, size_t cap)
     vx_bus_config bc = {.url = s->def->svc->nats_url,
                         .name = s->program,
                         .timeout_ms = 5000,
-                        .send_asap = s->def->send_asap};
+                        .send_asap = s->def->send_asap,
+                        .creds = s->def->svc->nats};
     vx_bus *b = NULL;
     vx_status st = vx_bus_connect(&bc, &b);
     if (st == VX_OK) {
@@ -472,7 +482,10 @@ static vx_status connect_bus(void *arg, char *err, size_t cap)
     } else {
         char red[256];
         vx_redact_url(s->def->svc->nats_url, red, sizeof red);
-        snprintf(err, cap, "cannot connect to %s", red);
+        snprintf(err, cap, "cannot connect to %s%s", red,
+                 st == VX_DENIED    ? ": the server refused the credentials"
+                 : st == VX_INVALID ? ": bad credentials or TLS settings (see the log)"
+                                    : "");
     }
     return st;
 }

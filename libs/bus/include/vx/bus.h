@@ -16,11 +16,30 @@ typedef struct vx_bus_consumer vx_bus_consumer;
 typedef struct vx_bus_msg vx_bus_msg;
 typedef struct vx_bus_sub vx_bus_sub;
 
+/* Who the connection is and how it is secured (every field may be NULL or empty). The server
+ * decides what the user may publish and subscribe to (nats-server authorization). */
 typedef struct {
-    const char *url;    /* e.g. "nats://127.0.0.1:14222"; copied */
+    /* The user and password. When user is set, user:password@ in the URL is ignored; when not,
+     * the URL's (nats://user:password@host:port) are used. */
+    const char *user;
+    const char *password;
+    /* TLS: the CA that signed the server's certificate (setting it requires TLS), and this
+     * client's certificate chain and key for servers that verify clients (both or neither). */
+    const char *tls_ca;
+    const char *tls_cert;
+    const char *tls_key;
+} vx_bus_credentials;
+
+/* The credentials from VX_NATS_USER, VX_NATS_PASSWORD, VX_NATS_TLS_CA, VX_NATS_TLS_CERT and
+ * VX_NATS_TLS_KEY (borrowed from the environment; unset ones NULL), for tools and tests. */
+vx_bus_credentials vx_bus_credentials_from_env(void);
+
+typedef struct {
+    const char *url;    /* e.g. "nats://127.0.0.1:14222", or several separated by ','; copied */
     const char *name;   /* client name shown by the server; copied */
     int64_t timeout_ms; /* connect and JetStream API timeout (5 s) */
     bool send_asap;     /* flush every publish at once (responders; lower latency) */
+    vx_bus_credentials creds;
 } vx_bus_config;
 
 /* A message header. Publishing refuses (VX_INVALID) an empty key, a key with ':', a blank or
@@ -31,8 +50,12 @@ typedef struct {
 } vx_bus_header;
 
 /* Connects; afterwards the connection reconnects by itself forever, logging each disconnect
- * and reconnect. While it is disconnected, publishing fails at once (VX_UNAVAILABLE): nothing is
- * buffered to be sent later. VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards.
+ * and reconnect. With a user (from creds or the URL), reply subjects are "_INBOX.<user>.*",
+ * so the server can let each user subscribe to its own replies only; VX_INVALID for a user
+ * that cannot be a subject token ('.', '*', '>', blanks), and for TLS files that do not load
+ * (the reason is logged). VX_DENIED when the server refuses the credentials. While it is
+ * disconnected, publishing fails at once (VX_UNAVAILABLE): nothing is buffered to be sent later.
+ * VX_UNAVAILABLE if the first connection fails. Thread-safe afterwards.
  */
 VX_MUST_CHECK vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out);
 /* Flushes what is buffered, waits up to timeout_ms for outstanding async publishes (logging

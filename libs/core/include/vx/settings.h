@@ -45,6 +45,11 @@ typedef struct {
     {                                                                                              \
         name, VX_SETTING_STR, offsetof(T, field), def, 0, 0, help, check, false                    \
     }
+/* A string that may stay unset (NULL). */
+#define VX_SET_STR_OPTIONAL(name, T, field, help)                                                  \
+    {                                                                                              \
+        name, VX_SETTING_STR, offsetof(T, field), NULL, 0, 0, help, NULL, true                     \
+    }
 #define VX_SET_INT(name, T, field, def, min, max, help)                                            \
     {                                                                                              \
         name, VX_SETTING_INT, offsetof(T, field), def, min, max, help, NULL, false                 \

@@ -15,6 +15,7 @@
     X(UNAVAILABLE, "unavailable")                                                                  \
     X(IO, "i/o error")                                                                             \
     X(CLOSED, "closed")                                                                            \
+    X(DENIED, "permission denied")                                                                 \
     X(INTERNAL, "internal error")
 
 /* On a function whose result must not be dropped: a vx_status, or a bool saying whether an

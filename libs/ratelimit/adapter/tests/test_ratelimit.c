@@ -76,8 +76,8 @@ static int setup(void **state)
     fixture *f = vx_xcalloc(1, sizeof *f);
     *state = f;
     snprintf(f->prefix, sizeof f->prefix, "vxt:rl:%d:%d:", (int)getpid(), ++g.next_id);
-    f->redis = redisConnect(g.host, g.port);
-    if (f->redis == NULL || f->redis->err)
+    f->redis = h_redis_open();
+    if (f->redis == NULL)
         return -1;
     f->metrics = vx_metrics_create();
     uv_loop_init(&f->loop);
@@ -520,8 +520,8 @@ static void test_ratelimit_falls_back_and_recovers(void **state)
     fixture *f = *state;
     h_proxy *px = h_proxy_start(g.host, g.port);
     assert_non_null(px);
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", h_proxy_port(px));
+    char url[256];
+    h_redis_url_at(h_proxy_port(px), 0, url, sizeof url);
     vx_ratelimit_config cfg = test_config(f, url);
     cfg.command_timeout_ms = 150;
     start_limiter(f, &cfg);
@@ -597,8 +597,8 @@ static void test_ratelimit_destroy_cancels_waiting_checks(void **state)
     fixture *f = *state;
     h_proxy *px = h_proxy_start(g.host, g.port);
     assert_non_null(px);
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", h_proxy_port(px));
+    char url[256];
+    h_redis_url_at(h_proxy_port(px), 0, url, sizeof url);
     vx_ratelimit_config cfg = test_config(f, url);
     cfg.command_timeout_ms = 10000;
     start_limiter(f, &cfg);
@@ -637,8 +637,8 @@ int main(void)
     snprintf(g.host, sizeof g.host, "%s", s->host);
     g.port = s->port;
     vx_ratelimit_shared_destroy(s);
-    redisContext *c = redisConnect(g.host, g.port);
-    redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+    redisContext *c = h_redis_open();
+    redisReply *r = c ? redisCommand(c, "PING") : NULL;
     bool up = r != NULL && r->type == REDIS_REPLY_STATUS;
     freeReplyObject(r);
     if (c)

@@ -29,6 +29,11 @@ typedef struct {
 VX_MUST_CHECK vx_status vx_redis_url_parse(const char *url, vx_redis_url *out, char *why,
                                            size_t why_cap);
 void vx_redis_url_cleanup(vx_redis_url *u);
+/* The URL again with user and password (either NULL or empty: the URL's own), escaped as a
+ * URL needs; *out is the caller's (vx_free). VX_INVALID (with why) for a bad URL. */
+VX_MUST_CHECK vx_status vx_redis_url_with_credentials(const char *url, const char *user,
+                                                      const char *password, char **out, char *why,
+                                                      size_t why_cap);
 
 typedef struct {
     const char *url;            /* as above; copied */

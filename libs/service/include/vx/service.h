@@ -42,8 +42,11 @@
  * list its rows with the VX_SERVICE_SET_* macros below. */
 typedef struct {
     const char *nats_url;
-    vx_pg_config pg; /* VX_PG_* (vx_pg_config_from_env), when the service uses Postgres */
-    const char *redis_url;
+    vx_bus_credentials nats; /* VX_NATS_USER, VX_NATS_PASSWORD, VX_NATS_TLS_* */
+    vx_pg_config pg;         /* VX_PG_* (vx_pg_config_from_env), when the service uses Postgres */
+    const char *redis_url;   /* with VX_REDIS_USER and VX_REDIS_PASSWORD put in, once begun */
+    const char *redis_user;
+    const char *redis_password;
     int redis_pool_size;      /* connections of the blocking client (4 when left 0) */
     int64_t redis_timeout_ms; /* per command (250 unless set) */
     const char *ops_host;
@@ -52,10 +55,22 @@ typedef struct {
 } vx_service_config;
 
 #define VX_SERVICE_SET_NATS(T)                                                                     \
-    VX_SET_STR("VX_NATS_URL", T, svc.nats_url, VX_DEFAULT_NATS_URL, "NATS server(s)")
+    VX_SET_STR("VX_NATS_URL", T, svc.nats_url, VX_DEFAULT_NATS_URL,                                \
+               "NATS server(s), ','-separated; may carry user:password@"),                         \
+        VX_SET_STR_OPTIONAL("VX_NATS_USER", T, svc.nats.user,                                      \
+                            "this service's NATS user (wins over the URL's)"),                     \
+        VX_SET_STR_OPTIONAL("VX_NATS_PASSWORD", T, svc.nats.password, "its password"),             \
+        VX_SET_STR_OPTIONAL("VX_NATS_TLS_CA", T, svc.nats.tls_ca,                                  \
+                            "CA file for the NATS server's certificate (turns TLS on)"),           \
+        VX_SET_STR_OPTIONAL("VX_NATS_TLS_CERT", T, svc.nats.tls_cert,                              \
+                            "client certificate chain file for NATS (with VX_NATS_TLS_KEY)"),      \
+        VX_SET_STR_OPTIONAL("VX_NATS_TLS_KEY", T, svc.nats.tls_key, "its private key file")
 #define VX_SERVICE_SET_REDIS(T, help)                                                              \
     VX_SET_STR_CHECKED("VX_REDIS_URL", T, svc.redis_url, VX_DEFAULT_REDIS_URL,                     \
-                       vx_service_check_redis_url, help)
+                       vx_service_check_redis_url, help),                                          \
+        VX_SET_STR_OPTIONAL("VX_REDIS_USER", T, svc.redis_user,                                    \
+                            "this service's Redis ACL user (wins over the URL's)"),                \
+        VX_SET_STR_OPTIONAL("VX_REDIS_PASSWORD", T, svc.redis_password, "its password")
 #define VX_SERVICE_SET_PG VX_SET_NOTE(VX_PG_ENV_USAGE)
 #define VX_SERVICE_SET_OPS(T, port_env, port_def)                                                  \
     VX_SET_STR("VX_OPS_HOST", T, svc.ops_host, "127.0.0.1",                                        \
