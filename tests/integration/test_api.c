@@ -636,6 +636,108 @@ static void test_api_cached_summary_follows_new_commits(void **state)
     assert_int_equal(h_service_stop(ing), 0);
 }
 
+/* A full event stream (at its size bound, refusing new messages) is a 503 with Retry-After and
+ * the reason, nothing stored; once drained, the same request is accepted. */
+static void test_api_full_stream_answers_503_and_recovers(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-api-full", .timeout_ms = 5000};
+    vx_bus *b = NULL;
+    assert_int_equal(vx_bus_connect(&bc, &b), VX_OK);
+    char name[96], subjects[96], subject[160], err[256] = "";
+    snprintf(name, sizeof name, "T_EV_%s", f->id);
+    snprintf(subjects, sizeof subjects, "%s.events.>", f->id);
+    snprintf(subject, sizeof subject, "%s.events.%s", f->id, t);
+    vx_stream_config sc = {.name = name,
+                           .subjects = subjects,
+                           .max_bytes = 64 * 1024,
+                           .work_queue = true,
+                           .discard_new = true};
+    assert_int_equal(vx_bus_ensure_stream(b, &sc, err, sizeof err), VX_OK);
+    /* fill it to the last byte: 8 KiB at a time until JetStream refuses, then smaller */
+    static char filler[8192];
+    int stored = 0;
+    for (size_t size = sizeof filler; size >= 1; size /= 8) {
+        vx_status st = VX_OK;
+        for (int i = 0; i < 5000 && (st = vx_bus_publish(b, subject, filler, size, NULL, NULL, 0,
+                                                         NULL)) == VX_OK;
+             i++)
+            stored++;
+        assert_int_equal(st, VX_FULL);
+    }
+    assert_true(stored > 8);
+    vx_stream_info info;
+    assert_int_equal(vx_bus_stream_info(b, name, &info), VX_OK);
+    assert_int_equal(info.max_bytes, 64 * 1024);
+    uint64_t held = info.msgs;
+    char id[37], ev[600], body[700];
+    vx_test_uuid(id);
+    snprintf(ev, sizeof ev, EVENT, id, "5");
+    snprintf(body, sizeof body, "[%s]", ev);
+    resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+    if (r.status != 503 || !strstr(r.body, "stream is full") ||
+        !strstr(r.body, "nothing was stored"))
+        fail_msg("%ld %s", r.status, r.body);
+    const char *ra = header(&r, "Retry-After");
+    assert_non_null(ra);
+    assert_int_equal(atoi(ra), 30);
+    free(r.body);
+    assert_int_equal(vx_bus_stream_info(b, name, &info), VX_OK);
+    assert_int_equal(info.msgs, held); /* nothing went in */
+    /* drained (as ingest would, here by deleting), the same request goes through */
+    for (uint64_t seq = info.first_seq; seq <= info.last_seq; seq++) {
+        vx_status st = vx_bus_stream_delete_msg(b, name, seq);
+        assert_true(st == VX_OK || st == VX_NOT_FOUND);
+    }
+    r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+    if (r.status != 202)
+        fail_msg("%ld %s", r.status, r.body);
+    free(r.body);
+    assert_int_equal(vx_bus_stream_info(b, name, &info), VX_OK);
+    assert_int_equal(info.msgs, 1);
+    vx_bus_destroy(b);
+}
+
+/* /readyz is on the public port: with Postgres gone it says so, and nothing of libpq's text
+ * (host, port, role, database) reaches the client. */
+static void test_api_readyz_names_no_hosts_or_roles(void **state)
+{
+    FIXTURE(f);
+    char dsn[512], host[128], dsn_env[600];
+    int pg_port = 0;
+    assert_true(h_dsn_via(getenv("VX_PG_DSN"), "127.0.0.1", 1, dsn, sizeof dsn, host, sizeof host,
+                          &pg_port));
+    h_proxy *proxy = h_proxy_start(host, pg_port);
+    assert_true(h_dsn_via(getenv("VX_PG_DSN"), "127.0.0.1", h_proxy_port(proxy), dsn, sizeof dsn,
+                          host, sizeof host, &pg_port));
+    snprintf(dsn_env, sizeof dsn_env, "VX_PG_DSN=%s", dsn);
+    start_api(f, dsn_env, NULL);
+    h_proxy_cut(proxy);
+    char body[1024] = "";
+    int status = 0;
+    for (int i = 0; i < 100 && (status = h_http_get(f->port, "/readyz", body, sizeof body)) != 503;
+         i++)
+        vx_sleep_ms(100);
+    if (status != 503 || !strstr(body, "postgres: not answering"))
+        fail_msg("%d %s", status, body);
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", h_proxy_port(proxy));
+    const char *secret[] = {"127.0.0.1", "localhost",  "valdrix_app", "valdrix_owner",
+                            port_text,   "connection", "server",      "password"};
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
+        if (strstr(body, secret[i]))
+            fail_msg("/readyz tells \"%s\": %s", secret[i], body);
+    h_proxy_restore(proxy);
+    for (int i = 0; i < 100 && h_http_get(f->port, "/readyz", NULL, 0) != 200; i++)
+        vx_sleep_ms(100);
+    assert_int_equal(h_http_get(f->port, "/readyz", NULL, 0), 200);
+    h_service_stop(&f->api);
+    h_proxy_stop(proxy);
+}
+
 static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
 {
     FIXTURE(f);
@@ -1063,6 +1165,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_posted_events_reach_the_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_cached_summary_follows_new_commits, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_api_readyz_names_no_hosts_or_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_full_stream_answers_503_and_recovers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup,
                                         teardown),

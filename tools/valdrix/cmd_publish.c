@@ -40,7 +40,7 @@ static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const 
     return bus;
 }
 
-static bool tenant_arg(const char *cmd, const char *tenant, char *out)
+bool cli_tenant_arg(const char *cmd, const char *tenant, char *out)
 {
     vx_uuid u;
     if (!tenant || !vx_uuid_parse(tenant, strlen(tenant), &u)) {
@@ -97,7 +97,7 @@ int cmd_publish(int argc, char **argv)
     }
     char tenant[37];
     int64_t batch;
-    if (!tenant_arg("publish", cli_get(o, no, "tenant"), tenant) ||
+    if (!cli_tenant_arg("publish", cli_get(o, no, "tenant"), tenant) ||
         !cli_int("publish", o, no, "batch", 500, 1, VX_COST_MAX_BATCH_EVENTS, &batch))
         return 2;
     if (np != 1) {
@@ -180,7 +180,7 @@ int cmd_generate(int argc, char **argv)
     }
     char tenant[37];
     int64_t days, per_day, seed, batch;
-    if (!tenant_arg("generate", cli_get(o, no, "tenant"), tenant) ||
+    if (!cli_tenant_arg("generate", cli_get(o, no, "tenant"), tenant) ||
         !cli_int("generate", o, no, "days", -1, 1, 36600, &days) ||
         !cli_int("generate", o, no, "events-per-day", -1, 1, 100000000, &per_day) ||
         !cli_int("generate", o, no, "seed", 1, 0, INT64_MAX, &seed) ||

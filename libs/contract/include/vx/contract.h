@@ -166,7 +166,7 @@ typedef struct {
  * INTERNAL. Never NULL; static. */
 const vx_contract_error_info *vx_contract_error_of_code(int code);
 /* The Error.Code to answer a failure `st` of a call with: TIMEOUT deadline; UNAVAILABLE, IO,
- * CLOSED and CONFLICT (a lost connection or serialisation) unavailable; INVALID and NOT_FOUND
+ * CLOSED, CONFLICT (a lost connection or serialisation) and FULL unavailable; INVALID and NOT_FOUND
  * invalid; LIMIT limited; anything else internal. */
 Valdrix__V1__Error__Code vx_contract_code_of_status(vx_status st);
 
