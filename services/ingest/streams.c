@@ -13,14 +13,15 @@ static void gauges(ingest_stream_gauges *g, vx_metrics *reg, const char *stream)
 {
     char label[160];
     snprintf(label, sizeof label, "stream=\"%s\"", stream);
-    g->bytes = vx_metrics_gauge(reg, "valdrix_ingest_stream_bytes", "Bytes the stream holds", label);
+    g->bytes =
+        vx_metrics_gauge(reg, "valdrix_ingest_stream_bytes", "Bytes the stream holds", label);
     g->max_bytes = vx_metrics_gauge(reg, "valdrix_ingest_stream_max_bytes",
                                     "The stream's size bound (0: none)", label);
-    g->msgs = vx_metrics_gauge(reg, "valdrix_ingest_stream_messages", "Messages the stream holds",
-                               label);
-    g->fullness = vx_metrics_gauge(reg, "valdrix_ingest_stream_fullness",
-                                   "Bytes held over the size bound (0 to 1; 0 without bound)",
-                                   label);
+    g->msgs =
+        vx_metrics_gauge(reg, "valdrix_ingest_stream_messages", "Messages the stream holds", label);
+    g->fullness =
+        vx_metrics_gauge(reg, "valdrix_ingest_stream_fullness",
+                         "Bytes held over the size bound (0 to 1; 0 without bound)", label);
 }
 
 void ingest_streams_init(ingest_streams *s, const ingest_config *cfg, vx_metrics *reg)

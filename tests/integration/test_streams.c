@@ -12,8 +12,8 @@
 #include "../support/harness.h"
 #include "../support/vx_test_env.h"
 #include "vx/bus.h"
-#include "vx/cost.h"
 #include "vx/clock.h"
+#include "vx/cost.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,9 +215,8 @@ static void test_dlq_list_and_replay_store_each_event_once(void **state)
     assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
                                   tenant, NULL, 10, 20000),
                      10);
-    assert_int_equal(h_wait_metric(f->ingest.port, "valdrix_ingest_events_written_total", 10,
-                                   20000),
-                     10);
+    assert_int_equal(
+        h_wait_metric(f->ingest.port, "valdrix_ingest_events_written_total", 10, 20000), 10);
     const char *missing[] = {"valdrix", "dlq", "replay", "--seq", "999999", NULL};
     int rc = dlq(f, missing, out, sizeof out);
     if (rc != 1)

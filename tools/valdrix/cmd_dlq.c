@@ -87,8 +87,8 @@ static int replay_one(vx_bus *bus, const dlq_opts *o, vx_bus_msg *m)
     snprintf(id, sizeof id, "replay-%s-%" PRIu64, o->stream, seq);
     const char *tp = vx_bus_msg_header(m, "traceparent");
     vx_bus_header h[] = {{"Vx-Replayed-From", id}, {"traceparent", tp}};
-    vx_status st = vx_bus_publish(bus, orig, vx_bus_msg_data(m), vx_bus_msg_len(m), id, h,
-                                  tp ? 2 : 1, NULL);
+    vx_status st =
+        vx_bus_publish(bus, orig, vx_bus_msg_data(m), vx_bus_msg_len(m), id, h, tp ? 2 : 1, NULL);
     if (st != VX_OK) {
         printf("%" PRIu64 "\tfailed: publishing to %s: %s%s\n", seq, orig, vx_status_str(st),
                st == VX_FULL ? " (the event stream is full: let ingest catch up)" : "");
@@ -220,7 +220,8 @@ int cmd_dlq(int argc, char **argv)
         return 2;
     d.only_seq = (uint64_t)seq;
     if (replay && !d.tenant && !d.only_seq && !cli_get(o, no, "all")) {
-        fprintf(stderr, "valdrix dlq replay: choose what to replay: --tenant T, --seq N or --all\n");
+        fprintf(stderr,
+                "valdrix dlq replay: choose what to replay: --tenant T, --seq N or --all\n");
         return 2;
     }
     return run(replay, &d);
