@@ -183,7 +183,7 @@ static void test_tls_server_that_verifies_clients(void **state)
 int main(void)
 {
     nats_server = access("/usr/sbin/nats-server", X_OK) == 0 ? "/usr/sbin/nats-server"
-                                                              : "/usr/bin/nats-server";
+                                                             : "/usr/bin/nats-server";
     if (access(nats_server, X_OK) != 0 || system("command -v openssl >/dev/null") != 0) {
         fprintf(stderr, "test_nats_tls: needs nats-server and openssl (scripts/deps.sh)\n");
         return 1;

@@ -17,6 +17,10 @@ int cmd_forecast(int argc, char **argv);
 int cmd_publisher(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 
+/* Connects to NATS for `valdrix CMD` (VX_NATS_URL, VX_NATS_USER, VX_NATS_PASSWORD,
+ * VX_NATS_TLS_*); NULL after printing why (URL redacted). */
+struct vx_bus *cli_bus_connect(const char *cmd);
+
 /* Checks --tenant is a UUID and writes its canonical form (37 bytes) to out; false after
  * printing why. */
 bool cli_tenant_arg(const char *cmd, const char *tenant, char *out);

@@ -108,19 +108,11 @@ static int replay_one(vx_bus *bus, const dlq_opts *o, vx_bus_msg *m)
 static int run(bool replay, const dlq_opts *o)
 {
     const char *cmd = replay ? "dlq replay" : "dlq list";
-    vx_bus_config bc = {.url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL),
-                        .name = "valdrix-cli",
-                        .timeout_ms = 10000,
-                        .creds = vx_bus_credentials_from_env()};
-    vx_bus *bus = NULL;
-    vx_status st = vx_bus_connect(&bc, &bus);
-    if (st != VX_OK) {
-        fprintf(stderr, "valdrix %s: cannot connect to NATS (VX_NATS_URL): %s\n", cmd,
-                vx_status_str(st));
+    vx_bus *bus = cli_bus_connect(cmd);
+    if (bus == NULL)
         return 1;
-    }
     vx_stream_info info;
-    st = vx_bus_stream_info(bus, o->stream, &info);
+    vx_status st = vx_bus_stream_info(bus, o->stream, &info);
     if (st != VX_OK) {
         fprintf(stderr, "valdrix %s: stream %s: %s%s\n", cmd, o->stream, vx_status_str(st),
                 st == VX_NOT_FOUND ? " (ingest creates it when it starts)" : "");

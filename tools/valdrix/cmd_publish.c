@@ -13,14 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Connects with the operator's or a publisher's credential (VX_NATS_URL, VX_NATS_USER,
- * VX_NATS_PASSWORD, VX_NATS_TLS_*). The stream is ingest's to create and configure (its
- * retention and limits are ingest's settings): a publisher credential may not touch the
- * JetStream API at all. */
-static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const char *tenant)
+vx_bus *cli_bus_connect(const char *cmd)
 {
     const char *url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    const char *prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
     vx_bus_config bc = {.url = url,
                         .name = "valdrix-cli",
                         .timeout_ms = 10000,
@@ -36,7 +31,18 @@ static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const 
                                 : vx_status_str(st));
         return NULL;
     }
-    snprintf(subject, cap, "%s.%s", prefix, tenant);
+    return bus;
+}
+
+/* Connects with the operator's or a publisher's credential. The stream is ingest's to create
+ * and configure (its retention and limits are ingest's settings): a publisher credential may
+ * not touch the JetStream API at all. */
+static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const char *tenant)
+{
+    const char *prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
+    vx_bus *bus = cli_bus_connect(cmd);
+    if (bus != NULL)
+        snprintf(subject, cap, "%s.%s", prefix, tenant);
     return bus;
 }
 
