@@ -79,10 +79,27 @@ static int teardown(void **state)
     if (!f)                                                                                        \
         skip();
 
+/* Starts ingest; max_mb (0: the fixture's 16) bounds the events stream. */
+static void start_ingest_bounded(fixture *f, int max_mb)
+{
+    const char *env[10];
+    char bound[64];
+    int n = 0;
+    for (int i = 0; f->envp[i]; i++)
+        if (max_mb == 0 || strncmp(f->envp[i], "VX_INGEST_STREAM_MAX_MB=", 24) != 0)
+            env[n++] = f->envp[i];
+    if (max_mb) {
+        snprintf(bound, sizeof bound, "VX_INGEST_STREAM_MAX_MB=%d", max_mb);
+        env[n++] = bound;
+    }
+    env[n] = NULL;
+    h_service_start("valdrix-ingest", env, &f->ingest);
+    f->running = true;
+}
+
 static void start_ingest(fixture *f)
 {
-    h_service_start("valdrix-ingest", f->envp, &f->ingest);
-    f->running = true;
+    start_ingest_bounded(f, 0);
 }
 
 /* Publishes n events of tenant (one message, event ids id-0..id-(n-1) as UUIDv5 of them). */
@@ -158,6 +175,50 @@ static void test_streams_are_bounded(void **state)
                      16.0 * 1024 * 1024);
 }
 
+/* A publisher meets a full stream: `valdrix generate` says so and how to go on; once ingest has
+ * drained the stream, the same command again stores every event once. */
+static void test_full_stream_refuses_publishers_until_drained(void **state)
+{
+    FIXTURE(f);
+    start_ingest_bounded(f, 1);
+    assert_int_equal(h_service_stop(&f->ingest), 0);
+    f->running = false;
+    char tenant[37];
+    h_create_tenant(f->pg, tenant, "starter");
+    /* 20 000 events of about 200 bytes: more than the 1 MiB the stream may hold */
+    const char *gen[] = {"valdrix", "generate",         "--tenant", tenant,   "--days",
+                         "10",      "--events-per-day", "2000",     "--seed", "5",
+                         "--end",   "2026-10-01",       NULL};
+    static char out[1 << 16];
+    int rc = h_run("valdrix", gen, f->envp, out, sizeof out);
+    if (rc != 1 || !strstr(out, "the event stream is full") || !strstr(out, "again later")) {
+        fprintf(stderr, "---- valdrix generate, exit %d ----\n%s----\n", rc, out);
+        fail_msg("valdrix generate did not say the stream is full");
+    }
+    vx_stream_info ev;
+    assert_int_equal(vx_bus_stream_info(f->bus, f->stream, &ev), VX_OK);
+    assert_true(ev.bytes <= 1024 * 1024);
+    assert_true(ev.msgs > 0);
+    /* ingest drains it; the same command again completes, and each event is stored once */
+    start_ingest_bounded(f, 1);
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(vx_bus_stream_info(f->bus, f->stream, &ev), VX_OK);
+        if (ev.msgs == 0)
+            break;
+        vx_sleep_ms(50);
+    }
+    assert_int_equal(ev.msgs, 0);
+    /* as the message advises, the same command again (ingest drains while it publishes, and
+     * 20 000 events do not fit at once: again until one run goes through) */
+    for (int i = 0; i < 30 && (rc = h_run("valdrix", gen, f->envp, out, sizeof out)) != 0; i++)
+        vx_sleep_ms(1000);
+    if (rc != 0)
+        fail_msg("exit %d: %s", rc, out);
+    assert_int_equal(h_wait_query(f->pg, "SELECT count(*) FROM cost_records WHERE tenant_id = $1",
+                                  tenant, NULL, 20000, 60000),
+                     20000);
+}
+
 static void test_dlq_list_and_replay_store_each_event_once(void **state)
 {
     FIXTURE(f);
@@ -228,6 +289,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_streams_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_stream_refuses_publishers_until_drained, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dlq_list_and_replay_store_each_event_once, setup,
                                         teardown),
     };

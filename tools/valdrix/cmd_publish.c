@@ -64,6 +64,14 @@ static int finish(const char *cmd, publisher *p, vx_bus *bus, uint64_t bad)
     vx_status st = publisher_finish(p, &events, &messages, &failed);
     publisher_destroy(p);
     vx_bus_destroy(bus);
+    if (st == VX_FULL) {
+        fprintf(stderr,
+                "valdrix %s: %llu message(s) were refused: the event stream is full (ingest has "
+                "not caught up). Run the same command again later: nothing already stored is "
+                "duplicated\n",
+                cmd, (unsigned long long)failed);
+        return 1;
+    }
     if (st != VX_OK) {
         fprintf(stderr,
                 "valdrix %s: %llu message(s) were not acknowledged (%s): is the stream "
@@ -153,7 +161,8 @@ int cmd_publish(int argc, char **argv)
         st = publisher_add(p, ev);
         vx_cost_event_free(ev);
         if (st != VX_OK) {
-            fprintf(stderr, "valdrix publish: publishing failed: %s\n", vx_status_str(st));
+            if (st != VX_FULL) /* finish says what to do about a full stream */
+                fprintf(stderr, "valdrix publish: publishing failed: %s\n", vx_status_str(st));
             rc = 1;
             break;
         }
@@ -225,7 +234,8 @@ int cmd_generate(int argc, char **argv)
     while (vx_gen_next(g, &ev)) {
         vx_status st = publisher_add(p, &ev);
         if (st != VX_OK) {
-            fprintf(stderr, "valdrix generate: publishing failed: %s\n", vx_status_str(st));
+            if (st != VX_FULL) /* finish says what to do about a full stream */
+                fprintf(stderr, "valdrix generate: publishing failed: %s\n", vx_status_str(st));
             rc = 1;
             break;
         }

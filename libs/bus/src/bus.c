@@ -22,6 +22,14 @@ void bus_last_error(char *err, size_t err_cap)
     snprintf(err, err_cap, "%s", text != NULL ? text : "");
 }
 
+/* A stream at max_bytes/max_msgs with discard new, or JetStream's storage exhausted. */
+bool bus_full_error(jsErrCode jerr)
+{
+    return jerr == JSStreamStoreFailedErr || jerr == JSStreamLimitsErr ||
+           jerr == JSInsufficientResourcesErr || jerr == JSStorageResourcesExceededErr ||
+           jerr == JSMemoryResourcesExceededErr;
+}
+
 vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op)
 {
     switch (s) {
@@ -57,10 +65,7 @@ vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op)
         return VX_UNAVAILABLE;
     if (jerr == JSConsumerNotFoundErr || jerr == JSNoMessageFoundErr)
         return VX_NOT_FOUND;
-    /* a stream at max_bytes/max_msgs with discard new, or JetStream's storage exhausted */
-    if (jerr == JSStreamStoreFailedErr || jerr == JSStreamLimitsErr ||
-        jerr == JSInsufficientResourcesErr || jerr == JSStorageResourcesExceededErr ||
-        jerr == JSMemoryResourcesExceededErr)
+    if (bus_full_error(jerr))
         return VX_FULL;
     if (op == NULL)
         return VX_IO;
@@ -152,6 +157,8 @@ static void on_async_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
     vx_bus *b = closure;
     (void)js;
     uint64_t before = atomic_fetch_add(&b->async_failed, 1);
+    if (bus_full_error(pae->ErrCode))
+        atomic_store(&b->async_full, true);
     if (before == 0)
         vx_log(VX_LOG_WARN, "async publish failed", VX_STR("client", b->name),
                VX_STR("subject", pae->Msg != NULL ? natsMsg_GetSubject(pae->Msg) : NULL),
@@ -633,6 +640,8 @@ vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms, uint64_t 
     uint64_t n = atomic_exchange(&b->async_failed, 0) + abandoned;
     if (failed != NULL)
         *failed = n;
+    if (atomic_exchange(&b->async_full, false) && st == VX_OK)
+        return VX_FULL;
     return st;
 }
 

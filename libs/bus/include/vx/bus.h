@@ -124,7 +124,8 @@ VX_MUST_CHECK vx_status vx_bus_publish_async(vx_bus *b, const char *subject, con
 /* Waits until every async publish is acked or failed (timeout_ms <= 0: without limit). *failed
  * gets the failures since the last call. VX_TIMEOUT if some are still outstanding after
  * timeout_ms: those are given up and counted in *failed too (written on VX_TIMEOUT as well).
- * Failed messages are not re-sent: callers re-publish them (same msg_id) if they need to. */
+ * VX_FULL when some failed because the stream was full. Failed messages are not re-sent:
+ * callers re-publish them (same msg_id) if they need to. */
 VX_MUST_CHECK vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms,
                                                       uint64_t *failed);
 
