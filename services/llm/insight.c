@@ -70,6 +70,11 @@ void llm_metrics_register(llm_metrics *m, vx_metrics *reg)
     m->budget.settle_errors = vx_metrics_counter(
         reg, "valdrix_llm_budget_settle_errors_total",
         "Settles and releases Redis did not take (the reservation then expires)", NULL);
+    m->budget.settled_unknown = vx_metrics_counter(
+        reg, "valdrix_llm_settled_unknown_total",
+        "Provider calls sent but unanswered (timeout, dropped connection), charged at the reserved "
+        "maximum because the outcome is unknown",
+        NULL);
 }
 
 /* One request in progress. */

@@ -23,13 +23,16 @@
 #include "vx/redis.h"
 #include "vx_test_env.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define KEY "sk-test-Zq7cV9xLm2Pw4RtY8uN1"
@@ -621,27 +624,147 @@ static void test_llm_svc_budget_seeded_from_ledger(void **state)
     assert_true(spent > 400000);
 }
 
-static void test_llm_svc_deadline(void **state)
+/* The micro-USD held by the reservations in the month hash. */
+static int64_t reserved_amount(fixture *f)
+{
+    static vx_redis_script *script;
+    if (!script)
+        script =
+            vx_redis_script_create("local h = redis.call('HGETALL', KEYS[1]) local s = 0 "
+                                   "for i = 1, #h, 2 do if string.sub(h[i], 1, 2) == 'r:' then "
+                                   "local v = h[i + 1] s = s + tonumber(string.sub(v, 1, "
+                                   "string.find(v, ':', 1, true) - 1)) "
+                                   "end end return {s}");
+    char key[128];
+    budget_key(f, key, sizeof key);
+    const char *keys[1] = {key};
+    int64_t out[1];
+    size_t n = 0;
+    char why[128];
+    assert_int_equal(
+        vx_redis_eval_ints(f->redis, script, keys, 1, NULL, 0, out, 1, &n, why, sizeof why), VX_OK);
+    return out[0];
+}
+
+typedef struct {
+    fixture *f;
+    int64_t deadline_ms;
+    int code; /* of the Error reply; 0 for a result */
+} slow_call;
+
+static void *slow_one(void *arg)
+{
+    slow_call *c = arg;
+    Valdrix__V1__InsightReply *r =
+        ask_full(c->f, 1, "2025-12-01", "2026-01-01", NULL, c->deadline_ms);
+    c->code =
+        r->outcome_case == VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR ? (int)r->error->code : 0;
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    return NULL;
+}
+
+/* Asks once while the provider misbehaves; returns the amount reserved for the call (read
+ * from Redis while it was in flight), once the reply with error `code` is in. */
+static int64_t ask_unanswered(fixture *f, int64_t deadline_ms, int code)
+{
+    slow_call c = {.f = f, .deadline_ms = deadline_ms, .code = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_one, &c), 0);
+    int64_t until = vx_mono_ms() + 10000, amount = 0, spent, reservations = 0;
+    while (reservations == 0 && vx_mono_ms() < until) {
+        budget_state(f, &spent, &reservations);
+        if (reservations)
+            amount = reserved_amount(f);
+        else
+            vx_sleep_ms(5);
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(reservations, 1);
+    assert_int_equal(c.code, code);
+    assert_true(amount > 0);
+    return amount;
+}
+
+static void test_llm_svc_hang_after_sending_is_charged(void **state)
 {
     FIXTURE(f);
     seed_history(f);
     fake_llm *fake = fake_for(f, 0, "OPENAI");
     fake_llm_set_mode(fake, FAKE_LLM_HANG);
     add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
-    start_service(f);
-    int64_t t0 = vx_mono_ms();
-    Valdrix__V1__InsightReply *r = ask_full(f, 1, "2025-12-01", "2026-01-01", NULL, 1500);
-    int64_t ms = vx_mono_ms() - t0;
-    error_of(r, 5);
-    valdrix__v1__insight_reply__free_unpacked(r, NULL);
-    /* within the caller's deadline, not the provider timeout (30 s) */
-    assert_true(ms < 1500);
-    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1 AND outcome = "
-                          "'timeout' AND cost = 0"),
-                     1);
+    add_env(f, "VX_LLM_PRICE_OPENAI", "100,100");
+    int i = start_service(f);
+    /* DEADLINE within the caller's 1.5 s (ask_full waits 2 s more, far from the provider
+     * timeout of 30 s) */
+    int64_t amount = ask_unanswered(f, 1500, 5);
+    assert_int_equal(fake_llm_requests(fake), 1);
+    /* the provider received the request and may bill it: the reserved maximum is charged, in
+     * the ledger and in the month's running total, and nothing stays reserved */
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 1);
+    assert_int_equal(q(f, "SELECT (cost * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1 "
+                          "AND outcome = 'timeout'"),
+                     amount);
+    assert_int_equal(q(f, "SELECT output_tokens FROM llm_usage WHERE tenant_id = $1"), 1024);
     int64_t spent, reservations;
     budget_state(f, &spent, &reservations);
     assert_int_equal(reservations, 0);
+    assert_int_equal(spent, amount);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 1);
+}
+
+static void test_llm_svc_dropped_connection_charged_refused_free(void **state)
+{
+    FIXTURE(f);
+    seed_history(f);
+    fake_llm *fake = fake_for(f, 0, "OPENAI");
+    fake_llm_set_mode(fake, FAKE_LLM_CLOSE);
+    fake_llm_set_latency_ms(fake, 300); /* reads, waits, then closes: the test sees the hold */
+    add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
+    add_env(f, "VX_LLM_PRICE_OPENAI", "100,100");
+    add_env(f, "VX_LLM_CACHE_TTL", "0");
+    int i = start_service(f);
+
+    /* read, then the connection closed without an answer: charged the reserved maximum */
+    int64_t amount = ask_unanswered(f, 10000, 4);
+    assert_true(fake_llm_requests(fake) >= 1);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 1);
+    assert_int_equal(q(f, "SELECT (cost * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1 "
+                          "AND outcome = 'connect_error'"),
+                     amount);
+    /* the estimate was settled: the prompt's tokens and the whole output limit */
+    assert_int_equal(q(f, "SELECT output_tokens FROM llm_usage WHERE tenant_id = $1"), 1024);
+    int64_t spent, reservations;
+    budget_state(f, &spent, &reservations);
+    assert_int_equal(reservations, 0);
+    assert_int_equal(spent, amount);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 1);
+    assert_int_equal(h_service_stop(&f->svc[i]), 0);
+    f->n_svc = 0;
+
+    /* a provider whose port refuses connections never saw the request: released at zero */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0); /* bound, never listening */
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
+    add_env(f, "VX_LLM_OPENAI_URL", url);
+    i = start_service(f);
+    Valdrix__V1__InsightReply *r = ask(f, "2025-12-01", "2026-01-01");
+    error_of(r, 4);
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    close(fd);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1 AND outcome = "
+                          "'connect_error' AND cost = 0"),
+                     1);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 2);
+    budget_state(f, &spent, &reservations);
+    assert_int_equal(reservations, 0);
+    assert_int_equal(spent, amount); /* unchanged */
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 0);
 }
 
 typedef struct {
@@ -1055,7 +1178,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_refusal_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_local_takes_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_seeded_from_ledger, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_llm_svc_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_hang_after_sending_is_charged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_dropped_connection_charged_refused_free, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_no_overspend_under_concurrency, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_lost_mid_call_counts_high, setup,
