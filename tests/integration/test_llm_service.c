@@ -18,6 +18,7 @@
 #include "vx/alloc.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/llm.h"
 #include "vx/pb.h"
 #include "vx/redis.h"
@@ -767,6 +768,86 @@ static void test_llm_svc_dropped_connection_charged_refused_free(void **state)
     assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 0);
 }
 
+/* An insight request with headers `h` (no others); the reply. */
+static Valdrix__V1__InsightReply *ask_with(fixture *f, const vx_bus_header *h, size_t n)
+{
+    Valdrix__V1__CostScope sc;
+    valdrix__v1__cost_scope__init(&sc);
+    sc.tenant_id = f->tenant;
+    sc.from = vx_pb_str("2025-12-01");
+    sc.to = vx_pb_str("2026-01-01");
+    Valdrix__V1__InsightRequest r;
+    valdrix__v1__insight_request__init(&r);
+    r.scope = &sc;
+    r.kind = (Valdrix__V1__InsightRequest__Kind)1;
+    uint8_t buf[1024];
+    size_t len = valdrix__v1__insight_request__pack(&r, buf);
+    void *reply = NULL;
+    size_t reply_len = 0;
+    vx_status st = vx_bus_request(f->bus, f->subject, buf, len, h, n, 10000, &reply, &reply_len);
+    if (st != VX_OK)
+        fail_msg("no reply from valdrix-llm: %s", vx_status_str(st));
+    Valdrix__V1__InsightReply *out = valdrix__v1__insight_reply__unpack(NULL, reply_len, reply);
+    vx_free(reply);
+    assert_non_null(out);
+    return out;
+}
+
+/* A request whose caller's deadline has passed is not worked on: no database read, no budget
+ * reserved, no provider called; it is answered DEADLINE and counted. */
+static void test_llm_svc_past_deadline_is_not_worked_on(void **state)
+{
+    FIXTURE(f);
+    seed_history(f);
+    fake_llm *fake = fake_for(f, 0, "OPENAI");
+    add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
+    add_env(f, "VX_LLM_CACHE_TTL", "0");
+    int i = start_service(f);
+
+    char at[VX_DEADLINE_TEXT_MAX];
+    vx_deadline_format(vx_wall_ms() - 1000, at);
+    vx_bus_header past[2] = {{VX_DEADLINE_AT_HEADER, at}, {VX_DEADLINE_MS_HEADER, "10000"}};
+    Valdrix__V1__InsightReply *r = ask_with(f, past, 1);
+    assert_non_null(strstr(error_of(r, 5)->message, "caller's deadline passed"));
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    /* the relative header alongside does not lengthen it */
+    r = ask_with(f, past, 2);
+    error_of(r, 5);
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    /* nor is the database read: a tenant that does not exist is not found out */
+    char real[37];
+    memcpy(real, f->tenant, sizeof real);
+    memcpy(f->tenant, "00000000-0000-4000-8000-000000000000", 37);
+    r = ask_with(f, past, 1);
+    memcpy(f->tenant, real, sizeof real);
+    error_of(r, 5);
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_requests_expired_total"), 3);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_requests_total{outcome=\"deadline\"}"),
+                     3);
+    assert_int_equal(fake_llm_requests(fake), 0);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 0);
+    int64_t spent, reservations;
+    budget_state(f, &spent, &reservations);
+    assert_int_equal(spent, -1); /* the month was never even seeded */
+    assert_int_equal(reservations, 0);
+
+    /* a malformed deadline is refused, saying what it must be */
+    vx_bus_header bad[1] = {{VX_DEADLINE_AT_HEADER, "1764876543210.5"}};
+    r = ask_with(f, bad, 1);
+    assert_non_null(strstr(error_of(r, 1)->message, "Vx-Deadline-At must be"));
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+
+    /* in time, the absolute deadline alone is enough: the provider answers */
+    vx_deadline_format(vx_wall_ms() + 8000, at);
+    vx_bus_header ahead[1] = {{VX_DEADLINE_AT_HEADER, at}};
+    r = ask_with(f, ahead, 1);
+    assert_string_equal(result_of(r)->provider, "openai");
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    assert_int_equal(fake_llm_requests(fake), 1);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_requests_expired_total"), 3);
+}
+
 typedef struct {
     fixture *f;
     int index;
@@ -1181,6 +1262,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_llm_svc_hang_after_sending_is_charged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_dropped_connection_charged_refused_free, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_past_deadline_is_not_worked_on, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_no_overspend_under_concurrency, setup,
                                         teardown),

@@ -8,6 +8,7 @@
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -140,14 +141,19 @@ static void service_job(api_call *c)
     vx_trace child;
     vx_trace_child(vx_http_request_trace(c->req), &child);
     vx_trace_format(&child, traceparent);
-    char deadline[24];
+    /* The absolute deadline also covers the time a request waits in the service's queue; the
+     * relative one stays for services that do not read it yet. */
+    char deadline[24], deadline_at[VX_DEADLINE_TEXT_MAX];
     snprintf(deadline, sizeof deadline, "%lld", (long long)c->ctx->cfg->service_timeout_ms);
-    vx_bus_header h[] = {{"traceparent", traceparent}, {"Vx-Deadline-Ms", deadline}};
+    vx_deadline_format(vx_wall_ms() + c->ctx->cfg->service_timeout_ms, deadline_at);
+    vx_bus_header h[] = {{"traceparent", traceparent},
+                         {VX_DEADLINE_AT_HEADER, deadline_at},
+                         {VX_DEADLINE_MS_HEADER, deadline}};
     void *reply = NULL;
     size_t reply_len = 0;
     char subject_buf[256];
     const char *subject = subject_of(c, subject_buf, sizeof subject_buf);
-    vx_status st = vx_bus_request(c->ctx->bus, subject, msg, msg_len, h, 2,
+    vx_status st = vx_bus_request(c->ctx->bus, subject, msg, msg_len, h, 3,
                                   c->ctx->cfg->service_timeout_ms, &reply, &reply_len);
     atomic_fetch_sub(&c->ctx->service_calls, 1);
     vx_free(msg);
