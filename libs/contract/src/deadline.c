@@ -39,8 +39,7 @@ static bool read_decimal(const char *s, size_t max_digits, int64_t max, int64_t 
 vx_status vx_deadline_read(const char *value, int64_t *at_ms, char *why, size_t why_cap)
 {
     int64_t v = 0;
-    if (value == NULL || !read_decimal(value, 15, VX_DEADLINE_AT_MAX, &v) ||
-        v < 1) {
+    if (value == NULL || !read_decimal(value, 15, VX_DEADLINE_AT_MAX, &v) || v < 1) {
         if (why && why_cap)
             snprintf(why, why_cap,
                      "%s must be unix epoch milliseconds (1 to %lld, decimal digits only)",
