@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const int64_t now = 1764876543210;
     int64_t left = 0;
     if (vx_deadline_left(value, NULL, now, 1000, &left, why, sizeof why) == VX_OK &&
-        (left > VX_DEADLINE_MS_MAX || left != (at - now < VX_DEADLINE_MS_MAX ? at - now
-                                                                               : VX_DEADLINE_MS_MAX)))
+        (left > VX_DEADLINE_MS_MAX ||
+         left != (at - now < VX_DEADLINE_MS_MAX ? at - now : VX_DEADLINE_MS_MAX)))
         abort();
     if (vx_deadline_left(NULL, value, now, 1000, &left, why, sizeof why) == VX_OK &&
         (left < 1 || left > VX_DEADLINE_MS_MAX))

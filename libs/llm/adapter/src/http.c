@@ -189,6 +189,8 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *
 {
     (void)c;
     debug_ctx *d = ctx;
+    if (!d) /* between calls (verbose is off then, but a handle in the pool is not our call) */
+        return 0;
     if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
         d->resp->sent_bytes += size;
     if (!d->trace)
