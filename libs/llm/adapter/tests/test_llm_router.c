@@ -428,6 +428,15 @@ static void unknown_settle(env *e, const char *provider, const char *outcome, ch
              outcome);
 }
 
+/* groq's URL pointing at refused_port, where nothing listens. */
+static int refused_port;
+
+static void groq_refused(vx_llm_config *c)
+{
+    snprintf(c->providers[0].base_url, sizeof c->providers[0].base_url, "http://127.0.0.1:%d/v1",
+             refused_port);
+}
+
 /* A provider that read the request and closed the connection may bill it: settled at the
  * estimate and flagged unknown. One that refused the connection cannot have: released. */
 static void test_llm_router_sent_but_unanswered_settles_the_estimate(void **state)
@@ -450,25 +459,22 @@ static void test_llm_router_sent_but_unanswered_settles_the_estimate(void **stat
 
     /* Nobody listening: connection refused before a byte was written. */
     book_reset(&e->budget_book);
-    int port = fake_llm_port(e->groq);
-    fake_llm_stop(e->groq);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* bound but not listening: connects to it are refused, and no one else can take the port */
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    env_router(e, "groq,openai", NULL);
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    refused_port = ntohs(a.sin_port);
+    env_router(e, "groq,openai", groq_refused);
     run_ok(e, "openai", &res);
     vx_llm_result_cleanup(&res);
     const char *want[] = {"reserve groq", "release groq connect_error", "reserve openai",
                           "settle openai 1200/300 360 ok"};
     assert_events(&e->budget_book, want, 4);
     close(fd);
-    e->groq = fake_llm_start(0);
-    assert_non_null(e->groq);
 }
 
 static void test_llm_router_hang_times_out_then_next(void **state)
