@@ -28,6 +28,9 @@ set -a
 . "${VX_RUN_DIR:-$ROOT/.run}/env"
 set +a
 export VX_TEST_REQUIRE_SERVERS=1
+# JetStream reserves each stream's size bound from its store (8 GiB here), and tests make many
+# stream pairs at once: services started by tests bound theirs small unless a test says otherwise.
+export VX_INGEST_STREAM_MAX_MB=${VX_INGEST_STREAM_MAX_MB:-256} VX_DLQ_MAX_MB=${VX_DLQ_MAX_MB:-32}
 
 # A ThreadSanitizer build (make test-tsan): races inside the libraries we use are suppressed
 # (tests/tsan.supp, each entry says why); every other report, from a test or from a service a
