@@ -21,8 +21,8 @@
 
 typedef struct {
     char id[48], stream[64], dlq[64], prefix[64], dlq_prefix[64];
-    char env[8][160];
-    const char *envp[9];
+    char env[10][160];
+    const char *envp[11];
     vx_bus *bus;
     PGconn *pg;
     h_service ingest;
@@ -49,6 +49,7 @@ static int setup(void **state)
     snprintf(f->env[n++], sizeof f->env[0], "VX_DLQ_SUBJECT=%s", f->dlq_prefix);
     snprintf(f->env[n++], sizeof f->env[0], "VX_INGEST_STREAM_MAX_MB=16");
     snprintf(f->env[n++], sizeof f->env[0], "VX_DLQ_MAX_AGE=48h");
+    snprintf(f->env[n++], sizeof f->env[0], "VX_DLQ_MAX_MB=8");
     for (int i = 0; i < n; i++)
         f->envp[i] = f->env[i];
     f->envp[n] = NULL;
@@ -153,7 +154,7 @@ static void test_streams_are_bounded(void **state)
     assert_false(dl.work_queue);
     assert_false(dl.discard_new);
     assert_int_equal(dl.max_age_ms, 48LL * 3600 * 1000);
-    assert_int_equal(dl.max_bytes, 512 * 1024 * 1024);
+    assert_int_equal(dl.max_bytes, 8 * 1024 * 1024);
     /* an event ingest stored is no longer in the stream */
     char tenant[37];
     h_create_tenant(f->pg, tenant, "starter");
