@@ -10,6 +10,9 @@
 #include "vx/clock.h"
 #include "vx/log.h"
 #include "vx/pg.h"
+#include "vx/uuid.h"
+
+#include "tenant_cache.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -22,24 +25,29 @@ struct vx_ledger {
     pthread_mutex_t mu;
     int months[KNOWN_MAX]; /* year * 12 + month - 1 of partitions known to exist, sorted */
     size_t n_months;
-    char **tenants; /* tenant ids known to exist, sorted */
-    size_t n_tenants;
+    tenant_cache *tenants; /* tenant ids known to exist, least recently used evicted */
 };
 
-vx_ledger *vx_ledger_create(void)
+vx_ledger *vx_ledger_create_with(const vx_ledger_config *cfg)
 {
     vx_ledger *l = vx_xcalloc(1, sizeof *l);
     pthread_mutex_init(&l->mu, NULL);
+    size_t max =
+        cfg && cfg->tenant_cache_max ? cfg->tenant_cache_max : VX_LEDGER_DEFAULT_TENANT_CACHE;
+    l->tenants = tenant_cache_create(max);
     return l;
+}
+
+vx_ledger *vx_ledger_create(void)
+{
+    return vx_ledger_create_with(NULL);
 }
 
 void vx_ledger_destroy(vx_ledger *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->n_tenants; i++)
-        vx_free(l->tenants[i]);
-    vx_free(l->tenants);
+    tenant_cache_destroy(l->tenants);
     pthread_mutex_destroy(&l->mu);
     vx_free(l);
 }
@@ -48,11 +56,6 @@ static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The server's notices (e.g. "relation already exists, skipping") are not ours to print. */
@@ -118,33 +121,67 @@ vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s,
     return VX_OK;
 }
 
-vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists)
+vx_status vx_ledger_tenants_exist(vx_ledger *l, PGconn *c, const char *const *tenant_ids, size_t n,
+                                  bool *exists, char *err, size_t err_cap)
 {
+    /* Answer what the cache knows; ask Postgres once about the rest. */
+    size_t *ask = vx_xmalloc((n ? n : 1) * sizeof *ask);
+    size_t n_ask = 0;
     pthread_mutex_lock(&l->mu);
-    bool known = l->n_tenants &&
-                 bsearch(&tenant_id, l->tenants, l->n_tenants, sizeof(char *), cmp_str) != NULL;
-    pthread_mutex_unlock(&l->mu);
-    if (known) {
-        *exists = true;
-        return VX_OK;
+    for (size_t i = 0; i < n; i++) {
+        vx_uuid u;
+        exists[i] = tenant_cache_get(l->tenants, tenant_ids[i]);
+        if (!exists[i] && vx_uuid_parse(tenant_ids[i], strlen(tenant_ids[i]), &u))
+            ask[n_ask++] = i;
     }
-    const char *params[1] = {tenant_id};
-    PGresult *r =
-        PQexecParams(c, "SELECT vx_tenant_exists($1::uuid)", 1, NULL, params, NULL, NULL, 0);
-    vx_status st = vx_pg_result_status(c, r, NULL, 0);
+    pthread_mutex_unlock(&l->mu);
+    vx_status st = VX_OK;
+    if (n_ask == 0)
+        goto out;
+    vx_buf arr;
+    vx_buf_init(&arr);
+    vx_buf_putc(&arr, '{');
+    for (size_t k = 0; k < n_ask; k++) {
+        vx_uuid u;
+        char canon[37];
+        if (!vx_uuid_parse(tenant_ids[ask[k]], strlen(tenant_ids[ask[k]]), &u))
+            continue; /* cannot happen: only parsed ids are asked */
+        vx_uuid_format(&u, canon);
+        vx_buf_printf(&arr, "%s%s", k ? "," : "", canon);
+    }
+    vx_buf_putc(&arr, '}');
+    vx_buf_putc(&arr, '\0');
+    const char *params[1] = {arr.data};
+    PGresult *r = PQexecParams(c,
+                               "SELECT i FROM unnest($1::uuid[]) WITH ORDINALITY AS u(t, i) "
+                               "WHERE vx_tenant_exists(t)",
+                               1, NULL, params, NULL, NULL, 0);
+    vx_buf_cleanup(&arr);
+    st = vx_pg_result_status(c, r, err, err_cap);
     if (st == VX_OK) {
-        *exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        if (*exists) {
-            pthread_mutex_lock(&l->mu);
-            if (l->n_tenants < KNOWN_MAX) {
-                l->tenants = vx_xrealloc(l->tenants, (l->n_tenants + 1) * sizeof(char *));
-                l->tenants[l->n_tenants++] = vx_xstrdup(tenant_id);
-                qsort(l->tenants, l->n_tenants, sizeof(char *), cmp_str);
-            }
-            pthread_mutex_unlock(&l->mu);
+        pthread_mutex_lock(&l->mu);
+        for (int row = 0; row < PQntuples(r); row++) {
+            long i = strtol(PQgetvalue(r, row, 0), NULL, 10);
+            if (i < 1 || (size_t)i > n_ask)
+                continue;
+            size_t at = ask[i - 1];
+            exists[at] = true;
+            tenant_cache_put(l->tenants, tenant_ids[at]);
         }
+        pthread_mutex_unlock(&l->mu);
     }
     PQclear(r);
+out:
+    vx_free(ask);
+    return st;
+}
+
+vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists)
+{
+    bool e = false;
+    vx_status st = vx_ledger_tenants_exist(l, c, &tenant_id, 1, &e, NULL, 0);
+    if (st == VX_OK)
+        *exists = e;
     return st;
 }
 
