@@ -1,7 +1,10 @@
 /* Publisher of bench/ingest_tenants.sh: N synthetic cost events as messages of B events, message
  * i on the subject of tenant i % T (tenant ids read one per line from a file), many in flight.
- * The events are the same whatever the number of tenants (only their tenant differs), so runs
- * with 1 and with 8 000 tenants compare the cost of tenants alone.
+ * Like a billing export, a message is one day of one tenant's costs: message m holds day m % 60
+ * (from 2025-10-01), its events spread over the day's hours and 4 services. The events are the
+ * same whatever the number of tenants (only their tenant differs), so runs with 1 and with
+ * 8 000 tenants write the same number of ledger and rollup rows per batch and compare the cost
+ * of tenants alone.
  * usage: ingest_tenants_pub --tenants FILE --events N [--batch B]   (VX_NATS_URL, credentials
  * and VX_INGEST_SUBJECT from the environment). Prints one line: messages=M events=N */
 #include "valdrix/v1/cost.pb-c.h"
@@ -92,15 +95,15 @@ int main(int argc, char **argv)
             ev->tenant_id = vx_pb_str(tenant);
             ev->provider = vx_pb_str("AWS");
             ev->sub_account_id = vx_pb_str("123456789012");
-            ev->service_name = vx_pb_str(SERVICES[e % 4]);
+            ev->service_name = vx_pb_str(SERVICES[j % 4]);
             ev->service_category = vx_pb_str("Compute");
             ev->region_id = vx_pb_str("us-east-1");
             ev->resource_id = vx_pb_str("i-0abc");
             ev->charge_category = vx_pb_str("Usage");
             ev->billing_currency = vx_pb_str("USD");
             ev->usage_unit = vx_pb_str("Hrs");
-            /* spread over 60 days of one season, an hour each */
-            ev->charge_period_start = base + (int64_t)(e % 60) * 86400 + (int64_t)(e % 24) * 3600;
+            ev->charge_period_start =
+                base + (int64_t)(messages % 60) * 86400 + (int64_t)(j % 24) * 3600;
             ev->charge_period_end = ev->charge_period_start + 3600;
             money[j].units = e % 7;
             money[j].nanos = (int32_t)((e * 7919) % 1000000000);

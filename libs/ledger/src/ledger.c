@@ -503,50 +503,23 @@ static vx_status copy_rows(PGconn *c, const char *sql, const vx_buf *rows, char 
     return st;
 }
 
-static vx_status write_tenant(PGconn *c, const char *tenant, uint64_t staged,
-                              vx_ledger_counts *counts, bool *changed, char *err, size_t err_cap)
+/* The exact path for one tenant: under the tenant's advisory lock, so that the stored
+ * revisions it reads stay the truth until it commits, insert what is new, replace lower
+ * revisions and move the rollup by the difference. */
+static vx_status write_tenant_exact(PGconn *c, const char *tenant, uint64_t staged,
+                                    vx_ledger_counts *counts, bool *changed, char *err,
+                                    size_t err_cap)
 {
+    PGresult *r;
     vx_status st = exec_params(c, TENANT_SQL, tenant, NULL, err, err_cap);
     if (st == VX_OK)
-        st = vx_pg_exec(c, "SAVEPOINT vx_fast", err, err_cap);
+        st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
+    if (st == VX_OK)
+        st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
     if (st != VX_OK)
         return st;
-    /* A plain insert (no ON CONFLICT: cheaper per row); a unique violation means some event was
-     * stored before, which the exact path handles. */
-    const char *params[1] = {tenant};
-    PGresult *r = PQexecParams(c, FAST_INSERT_SQL, 1, NULL, params, NULL, NULL, 0);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    bool seen_before = state && strcmp(state, "23505") == 0;
-    uint64_t inserted = 0;
-    if (!seen_before) {
-        st = vx_pg_result_status(c, r, err, err_cap);
-        if (st != VX_OK) {
-            PQclear(r);
-            return st;
-        }
-        inserted = strtoull(PQcmdTuples(r), NULL, 10);
-    }
+    uint64_t inserted = u64(r, 0), restated = 0;
     PQclear(r);
-    uint64_t restated = 0;
-    if (!seen_before && inserted == staged) {
-        st = vx_pg_exec(c, "RELEASE SAVEPOINT vx_fast", err, err_cap);
-        if (st == VX_OK)
-            st = exec_params(c, FAST_ROLLUP_SQL, tenant, NULL, err, err_cap);
-        if (st != VX_OK)
-            return st;
-    } else {
-        /* Something was there already: undo, and take the exact path under the tenant's lock,
-         * so that the stored revisions it reads stay the truth until it commits. */
-        st = vx_pg_exec(c, "ROLLBACK TO SAVEPOINT vx_fast", err, err_cap);
-        if (st == VX_OK)
-            st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
-        if (st == VX_OK)
-            st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
-        if (st != VX_OK)
-            return st;
-        inserted = u64(r, 0);
-        PQclear(r);
-    }
     if (inserted < staged) {
         st = exec_params(c, RESTATE_SQL, tenant, &r, err, err_cap);
         if (st != VX_OK)
@@ -564,6 +537,86 @@ static vx_status write_tenant(PGconn *c, const char *tenant, uint64_t staged,
     counts->duplicate += staged - inserted - restated;
     *changed = inserted + restated > 0;
     return VX_OK;
+}
+
+/* ---- the fast path of many tenants in one round trip ---- */
+
+/* Statements of one tenant's fast path, in order; each "$1" becomes the tenant as a quoted
+ * literal. A plain insert (no ON CONFLICT: cheaper per row) inside a savepoint: a unique
+ * violation means some event was stored before, and the exact path takes that tenant over. */
+static const char *const FAST_STEPS[] = {
+    TENANT_SQL,      "SAVEPOINT vx_fast", FAST_INSERT_SQL, "RELEASE SAVEPOINT vx_fast",
+    FAST_ROLLUP_SQL, VERSION_SQL,
+};
+#define N_FAST_STEPS (sizeof FAST_STEPS / sizeof FAST_STEPS[0])
+#define FAST_INSERT_STEP 2
+/* tenants per round trip: bounds the statement text */
+#define FAST_TENANTS_MAX 256
+
+/* Whether a tenant id can be written as a literal: only hex digits and dashes (the form of
+ * every validated id). Any other goes the parameterized exact path. */
+static bool literal_safe(const char *tenant)
+{
+    return tenant[0] && strspn(tenant, "0123456789abcdefABCDEF-") == strlen(tenant);
+}
+
+static void put_with_tenant(vx_buf *out, const char *sql, const char *tenant)
+{
+    for (const char *p = sql; *p; p++) {
+        if (p[0] == '$' && p[1] == '1') {
+            vx_buf_printf(out, "'%s'", tenant);
+            p++;
+        } else {
+            vx_buf_putc(out, *p);
+        }
+    }
+    vx_buf_putc(out, ';');
+}
+
+/* Runs the fast path of tenants [from, to) of b in one multi-statement query (one round trip):
+ * tenant ids are canonical UUIDs, so they can be literals. *done gets how many tenants
+ * completed; when the one after them found rows stored before, *seen_before is set and the
+ * transaction is back at its savepoint (usable), otherwise a failure is returned. */
+static vx_status fast_tenants(PGconn *c, const vx_ledger_batch *b, size_t from, size_t to,
+                              size_t *done, bool *seen_before, char *err, size_t err_cap)
+{
+    vx_buf sql;
+    vx_buf_init(&sql);
+    for (size_t i = from; i < to; i++)
+        for (size_t k = 0; k < N_FAST_STEPS; k++)
+            put_with_tenant(&sql, FAST_STEPS[k], b->tenants[i]);
+    vx_buf_putc(&sql, '\0');
+    *done = 0;
+    *seen_before = false;
+    if (!PQsendQuery(c, sql.data)) {
+        vx_buf_cleanup(&sql);
+        snprintf(err, err_cap, "%s", PQerrorMessage(c));
+        return VX_UNAVAILABLE;
+    }
+    vx_buf_cleanup(&sql);
+    size_t ok = 0;
+    vx_status st = VX_OK;
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        if (st == VX_OK) {
+            ExecStatusType rs = PQresultStatus(r);
+            if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+                ok++;
+            } else {
+                const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                if (ok % N_FAST_STEPS == FAST_INSERT_STEP && state && strcmp(state, "23505") == 0)
+                    *seen_before = true;
+                st = vx_pg_result_status(c, r, err, err_cap);
+                if (st == VX_OK)
+                    st = VX_INTERNAL;
+            }
+        }
+        PQclear(r);
+    }
+    *done = ok / N_FAST_STEPS;
+    if (*seen_before)
+        st = vx_pg_exec(c, "ROLLBACK TO SAVEPOINT vx_fast", err, err_cap);
+    return st;
 }
 
 vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *b,
@@ -590,11 +643,27 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
     if (st == VX_OK)
         st = copy_rows(c, "COPY vx_roll_stage (" ROLL_COLUMNS ") FROM STDIN", &b->roll, err,
                        err_cap);
-    for (size_t i = 0; i < b->n_tenants && st == VX_OK; i++) {
-        bool ch = false;
-        st = write_tenant(c, b->tenants[i], b->staged[i], &total, &ch, err, err_cap);
-        if (st == VX_OK && ch && changed)
-            changed[nch++] = b->tenants[i];
+    for (size_t i = 0; i < b->n_tenants && st == VX_OK;) {
+        size_t to = i;
+        while (to < b->n_tenants && to - i < FAST_TENANTS_MAX && literal_safe(b->tenants[to]))
+            to++;
+        size_t done = 0;
+        bool seen_before = to == i; /* not literal-safe: the exact path takes it */
+        if (to > i)
+            st = fast_tenants(c, b, i, to, &done, &seen_before, err, err_cap);
+        for (size_t k = i; k < i + done; k++) {
+            total.inserted += b->staged[k];
+            if (changed)
+                changed[nch++] = b->tenants[k];
+        }
+        i += done;
+        if (st == VX_OK && seen_before) {
+            bool ch = false;
+            st = write_tenant_exact(c, b->tenants[i], b->staged[i], &total, &ch, err, err_cap);
+            if (st == VX_OK && ch && changed)
+                changed[nch++] = b->tenants[i];
+            i++;
+        }
     }
     if (st == VX_OK)
         st = vx_pg_exec(c, "COMMIT", err, err_cap);
