@@ -229,18 +229,18 @@ static const char INSERT_SQL[] =
 /* The fast path: every staged row is new (the common case), so the rollup grows by exactly the
  * batch's own sums, computed by the writer. Run inside a savepoint; if any row conflicted, the
  * savepoint is rolled back and the exact path below runs instead. */
-static const char FAST_INSERT_SQL[] =
-    "INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
-    " FROM vx_stage WHERE tenant_id = $1::uuid";
+#define FAST_INSERT_TEXT                                                                           \
+    "INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS             \
+    " FROM vx_stage WHERE tenant_id = $1::uuid"
 
-static const char FAST_ROLLUP_SQL[] =
-    "INSERT INTO cost_daily AS d (" ROLL_COLUMNS ") SELECT " ROLL_COLUMNS
-    " FROM vx_roll_stage WHERE tenant_id = $1::uuid ORDER BY day, " GROUP_COLS " "
-    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "
-    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "
-    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "
-    "list_cost = d.list_cost + EXCLUDED.list_cost, "
-    "record_count = d.record_count + EXCLUDED.record_count";
+#define FAST_ROLLUP_TEXT                                                                           \
+    "INSERT INTO cost_daily AS d (" ROLL_COLUMNS ") SELECT " ROLL_COLUMNS                          \
+    " FROM vx_roll_stage WHERE tenant_id = $1::uuid ORDER BY day, " GROUP_COLS " "                 \
+    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "                                  \
+    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "                                         \
+    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "                                \
+    "list_cost = d.list_cost + EXCLUDED.list_cost, "                                               \
+    "record_count = d.record_count + EXCLUDED.record_count"
 
 /* Restatements (and repeats within the batch): rows stored with a lower revision take the
  * highest revision staged; the rollup loses the old amounts and gains the new ones (each in its
@@ -273,9 +273,15 @@ static const char TENANT_SQL[] = "SELECT set_config('vx.tenant_id', $1, true)";
 /* Serializes the exact path per tenant (see write_tenant). */
 static const char LOCK_SQL[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))";
 
-static const char VERSION_SQL[] =
-    "INSERT INTO tenant_data_versions AS v (tenant_id, version) VALUES ($1::uuid, 1) "
-    "ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1, updated_at = now()";
+#define VERSION_TEXT                                                                               \
+    "INSERT INTO tenant_data_versions AS v (tenant_id, version) VALUES ($1::uuid, 1) "             \
+    "ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1, updated_at = now()"
+
+static const char VERSION_SQL[] = VERSION_TEXT;
+
+/* The fast path as one statement: new rows, the batch's own rollup and the data version. */
+static const char FAST_SQL[] =
+    "WITH i AS (" FAST_INSERT_TEXT "), r AS (" FAST_ROLLUP_TEXT ") " VERSION_TEXT;
 
 static vx_status exec_params(PGconn *c, const char *sql, const char *tenant, PGresult **out,
                              char *err, size_t err_cap)
@@ -545,8 +551,10 @@ static vx_status write_tenant_exact(PGconn *c, const char *tenant, uint64_t stag
  * literal. A plain insert (no ON CONFLICT: cheaper per row) inside a savepoint: a unique
  * violation means some event was stored before, and the exact path takes that tenant over. */
 static const char *const FAST_STEPS[] = {
-    TENANT_SQL,      "SAVEPOINT vx_fast", FAST_INSERT_SQL, "RELEASE SAVEPOINT vx_fast",
-    FAST_ROLLUP_SQL, VERSION_SQL,
+    TENANT_SQL,
+    "SAVEPOINT vx_fast",
+    FAST_SQL,
+    "RELEASE SAVEPOINT vx_fast",
 };
 #define N_FAST_STEPS (sizeof FAST_STEPS / sizeof FAST_STEPS[0])
 #define FAST_INSERT_STEP 2
