@@ -8,8 +8,8 @@
 # (the tables vacuumed before each), and the medians are compared, so that load from others on
 # a shared machine falls on both alike.
 # Last line: ingest_tenants events=N tenants=T message_events=50 rounds=R
-#            one_tenant_events_per_s=X many_tenants_events_per_s=Y ratio=Y/X fsync=...
-#            (medians; target ratio >= 0.8).
+#            one_tenant_events_per_s=X many_tenants_events_per_s=Y ratio=Y/X round_ratios=...
+#            fsync=...   (X and Y medians; round_ratios each round's own; target ratio >= 0.8).
 # Usage: bench/ingest_tenants.sh [N] [T] [R]   (defaults 400000, 8000 and 3). Starts the stack if
 # none runs (ports and folder from VX_*_PORT and VX_RUN_DIR, as scripts/stack.sh), stops what it
 # started, and removes its tenants and rows.
@@ -124,8 +124,12 @@ done
 one=$(printf '%s\n' "${ones[@]}" | median)
 many=$(printf '%s\n' "${manys[@]}" | median)
 ratio=$(echo "$many / $one" | bc -l)
-result=$(printf 'ingest_tenants events=%d tenants=%d message_events=%d rounds=%d one_tenant_events_per_s=%.0f many_tenants_events_per_s=%.0f ratio=%.2f fsync=%s' \
-    "$N" "$T" "$PER_MSG" "$R" "$one" "$many" "$ratio" "$fsync")
+rounds=""
+for r in $(seq 0 $((R - 1))); do
+    rounds+=$(printf '%s%.2f' "${rounds:+,}" "$(echo "${manys[$r]} / ${ones[$r]}" | bc -l)")
+done
+result=$(printf 'ingest_tenants events=%d tenants=%d message_events=%d rounds=%d one_tenant_events_per_s=%.0f many_tenants_events_per_s=%.0f ratio=%.2f round_ratios=%s fsync=%s' \
+    "$N" "$T" "$PER_MSG" "$R" "$one" "$many" "$ratio" "$rounds" "$fsync")
 trap - EXIT
 cleanup
 echo "$result"
