@@ -1,6 +1,6 @@
 /* The consume loop of services/ingest. Nothing is acked before its rows have committed; while
- * Postgres is down the batch in hand is retried with backoff (its ack timer kept alive), and on
- * SIGTERM it is handed back (nak) for another replica. */
+ * Postgres is down the batch in hand is retried with backoff (its ack timer kept alive), a batch
+ * whose write times out is written in halves, and on SIGTERM it is handed back (nak). */
 #include "ingest.h"
 
 #include "handlers/batch.h"
