@@ -2,7 +2,8 @@
  * decoder; the rest is an HTTP body (forecast or insight request) or a reply from the bus
  * (forecast, anomalies or insight). Checks: a refusal names the field and hands out nothing; an
  * encoded request decodes again and carries the key's tenant; a reply gives either a JSON body
- * that parses or a problem with a type, a status and a detail. */
+ * that parses and is for the caller's tenant, or a problem with a type, a status and a detail
+ * (a result for another tenant: a 502). */
 #include "handlers/svc_codec.h"
 #include "valdrix/v1/forecast.pb-c.h"
 #include "valdrix/v1/insight.pb-c.h"
@@ -48,9 +49,14 @@ static void check_request(vx_status st, uint8_t *out, size_t len, const api_refu
 
 static void check_answer(const api_svc_answer *a)
 {
+    if (a->wrong_tenant && a->status != 502)
+        abort();
     if (a->status == 200) {
         json_t *j = a->json ? json_loads(a->json, 0, NULL) : NULL;
-        if (!j || !json_is_object(j))
+        if (!j || !json_is_object(j) || a->wrong_tenant)
+            abort();
+        const char *tenant = json_string_value(json_object_get(j, "tenant_id"));
+        if (!tenant || strcmp(tenant, TENANT) != 0)
             abort();
         json_decref(j);
         vx_free(a->json);
@@ -81,15 +87,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       len, &why, true);
         break;
     case 2:
-        api_forecast_reply_decode(p, n, &a);
+        api_forecast_reply_decode(p, n, TENANT, &a);
         check_answer(&a);
         break;
     case 3:
-        api_anomalies_reply_decode(p, n, &a);
+        api_anomalies_reply_decode(p, n, TENANT, &a);
         check_answer(&a);
         break;
     default:
-        api_insight_reply_decode(p, n, &a);
+        api_insight_reply_decode(p, n, TENANT, &a);
         check_answer(&a);
         break;
     }

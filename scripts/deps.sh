@@ -11,7 +11,7 @@ PACKAGES=(
     libhiredis-dev redis-server
     libuv1-dev node-llhttp libcurl4-openssl-dev libssl-dev libjansson-dev libcmocka-dev
     clang-14 libclang-rt-14-dev clang-format
-    wrk nginx-light curl bc python3
+    wrk nginx-light curl bc python3 openssl
     python3-yaml python3-jsonschema
 )
 

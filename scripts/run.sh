@@ -28,14 +28,14 @@ stopping=0
 stop_all() {
     [ $stopping = 1 ] && return
     stopping=1
-    trap - INT TERM
+    trap - INT TERM HUP
     say "stopping"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     bash scripts/stack.sh down
     exit 0
 }
-trap stop_all INT TERM
+trap stop_all INT TERM HUP
 
 wait_ready() { # port name
     for _ in $(seq 1 200); do

@@ -117,13 +117,18 @@ nats_service_users() {
     (umask 077; cat >"$tmp" <<CONF
   {user: admin, password: "$(bcrypt "$NATS_ADMIN_PW")", permissions: {publish: ">", subscribe: ">"}}
   {user: ingest, password: "$(bcrypt "$NATS_INGEST_PW")", permissions: {publish: {allow: $ingest_pub}, subscribe: {allow: $(q "_INBOX.ingest.>")}}}
-  {user: forecast, password: "$(bcrypt "$NATS_FORECAST_PW")", permissions: {publish: {deny: ">"}, subscribe: {allow: $(q "$fs.>")}, allow_responses: true}}
-  {user: llm, password: "$(bcrypt "$NATS_LLM_PW")", permissions: {publish: {allow: $(q "$fs.>")}, subscribe: {allow: $(q "$ls" "_INBOX.llm.>")}, allow_responses: true}}
+  {user: forecast, password: "$(bcrypt "$NATS_FORECAST_PW")", permissions: {publish: {allow: $(q "_INBOX.api.>" "_INBOX.llm.>" "_INBOX.admin.>")}, subscribe: {allow: $(q "$fs.>")}}}
+  {user: llm, password: "$(bcrypt "$NATS_LLM_PW")", permissions: {publish: {allow: $(q "$fs.>" "_INBOX.api.>" "_INBOX.admin.>")}, subscribe: {allow: $(q "$ls" "_INBOX.llm.>")}}}
   {user: api, password: "$(bcrypt "$NATS_API_PW")", permissions: {publish: {allow: $api_pub}, subscribe: {allow: $(q "_INBOX.api.>" "$cs.*")}}}
 CONF
     )
     mv "$tmp" "$RUN/nats-services.conf"
 }
+
+# Replies: forecast and llm may publish to the inbox prefixes of those who may ask them (api,
+# llm, the operator), not through allow_responses: nats-server forgets the reply permissions it
+# tracked on every configuration reload (each `valdrix publisher create|revoke`), so a request
+# in hand during a reload could not be answered.
 
 # Renders nats-users.conf (services + publishers) and, when NATS runs, has it reread it.
 nats_users() {

@@ -9,6 +9,7 @@
 #include "vx/log.h"
 #include "vx/ops.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,11 +62,18 @@ static bool api_ready(void *arg, char *why, size_t cap)
         snprintf(why, cap, "nats: not connected");
         return false;
     }
+    /* The answer is public: it names the dependency, never libpq's text (hosts, roles,
+     * database names); that goes to the log, once each time Postgres goes away. */
+    static atomic_bool pg_down;
     char pg[200] = "";
     if (!api_store_ping(ctx->pool, pg, sizeof pg)) {
-        snprintf(why, cap, "postgres: %s", pg);
+        snprintf(why, cap, "postgres: not answering");
+        if (!atomic_exchange(&pg_down, true))
+            vx_log(VX_LOG_WARN, "not ready: postgres does not answer", VX_STR("error", pg));
         return false;
     }
+    if (atomic_exchange(&pg_down, false))
+        vx_log(VX_LOG_INFO, "postgres answers again", VX_STR("pool", "api"));
     vx_breaker_state rs = vx_ratelimit_breaker_state(ctx->rl_shared);
     snprintf(why, cap, "%s", rs == VX_BREAKER_CLOSED ? "ok" : "local-fallback");
     return true;

@@ -60,8 +60,9 @@ typedef struct {
     atomic_int service_calls; /* forecast/insight requests waiting on NATS */
     int max_service_calls;    /* their share of the thread pool */
     vx_counter *cache_hits, *cache_misses;
-    vx_breaker *svc_breaker[2]; /* [API_SVC_FORECAST], [API_SVC_LLM] */
-    vx_redis *redis;            /* blocking client for jobs: Idempotency-Key bindings */
+    vx_breaker *svc_breaker[2];      /* [API_SVC_FORECAST], [API_SVC_LLM] */
+    vx_counter *svc_wrong_tenant[2]; /* results for another tenant, refused (same index) */
+    vx_redis *redis;                 /* blocking client for jobs: Idempotency-Key bindings */
     vx_redis_script *idem_script;
     atomic_bool idem_unchecked; /* the last Idempotency-Key check could not reach Redis */
 } api_ctx;

@@ -8,6 +8,7 @@
 #include "valdrix/v1/cost.pb-c.h"
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/log.h"
 #include "vx/trace.h"
 
@@ -68,6 +69,9 @@ void fc_metrics_register(fc_metrics *m, vx_metrics *reg)
                                       "Rows of the daily rollup query read", NULL);
     m->in_flight = vx_metrics_gauge(reg, "valdrix_forecast_requests_in_flight",
                                     "Requests being worked on now", NULL);
+    m->expired = vx_metrics_counter(
+        reg, "valdrix_forecast_requests_expired_total",
+        "Requests dropped unworked because the caller's deadline had passed when picked up", NULL);
 }
 
 /* What one request did, for its reply, its log line and the metrics. */
@@ -224,9 +228,25 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
     fc_request req;
     char why[256] = "";
     int64_t today = vx_wall_ms() / 1000 / 86400;
+    /* Without a deadline header the request has as long as any may have. */
+    int64_t left_ms = 0;
+    char dwhy[160] = "";
+    vx_status dst = vx_deadline_left(vx_bus_msg_header(msg, VX_DEADLINE_AT_HEADER),
+                                     vx_bus_msg_header(msg, VX_DEADLINE_MS_HEADER), vx_wall_ms(),
+                                     VX_DEADLINE_MS_MAX, &left_ms, dwhy, sizeof dwhy);
     if (fc_request_parse(kind, vx_bus_msg_data(msg), vx_bus_msg_len(msg), today, &req, why,
                          sizeof why) != VX_OK) {
         fail(&c, FC_OUT_INVALID, why, NULL);
+    } else if (dst != VX_OK) {
+        fail(&c, FC_OUT_INVALID, dwhy, NULL);
+    } else if (left_ms <= 0) {
+        /* The caller has given up: nothing is read, computed or cached for it. */
+        vx_counter_inc(s->m.expired);
+        char msg_text[160];
+        snprintf(msg_text, sizeof msg_text,
+                 "the caller's deadline passed %lld ms before the request was picked up",
+                 (long long)-left_ms);
+        fail(&c, FC_OUT_DEADLINE, msg_text, NULL);
     } else {
         compute(s, &req, &c);
     }

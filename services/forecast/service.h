@@ -1,4 +1,6 @@
-/* The request path of services/forecast: decode and check, open the tenant's snapshot, answer
+/* The request path of services/forecast: decode and check (a request whose caller's deadline,
+ * Vx-Deadline-At or Vx-Deadline-Ms, has already passed is answered DEADLINE without any work),
+ * open the tenant's snapshot, answer
  * from the Redis cache when the reply for this data version is there, otherwise read the
  * rollup, bound the input, compute, cache and answer; one JSON log line and the metrics per
  * request. */
@@ -32,6 +34,7 @@ typedef struct {
     vx_counter *cache_hits, *cache_misses, *cache_errors;
     vx_counter *records_read, *rows_read;
     vx_gauge *in_flight;
+    vx_counter *expired; /* dropped unworked: the caller's deadline had passed at pickup */
 } fc_metrics;
 
 typedef struct {
@@ -46,7 +49,8 @@ typedef struct {
 void fc_metrics_register(fc_metrics *m, vx_metrics *reg);
 
 /* vx_bus handlers of <subject>.run and <subject>.anomalies; ctx is the fc_service. Every
- * request gets a reply (a result or an Error), whatever its bytes. */
+ * request gets a reply (a result or an Error), whatever its bytes; a malformed deadline header
+ * is INVALID. Thread-safe. */
 void fc_handle_run(void *ctx, vx_bus_msg *req);
 void fc_handle_anomalies(void *ctx, vx_bus_msg *req);
 

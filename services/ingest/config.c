@@ -32,6 +32,17 @@ static const vx_setting settings[] = {
                "batches written at once, one connection each"),
     VX_SET_INT("VX_INGEST_MAX_ACK_PENDING", T, max_ack_pending, "4096", 1, 1000000,
                "messages in flight across replicas"),
+    VX_SET_INT64("VX_INGEST_STREAM_MAX_MB", T, stream_max_mb, "2048", 1, 1048576,
+                 "size bound of the event stream in MiB; when full, publishers get an error "
+                 "(POST /v1/cost-events 503) until ingest drains it"),
+    VX_SET_DURATION("VX_INGEST_REPLAY_WINDOW", T, replay_window_ms, "0s", 0, 31536000000LL,
+                    "0: an event leaves the stream once ingest has stored it (work queue);\n"
+                    "otherwise stored events stay this long for replay, and so does an event\n"
+                    "ingest has not taken yet: the window is also the longest outage it survives"),
+    VX_SET_INT64("VX_DLQ_MAX_MB", T, dlq_max_mb, "512", 1, 1048576,
+                 "size bound of the dead-letter stream in MiB (the oldest go when full)"),
+    VX_SET_DURATION("VX_DLQ_MAX_AGE", T, dlq_max_age_ms, "720h", 60000, 31536000000LL,
+                    "dead letters older than this go (30 days)"),
     VX_SET_INT("VX_PARTITION_MONTHS_AHEAD", T, months_ahead, "3", 0, 120,
                "partitions made ahead at start"),
     VX_SERVICE_SET_PG,

@@ -24,6 +24,10 @@ typedef struct {
     int64_t fetch_wait_ms;
     int max_ack_pending;
     int months_ahead;
+    int64_t stream_max_mb;    /* COST_EVENTS' size bound; full: publishers are refused */
+    int64_t replay_window_ms; /* 0: work queue (a message goes once acked); else kept this long */
+    int64_t dlq_max_mb;
+    int64_t dlq_max_age_ms;
 } ingest_config;
 
 /* The service's definition (settings, what it uses) for vx_service_begin, filling *cfg. */

@@ -3,6 +3,7 @@
  * streams, the durable consumer, the partitions made ahead and the ingest loop. */
 #include "config.h"
 #include "ingest.h"
+#include "streams.h"
 #include "vx/clock.h"
 
 #include <malloc.h>
@@ -10,6 +11,7 @@
 
 static ingest_config cfg;
 static ingest_ctx ctx = {.cfg = &cfg};
+static ingest_streams watcher;
 
 static void destroy_consumer(void *c)
 {
@@ -22,11 +24,21 @@ static vx_status setup_streams(void *arg, char *err, size_t cap)
     char subjects[256], dlq_subjects[256];
     snprintf(subjects, sizeof subjects, "%s.>", cfg.subject_prefix);
     snprintf(dlq_subjects, sizeof dlq_subjects, "%s.>", cfg.dlq_prefix);
-    vx_stream_config events = {
-        .name = cfg.stream, .subjects = subjects, .duplicate_window_ms = cfg.duplicate_window_ms};
+    /* Bounded: the events stream refuses new messages when full (publishers see it and
+     * retry) rather than dropping what ingest has not stored; dead letters age out and the
+     * oldest go when it is full, so dead-lettering never blocks ingest. */
+    vx_stream_config events = {.name = cfg.stream,
+                               .subjects = subjects,
+                               .duplicate_window_ms = cfg.duplicate_window_ms,
+                               .max_bytes = cfg.stream_max_mb * 1024 * 1024,
+                               .max_age_ms = cfg.replay_window_ms,
+                               .work_queue = cfg.replay_window_ms == 0,
+                               .discard_new = true};
     vx_stream_config dlq = {.name = cfg.dlq_stream,
                             .subjects = dlq_subjects,
-                            .duplicate_window_ms = cfg.duplicate_window_ms};
+                            .duplicate_window_ms = cfg.duplicate_window_ms,
+                            .max_bytes = cfg.dlq_max_mb * 1024 * 1024,
+                            .max_age_ms = cfg.dlq_max_age_ms};
     vx_status st = vx_bus_ensure_stream(c->bus, &events, err, cap);
     if (st == VX_OK)
         st = vx_bus_ensure_stream(c->bus, &dlq, err, cap);
@@ -38,8 +50,11 @@ static vx_status setup_streams(void *arg, char *err, size_t cap)
                              .max_ack_pending = cfg.max_ack_pending};
     snprintf(err, cap, "cannot bind consumer %s on %s", cfg.durable, cfg.stream);
     st = vx_bus_consumer_create(c->bus, &cc, &c->consumer);
-    if (st == VX_OK)
+    if (st == VX_OK) {
         vx_service_defer(c->host, destroy_consumer, c->consumer);
+        ingest_streams_start(&watcher, c->bus);
+        vx_service_defer(c->host, ingest_streams_stop, &watcher);
+    }
     return st;
 }
 
@@ -80,9 +95,12 @@ int main(int argc, char **argv)
     ingest_config_def(&cfg, &def);
     def.pg_ok = &ctx.pg_ok;
     def.bus_slot = &ctx.bus;
+    def.ready = ingest_streams_ready;
+    def.ready_ctx = &watcher;
     int rc = vx_service_begin(&def, argc, argv, &ctx.host);
     if (!ctx.host)
         return rc;
+    ingest_streams_init(&watcher, &cfg, vx_service_metrics(ctx.host));
     ctx.pool = vx_service_pool(ctx.host);
     ingest_metrics_register(&ctx.m, vx_service_metrics(ctx.host));
     vx_ledger_config lc = {.tenant_cache_max = (size_t)cfg.tenant_cache};

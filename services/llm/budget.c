@@ -275,6 +275,13 @@ static void settle(void *ctx, void *tk, const vx_llm_estimate *est, const vx_llm
 {
     llm_budget_req *r = ctx;
     ticket *t = tk;
+    if (usage->unknown) {
+        inc(r->budget->m.settled_unknown);
+        vx_log(VX_LOG_WARN, "llm budget: call sent but unanswered; charged at the reserved maximum",
+               VX_STR("tenant_id", r->tenant_id), VX_STR("provider", est->provider),
+               VX_STR("outcome", vx_llm_outcome_str(usage->outcome)),
+               VX_INT("cost_micro_usd", usage->cost_micro_usd), VX_STR("trace_id", r->trace_id));
+    }
     /* The ledger first: it is the source of truth a later seed reads. */
     ledger(r, t, est, usage->input_tokens, usage->output_tokens, usage->cost_micro_usd,
            usage->latency_ms, vx_llm_outcome_str(usage->outcome));

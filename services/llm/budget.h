@@ -1,7 +1,9 @@
 /* The monthly LLM budget of each tenant, enforced for the router's paid calls: a reservation
  * per call made atomically in Redis (one Lua script over the tenant's month hash, seeded from
- * the Postgres usage ledger), settled with the real cost (ledger row first, then Redis) or
- * released. Redis unreachable means no reservation, so no paid call (fail closed). */
+ * the Postgres usage ledger), settled with the real cost (ledger row first, then Redis), settled
+ * at the reserved maximum when the request was sent but its outcome is unknown (a timeout or a
+ * dropped connection: the provider may bill it), or released when nothing was sent. Redis
+ * unreachable means no reservation, so no paid call (fail closed). */
 #ifndef VX_LLM_SVC_BUDGET_H
 #define VX_LLM_SVC_BUDGET_H
 
@@ -16,11 +18,12 @@
 typedef struct llm_budget llm_budget;
 
 typedef struct {
-    vx_counter *denials;       /* a reservation the budget refused */
-    vx_counter *errors;        /* a reservation that could not be checked (fail closed) */
-    vx_counter *seeds;         /* month totals loaded from the ledger */
-    vx_counter *ledger_errors; /* ledger rows that could not be written */
-    vx_counter *settle_errors; /* settles or releases Redis did not take */
+    vx_counter *denials;         /* a reservation the budget refused */
+    vx_counter *errors;          /* a reservation that could not be checked (fail closed) */
+    vx_counter *seeds;           /* month totals loaded from the ledger */
+    vx_counter *ledger_errors;   /* ledger rows that could not be written */
+    vx_counter *settle_errors;   /* settles or releases Redis did not take */
+    vx_counter *settled_unknown; /* calls sent but unanswered, settled at the reserved maximum */
 } llm_budget_metrics;
 
 /* `redis`, `pool` and `metrics` (counters may be NULL) are borrowed and must outlive the

@@ -38,8 +38,9 @@ static const vx_setting settings[] = {
                        "(pro), 10 (enterprise), unless the tenant's\nllm_budget_usd is set"),
     VX_SET_DURATION("VX_LLM_RESERVATION_TTL", T, reservation_ttl_ms, NULL, 1000, 3600000,
                     "a reservation not settled within this is dropped\n(twice VX_LLM_TIMEOUT)"),
-    VX_SET_DURATION("VX_LLM_DEADLINE", T, default_deadline_ms, "30s", 100, 600000,
-                    "deadline of a request that carries no Vx-Deadline-Ms"),
+    VX_SET_DURATION(
+        "VX_LLM_DEADLINE", T, default_deadline_ms, "30s", 100, 600000,
+        "deadline of a request that carries neither\nVx-Deadline-At nor Vx-Deadline-Ms"),
     VX_SET_NOTE(
         "  VX_LLM_PROVIDERS         providers in order, e.g. groq:llama-3.3-70b-versatile,\n"
         "                           openai:gpt-4o-mini,anthropic:claude-3-5-haiku-latest,local\n"

@@ -17,7 +17,7 @@ typedef struct {
     const char *budget_usd;        /* VX_LLM_MONTHLY_BUDGET_USD as written */
     uint64_t default_budget_micro; /* monthly, for the starter plan */
     int64_t reservation_ttl_ms;    /* 0: twice the provider timeout */
-    int64_t default_deadline_ms;   /* for requests without Vx-Deadline-Ms */
+    int64_t default_deadline_ms;   /* for requests without Vx-Deadline-At or -Ms */
 } llm_config;
 
 /* The service's definition (settings, what it uses) for vx_service_begin, filling *cfg. The

@@ -53,6 +53,9 @@ void llm_metrics_register(llm_metrics *m, vx_metrics *reg)
             reg, "valdrix_llm_forecast_calls_total",
             "Requests to the forecast service for an insight, by outcome", labels);
     }
+    m->requests_expired = vx_metrics_counter(
+        reg, "valdrix_llm_requests_expired_total",
+        "Requests dropped unworked because the caller's deadline had passed when picked up", NULL);
     m->request_seconds = vx_metrics_histogram(
         reg, "valdrix_llm_request_duration_seconds", "Insight requests, receipt to reply", NULL,
         vx_metrics_latency_bounds, vx_metrics_latency_bounds_len);
@@ -70,6 +73,11 @@ void llm_metrics_register(llm_metrics *m, vx_metrics *reg)
     m->budget.settle_errors = vx_metrics_counter(
         reg, "valdrix_llm_budget_settle_errors_total",
         "Settles and releases Redis did not take (the reservation then expires)", NULL);
+    m->budget.settled_unknown = vx_metrics_counter(
+        reg, "valdrix_llm_settled_unknown_total",
+        "Provider calls sent but unanswered (timeout, dropped connection), charged at the reserved "
+        "maximum because the outcome is unknown",
+        NULL);
 }
 
 /* One request in progress. */
@@ -102,18 +110,23 @@ static void fail(job *j, llm_outcome outcome, Valdrix__V1__Error__Code code, con
     va_end(ap);
 }
 
-static int64_t deadline_of(const llm_svc *s, vx_bus_msg *msg, int64_t t0)
+/* The request's deadline on the monotonic clock, kept back from what the caller allows so that
+ * the reply reaches it in time; *left_ms is what the caller allows from now (<= 0: past). */
+static vx_status deadline_of(const llm_svc *s, vx_bus_msg *msg, int64_t t0, int64_t *deadline,
+                             int64_t *left_ms, char *why, size_t why_cap)
 {
-    int64_t ms = s->cfg->default_deadline_ms;
-    const char *h = vx_bus_msg_header(msg, "Vx-Deadline-Ms");
-    if (h != NULL) {
-        char *end = NULL;
-        long long v = strtoll(h, &end, 10);
-        if (end != h && *end == '\0' && v > 0 && v <= 600000)
-            ms = v;
-    }
+    int64_t ms = 0;
+    vx_status st = vx_deadline_left(vx_bus_msg_header(msg, VX_DEADLINE_AT_HEADER),
+                                    vx_bus_msg_header(msg, VX_DEADLINE_MS_HEADER), vx_wall_ms(),
+                                    s->cfg->default_deadline_ms, &ms, why, why_cap);
+    if (st != VX_OK)
+        return st;
     int64_t margin = ms / 10 < DEADLINE_MARGIN_MAX_MS ? ms / 10 : DEADLINE_MARGIN_MAX_MS;
-    return t0 + ms - margin;
+    if (margin < 0)
+        margin = 0;
+    *left_ms = ms;
+    *deadline = t0 + ms - margin;
+    return VX_OK;
 }
 
 static void pg_status(llm_svc *s, vx_status st)
@@ -202,13 +215,16 @@ static void ask_forecast(job *j, llm_context *c, bool *degraded)
                             : llm_forecast_request_pack(&j->req, c->currency, &len);
     vx_trace child;
     vx_trace_child(&j->trace, &child);
-    char traceparent[VX_TRACEPARENT_LEN + 1], deadline[24];
+    char traceparent[VX_TRACEPARENT_LEN + 1], deadline[24], deadline_at[VX_DEADLINE_TEXT_MAX];
     vx_trace_format(&child, traceparent);
     snprintf(deadline, sizeof deadline, "%lld", (long long)timeout);
-    vx_bus_header h[] = {{"traceparent", traceparent}, {"Vx-Deadline-Ms", deadline}};
+    vx_deadline_format(vx_wall_ms() + timeout, deadline_at);
+    vx_bus_header h[] = {{"traceparent", traceparent},
+                         {VX_DEADLINE_AT_HEADER, deadline_at},
+                         {VX_DEADLINE_MS_HEADER, deadline}};
     void *reply = NULL;
     size_t reply_len = 0;
-    vx_status st = vx_bus_request(s->bus, subject, body, len, h, 2, timeout, &reply, &reply_len);
+    vx_status st = vx_bus_request(s->bus, subject, body, len, h, 3, timeout, &reply, &reply_len);
     vx_free(body);
     if (st != VX_OK) {
         vx_log(VX_LOG_WARN, "forecast service did not answer", VX_STR("subject", subject),
@@ -401,7 +417,10 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
     j.s = s;
     j.msg = msg;
     j.t0_ms = vx_mono_ms();
-    j.deadline_ms = deadline_of(s, msg, j.t0_ms);
+    int64_t left_ms = 0;
+    char deadline_why[160] = "";
+    vx_status dst =
+        deadline_of(s, msg, j.t0_ms, &j.deadline_ms, &left_ms, deadline_why, sizeof deadline_why);
     const char *tp = vx_bus_msg_header(msg, "traceparent");
     if (tp == NULL || !vx_trace_parse(tp, strlen(tp), &j.trace))
         vx_trace_new(&j.trace);
@@ -414,8 +433,17 @@ void llm_insight_handle(void *ctx, vx_bus_msg *msg)
     if (llm_req_decode(vx_bus_msg_data(msg), vx_bus_msg_len(msg), today, &j.req, err, sizeof err) !=
         VX_OK)
         fail(&j, LLM_OUT_INVALID, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "%s", err);
-    else {
+    else
         j.have_req = true;
+    if (j.have_req && dst != VX_OK) {
+        fail(&j, LLM_OUT_INVALID, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "%s", deadline_why);
+    } else if (j.have_req && left_ms <= 0) {
+        /* The caller has given up: no database read, no budget, no provider. */
+        vx_counter_inc(s->m.requests_expired);
+        fail(&j, LLM_OUT_DEADLINE, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE,
+             "the caller's deadline passed %lld ms before the request was picked up",
+             (long long)-left_ms);
+    } else if (j.have_req) {
         run(&j);
     }
 

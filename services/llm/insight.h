@@ -1,5 +1,6 @@
 /* The svc.llm.insight handler: a request in, an InsightReply out. Decodes and resolves the
- * request, reads the tenant (plan, budget, data version), answers from the Redis cache when it
+ * request (one whose caller's deadline has already passed is answered DEADLINE unworked), reads
+ * the tenant (plan, budget, data version), answers from the Redis cache when it
  * can, otherwise builds the context from the daily rollup and the forecast service, runs the
  * provider router under the tenant's budget, caches what is worth keeping and replies. */
 #ifndef VX_LLM_SVC_INSIGHT_H
@@ -32,6 +33,7 @@ typedef struct {
     vx_counter *requests[LLM_OUT_COUNT];
     vx_counter *cache_hits, *cache_misses, *cache_errors;
     vx_counter *forecast_calls[3]; /* ok, timeout, error */
+    vx_counter *requests_expired;  /* dropped: the caller's deadline had passed at pickup */
     vx_histogram *request_seconds;
     llm_budget_metrics budget;
 } llm_metrics;

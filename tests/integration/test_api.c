@@ -15,6 +15,7 @@
 #include "valdrix/v1/insight.pb-c.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/ledger.h"
 #include "vx/pg.h"
 
@@ -23,6 +24,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -636,6 +638,108 @@ static void test_api_cached_summary_follows_new_commits(void **state)
     assert_int_equal(h_service_stop(ing), 0);
 }
 
+/* A full event stream (at its size bound, refusing new messages) is a 503 with Retry-After and
+ * the reason, nothing stored; once drained, the same request is accepted. */
+static void test_api_full_stream_answers_503_and_recovers(void **state)
+{
+    FIXTURE(f);
+    start_api(f, NULL, NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-api-full", .timeout_ms = 5000};
+    vx_bus *b = NULL;
+    assert_int_equal(vx_bus_connect(&bc, &b), VX_OK);
+    char name[96], subjects[96], subject[160], err[256] = "";
+    snprintf(name, sizeof name, "T_EV_%s", f->id);
+    snprintf(subjects, sizeof subjects, "%s.events.>", f->id);
+    snprintf(subject, sizeof subject, "%s.events.%s", f->id, t);
+    vx_stream_config sc = {.name = name,
+                           .subjects = subjects,
+                           .max_bytes = 64 * 1024,
+                           .work_queue = true,
+                           .discard_new = true};
+    assert_int_equal(vx_bus_ensure_stream(b, &sc, err, sizeof err), VX_OK);
+    /* fill it to the last byte: 8 KiB at a time until JetStream refuses, then smaller */
+    static char filler[8192];
+    int stored = 0;
+    for (size_t size = sizeof filler; size >= 1; size /= 8) {
+        vx_status st = VX_OK;
+        for (int i = 0; i < 5000 && (st = vx_bus_publish(b, subject, filler, size, NULL, NULL, 0,
+                                                         NULL)) == VX_OK;
+             i++)
+            stored++;
+        assert_int_equal(st, VX_FULL);
+    }
+    assert_true(stored > 8);
+    vx_stream_info info;
+    assert_int_equal(vx_bus_stream_info(b, name, &info), VX_OK);
+    assert_int_equal(info.max_bytes, 64 * 1024);
+    uint64_t held = info.msgs;
+    char id[37], ev[600], body[700];
+    vx_test_uuid(id);
+    snprintf(ev, sizeof ev, EVENT, id, "5");
+    snprintf(body, sizeof body, "[%s]", ev);
+    resp r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+    if (r.status != 503 || !strstr(r.body, "stream is full") ||
+        !strstr(r.body, "nothing was stored"))
+        fail_msg("%ld %s", r.status, r.body);
+    const char *ra = header(&r, "Retry-After");
+    assert_non_null(ra);
+    assert_int_equal(atoi(ra), 30);
+    free(r.body);
+    assert_int_equal(vx_bus_stream_info(b, name, &info), VX_OK);
+    assert_int_equal(info.msgs, held); /* nothing went in */
+    /* drained (as ingest would, here by deleting), the same request goes through */
+    for (uint64_t seq = info.first_seq; seq <= info.last_seq; seq++) {
+        vx_status st = vx_bus_stream_delete_msg(b, name, seq);
+        assert_true(st == VX_OK || st == VX_NOT_FOUND);
+    }
+    r = http(f->port, "POST", "/v1/cost-events", k, body, strlen(body), NULL);
+    if (r.status != 202)
+        fail_msg("%ld %s", r.status, r.body);
+    free(r.body);
+    assert_int_equal(vx_bus_stream_info(b, name, &info), VX_OK);
+    assert_int_equal(info.msgs, 1);
+    vx_bus_destroy(b);
+}
+
+/* /readyz is on the public port: with Postgres gone it says so, and nothing of libpq's text
+ * (host, port, role, database) reaches the client. */
+static void test_api_readyz_names_no_hosts_or_roles(void **state)
+{
+    FIXTURE(f);
+    char dsn[512], host[128], dsn_env[600];
+    int pg_port = 0;
+    assert_true(h_dsn_via(getenv("VX_PG_DSN"), "127.0.0.1", 1, dsn, sizeof dsn, host, sizeof host,
+                          &pg_port));
+    h_proxy *proxy = h_proxy_start(host, pg_port);
+    assert_true(h_dsn_via(getenv("VX_PG_DSN"), "127.0.0.1", h_proxy_port(proxy), dsn, sizeof dsn,
+                          host, sizeof host, &pg_port));
+    snprintf(dsn_env, sizeof dsn_env, "VX_PG_DSN=%s", dsn);
+    start_api(f, dsn_env, NULL);
+    h_proxy_cut(proxy);
+    char body[1024] = "";
+    int status = 0;
+    for (int i = 0; i < 100 && (status = h_http_get(f->port, "/readyz", body, sizeof body)) != 503;
+         i++)
+        vx_sleep_ms(100);
+    if (status != 503 || !strstr(body, "postgres: not answering"))
+        fail_msg("%d %s", status, body);
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", h_proxy_port(proxy));
+    const char *secret[] = {"127.0.0.1", "localhost",  "valdrix_app", "valdrix_owner",
+                            port_text,   "connection", "server",      "password"};
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
+        if (strstr(body, secret[i]))
+            fail_msg("/readyz tells \"%s\": %s", secret[i], body);
+    h_proxy_restore(proxy);
+    for (int i = 0; i < 100 && h_http_get(f->port, "/readyz", NULL, 0) != 200; i++)
+        vx_sleep_ms(100);
+    assert_int_equal(h_http_get(f->port, "/readyz", NULL, 0), 200);
+    h_service_stop(&f->api);
+    h_proxy_stop(proxy);
+}
+
 static void test_api_nats_down_answers_503_and_writes_nothing(void **state)
 {
     FIXTURE(f);
@@ -842,13 +946,35 @@ static void test_api_service_requests_pass_through_and_are_bounded(void **state)
     vx_bus_destroy(bus);
 }
 
+/* The tenant of a request's scope into out ("" when undecodable). */
+static void request_tenant(const ProtobufCMessageDescriptor *desc, vx_bus_msg *req, char *out,
+                           size_t cap)
+{
+    out[0] = '\0';
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(desc, NULL, vx_bus_msg_len(req), vx_bus_msg_data(req));
+    if (!m)
+        return;
+    const Valdrix__V1__CostScope *sc = NULL;
+    if (desc == &valdrix__v1__anomalies_request__descriptor)
+        sc = ((Valdrix__V1__AnomaliesRequest *)m)->scope;
+    else if (desc == &valdrix__v1__insight_request__descriptor)
+        sc = ((Valdrix__V1__InsightRequest *)m)->scope;
+    if (sc && sc->tenant_id)
+        snprintf(out, cap, "%s", sc->tenant_id);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
 static void quiet_anomalies(void *ctx, vx_bus_msg *req)
 {
+    char tenant[64];
+    request_tenant(&valdrix__v1__anomalies_request__descriptor, req, tenant, sizeof tenant);
     Valdrix__V1__AnomaliesResult res = VALDRIX__V1__ANOMALIES_RESULT__INIT;
+    res.tenant_id = tenant;
     Valdrix__V1__AnomaliesReply r = VALDRIX__V1__ANOMALIES_REPLY__INIT;
     r.outcome_case = VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT;
     r.result = &res;
-    uint8_t buf[64];
+    uint8_t buf[128];
     size_t n = valdrix__v1__anomalies_reply__pack(&r, buf);
     /* On NATS's thread, where cmocka cannot fail the test: a lost reply fails it as a timeout. */
     vx_status_ignore(vx_bus_respond(ctx, req, buf, n, NULL, 0));
@@ -1046,6 +1172,100 @@ static void test_api_redis_down_still_serves_and_limits(void **state)
     h_proxy_stop(proxy);
 }
 
+#define OTHER_TENANT "7d2f0c1e-8a4b-4c3d-9e5f-0a1b2c3d4e5f"
+
+/* What the stand-in below saw of the last request's deadline headers. */
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static char seen_at[32], seen_ms[32];
+
+/* A stand-in llm service gone wrong: it answers for another tenant (or, while `ctx` of the
+ * request says so, for the one asked) and remembers the deadline headers. */
+typedef struct {
+    vx_bus *bus;
+    atomic_bool honest;
+} liar;
+
+static void lying_llm(void *ctx, vx_bus_msg *req)
+{
+    liar *l = ctx;
+    const char *at = vx_bus_msg_header(req, "Vx-Deadline-At");
+    const char *ms = vx_bus_msg_header(req, "Vx-Deadline-Ms");
+    pthread_mutex_lock(&seen_mu);
+    snprintf(seen_at, sizeof seen_at, "%s", at ? at : "");
+    snprintf(seen_ms, sizeof seen_ms, "%s", ms ? ms : "");
+    pthread_mutex_unlock(&seen_mu);
+    char tenant[64] = OTHER_TENANT;
+    if (atomic_load(&l->honest))
+        request_tenant(&valdrix__v1__insight_request__descriptor, req, tenant, sizeof tenant);
+    Valdrix__V1__Insight in = VALDRIX__V1__INSIGHT__INIT;
+    char summary[] = "Another tenant's spend rose.";
+    in.summary = summary;
+    Valdrix__V1__InsightResult res = VALDRIX__V1__INSIGHT_RESULT__INIT;
+    char from[] = "2025-12-01", to[] = "2026-01-01", kind[] = "summary", provider[] = "local",
+         currency[] = "USD";
+    res.tenant_id = tenant;
+    res.from = from;
+    res.to = to;
+    res.kind = kind;
+    res.provider = provider;
+    res.currency = currency;
+    res.insight = &in;
+    Valdrix__V1__InsightReply r = VALDRIX__V1__INSIGHT_REPLY__INIT;
+    r.outcome_case = VALDRIX__V1__INSIGHT_REPLY__OUTCOME_RESULT;
+    r.result = &res;
+    uint8_t buf[512];
+    size_t n = valdrix__v1__insight_reply__pack(&r, buf);
+    /* On NATS's thread, where cmocka cannot fail the test: a lost reply fails it as a timeout. */
+    vx_status_ignore(vx_bus_respond(l->bus, req, buf, n, NULL, 0));
+}
+
+/* A result for another tenant is never passed on: 502, counted; and the edge sends both
+ * deadline headers. */
+static void test_api_reply_for_another_tenant_is_refused(void **state)
+{
+    FIXTURE(f);
+    char lsub[96];
+    snprintf(lsub, sizeof lsub, "t%s.llm.insight", f->id);
+    add_env(f, "VX_LLM_SUBJECT", lsub);
+    start_api(f, "VX_API_SERVICE_TIMEOUT=5s", NULL);
+    char t[40], k[128];
+    new_tenant(f, t, k, "enterprise", NULL);
+    liar l = {.honest = false};
+    vx_bus_config bc = {.url = getenv("VX_NATS_URL"), .name = "test-liar", .timeout_ms = 5000};
+    assert_int_equal(vx_bus_connect(&bc, &l.bus), VX_OK);
+    vx_bus_sub *sub;
+    assert_int_equal(vx_bus_serve(l.bus, lsub, "test-liar", lying_llm, &l, &sub), VX_OK);
+
+    int64_t sent_at = vx_wall_ms();
+    resp r = http(f->port, "POST", "/v1/insights", k, "{\"kind\":\"summary\"}", 18, NULL);
+    if (r.status != 502 || !strstr(r.body, "bad-reply") ||
+        !strstr(r.body, "a result for another tenant"))
+        fail_msg("%ld %s", r.status, r.body);
+    assert_null(strstr(r.body, OTHER_TENANT));
+    assert_null(strstr(r.body, "Another tenant's spend"));
+    free(r.body);
+    assert_true(h_metric(f->port, "valdrix_api_service_wrong_tenant_total{service=\"llm\"}") == 1);
+    assert_true(h_metric(f->port, "valdrix_api_service_wrong_tenant_total{service=\"forecast\"}") ==
+                0);
+    /* the deadline went along, absolute and relative */
+    pthread_mutex_lock(&seen_mu);
+    int64_t at = 0;
+    assert_int_equal(vx_deadline_read(seen_at, &at, NULL, 0), VX_OK);
+    assert_string_equal(seen_ms, "5000");
+    pthread_mutex_unlock(&seen_mu);
+    assert_true(at >= sent_at + 5000);
+
+    /* the same stand-in answering for the caller's tenant is passed through */
+    atomic_store(&l.honest, true);
+    r = http(f->port, "POST", "/v1/insights", k, "{\"kind\":\"summary\"}", 18, NULL);
+    if (r.status != 200 || !strstr(r.body, t))
+        fail_msg("%ld %s", r.status, r.body);
+    free(r.body);
+    assert_true(h_metric(f->port, "valdrix_api_service_wrong_tenant_total{service=\"llm\"}") == 1);
+    vx_bus_sub_destroy(sub);
+    vx_bus_destroy(l.bus);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1064,12 +1284,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_posted_events_reach_the_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_cached_summary_follows_new_commits, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_api_readyz_names_no_hosts_or_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_full_stream_answers_503_and_recovers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_api_nats_down_answers_503_and_writes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_api_redis_down_still_serves_and_limits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_api_service_requests_pass_through_and_are_bounded,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_reply_for_another_tenant_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_api_service_breaker_opens_and_recovers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_api_forecasts_anomalies_and_insights_from_the_services,

@@ -1,7 +1,8 @@
 /* Integration tests of valdrix-forecast against the real NATS, Postgres and Redis: forecasts
  * and anomalies for a tenant seeded by `valdrix generate` through ingest, the input bound,
  * bad requests, the Redis cache and the data version, tenant isolation, two replicas sharing
- * requests, Postgres and Redis outages, and SIGTERM with requests in flight. Each test runs its
+ * requests, Postgres and Redis outages, requests past their caller's deadline, and SIGTERM
+ * with requests in flight. Each test runs its
  * own service processes on their own subjects, queue group and ops ports. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include "vx/alloc.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/pb.h"
 #include "vx_test_env.h"
 
@@ -133,20 +135,43 @@ static vx_bus *bus_connect(void)
     return b;
 }
 
-/* Sends raw bytes to <subject>.<what> and returns the reply bytes (vx_free). */
-static void *send_raw(vx_bus *b, const service *s, const char *what, const void *data, size_t len,
-                      size_t *reply_len)
+/* Sends raw bytes to <subject>.<what> with a traceparent and the `n_extra` headers `extra`
+ * (at most 2) and returns the reply bytes (vx_free). */
+static void *send_raw_h(vx_bus *b, const service *s, const char *what, const void *data, size_t len,
+                        const vx_bus_header *extra, size_t n_extra, size_t *reply_len)
 {
     char subject[128];
     snprintf(subject, sizeof subject, "%s.%s", s->subject, what);
-    vx_bus_header h[1] = {
+    vx_bus_header h[3] = {
         {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
+    assert_true(n_extra <= 2);
+    for (size_t i = 0; i < n_extra; i++)
+        h[1 + i] = extra[i];
     void *reply = NULL;
-    vx_status st =
-        vx_bus_request(b, subject, data, len, h, 1, REQUEST_TIMEOUT_MS, &reply, reply_len);
+    vx_status st = vx_bus_request(b, subject, data, len, h, 1 + n_extra, REQUEST_TIMEOUT_MS, &reply,
+                                  reply_len);
     if (st != VX_OK)
         fail_msg("request to %s: %s (log %s)", subject, vx_status_str(st), s->proc.log);
     return reply;
+}
+
+static void *send_raw(vx_bus *b, const service *s, const char *what, const void *data, size_t len,
+                      size_t *reply_len)
+{
+    return send_raw_h(b, s, what, data, len, NULL, 0, reply_len);
+}
+
+/* A forecast request for r with the headers `h` (at most 2). */
+static Valdrix__V1__ForecastReply *forecast_h(vx_bus *b, const service *s, const req_spec *r,
+                                              const vx_bus_header *h, size_t n)
+{
+    static uint8_t buf[8192];
+    size_t len = pack_scope_request(false, r, buf), rlen;
+    void *reply = send_raw_h(b, s, "run", buf, len, h, n, &rlen);
+    Valdrix__V1__ForecastReply *rep = valdrix__v1__forecast_reply__unpack(NULL, rlen, reply);
+    vx_free(reply);
+    assert_non_null(rep);
+    return rep;
 }
 
 static Valdrix__V1__ForecastReply *forecast(vx_bus *b, const service *s, const req_spec *r)
@@ -813,6 +838,73 @@ static void test_forecast_service_sigterm_answers_requests_in_flight(void **stat
     PQfinish(pg);
 }
 
+/* A request whose caller's deadline has passed is not worked on: no snapshot, no cache, no
+ * rollup, no model; it is answered DEADLINE and counted. */
+static void test_forecast_service_past_deadline_is_not_worked_on(void **state)
+{
+    (void)state;
+    if (!have_stack())
+        skip();
+    PGconn *pg = h_admin();
+    char tenant[37];
+    new_tenant(pg, tenant);
+    seed(pg, tenant, "svc", 120, 3, 50, 2);
+    service s;
+    start_service(&s, NULL, NULL);
+    vx_bus *b = bus_connect();
+    /* once normally, with a deadline well ahead: computed (and cached) */
+    char at[VX_DEADLINE_TEXT_MAX];
+    vx_deadline_format(vx_wall_ms() + 60000, at);
+    vx_bus_header ahead[1] = {{VX_DEADLINE_AT_HEADER, at}};
+    Valdrix__V1__ForecastReply *rep = forecast_h(b, &s, &(req_spec){.tenant = tenant}, ahead, 1);
+    assert_int_equal(rep->outcome_case, VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT);
+    assert_true(rep->result->records > 0);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    double rows = metric(&s, "valdrix_forecast_rollup_rows_read_total");
+    double misses = metric(&s, "valdrix_forecast_cache_misses_total");
+    assert_true(rows > 0);
+    assert_int_equal(metric(&s, "valdrix_forecast_requests_expired_total"), 0);
+
+    /* the same request after its caller gave up, with or without the older relative header */
+    vx_deadline_format(vx_wall_ms() - 1000, at);
+    vx_bus_header past[2] = {{VX_DEADLINE_AT_HEADER, at}, {VX_DEADLINE_MS_HEADER, "30000"}};
+    rep = forecast_h(b, &s, &(req_spec){.tenant = tenant}, past, 1);
+    expect_error(rep, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE, "caller's deadline passed");
+    rep = forecast_h(b, &s, &(req_spec){.tenant = tenant}, past, 2);
+    expect_error(rep, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE, "caller's deadline passed");
+    /* anomalies too */
+    static uint8_t buf[8192];
+    size_t len = pack_scope_request(true, &(req_spec){.tenant = tenant}, buf), rlen;
+    void *raw = send_raw_h(b, &s, "anomalies", buf, len, past, 1, &rlen);
+    Valdrix__V1__AnomaliesReply *arep = valdrix__v1__anomalies_reply__unpack(NULL, rlen, raw);
+    vx_free(raw);
+    assert_non_null(arep);
+    assert_int_equal(arep->outcome_case, VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_ERROR);
+    assert_int_equal(arep->error->code, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE);
+    valdrix__v1__anomalies_reply__free_unpacked(arep, NULL);
+    assert_int_equal(metric(&s, "valdrix_forecast_requests_expired_total"), 3);
+    assert_int_equal(
+        metric(&s, "valdrix_forecast_requests_total{kind=\"run\",outcome=\"deadline\"}"), 2);
+    /* nothing was read: neither the rollup nor the cache (which holds the answer) */
+    assert_true(metric(&s, "valdrix_forecast_rollup_rows_read_total") == rows);
+    assert_true(metric(&s, "valdrix_forecast_cache_misses_total") == misses);
+    assert_int_equal(metric(&s, "valdrix_forecast_cache_hits_total"), 0);
+
+    /* a malformed deadline is refused, saying what it must be */
+    vx_bus_header bad[1] = {{VX_DEADLINE_AT_HEADER, "tomorrow"}};
+    rep = forecast_h(b, &s, &(req_spec){.tenant = tenant}, bad, 1);
+    expect_error(rep, VALDRIX__V1__ERROR__CODE__CODE_INVALID, "Vx-Deadline-At must be");
+    /* and in time, the cached answer */
+    vx_deadline_format(vx_wall_ms() + 60000, at);
+    rep = forecast_h(b, &s, &(req_spec){.tenant = tenant}, ahead, 1);
+    assert_int_equal(rep->outcome_case, VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT);
+    assert_true(rep->result->cached);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    vx_bus_destroy(b);
+    stop_service(&s);
+    PQfinish(pg);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -826,6 +918,7 @@ int main(void)
         cmocka_unit_test_teardown(test_forecast_service_replicas_share_requests, teardown),
         cmocka_unit_test_teardown(test_forecast_service_outages, teardown),
         cmocka_unit_test_teardown(test_forecast_service_slow_database_is_a_deadline, teardown),
+        cmocka_unit_test_teardown(test_forecast_service_past_deadline_is_not_worked_on, teardown),
         cmocka_unit_test_teardown(test_forecast_service_sigterm_answers_requests_in_flight,
                                   teardown),
     };

@@ -523,7 +523,8 @@ static void ensure_stream(fixture *f)
 {
     char subjects[96];
     snprintf(subjects, sizeof subjects, "%s.>", f->prefix);
-    vx_stream_config sc = {.name = f->stream, .subjects = subjects};
+    vx_stream_config sc = {
+        .name = f->stream, .subjects = subjects, .work_queue = true, .discard_new = true};
     assert_int_equal(vx_bus_ensure_stream(f->bus, &sc, NULL, 0), VX_OK);
 }
 

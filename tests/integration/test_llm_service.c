@@ -18,18 +18,22 @@
 #include "vx/alloc.h"
 #include "vx/bus.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
 #include "vx/llm.h"
 #include "vx/pb.h"
 #include "vx/redis.h"
 #include "vx_test_env.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define KEY "sk-test-Zq7cV9xLm2Pw4RtY8uN1"
@@ -621,27 +625,227 @@ static void test_llm_svc_budget_seeded_from_ledger(void **state)
     assert_true(spent > 400000);
 }
 
-static void test_llm_svc_deadline(void **state)
+/* The micro-USD held by the reservations in the month hash. */
+static int64_t reserved_amount(fixture *f)
+{
+    static vx_redis_script *script;
+    if (!script)
+        script =
+            vx_redis_script_create("local h = redis.call('HGETALL', KEYS[1]) local s = 0 "
+                                   "for i = 1, #h, 2 do if string.sub(h[i], 1, 2) == 'r:' then "
+                                   "local v = h[i + 1] s = s + tonumber(string.sub(v, 1, "
+                                   "string.find(v, ':', 1, true) - 1)) "
+                                   "end end return {s}");
+    char key[128];
+    budget_key(f, key, sizeof key);
+    const char *keys[1] = {key};
+    int64_t out[1];
+    size_t n = 0;
+    char why[128];
+    assert_int_equal(
+        vx_redis_eval_ints(f->redis, script, keys, 1, NULL, 0, out, 1, &n, why, sizeof why), VX_OK);
+    return out[0];
+}
+
+typedef struct {
+    fixture *f;
+    int64_t deadline_ms;
+    int code; /* of the Error reply; 0 for a result */
+} slow_call;
+
+static void *slow_one(void *arg)
+{
+    slow_call *c = arg;
+    Valdrix__V1__InsightReply *r =
+        ask_full(c->f, 1, "2025-12-01", "2026-01-01", NULL, c->deadline_ms);
+    c->code =
+        r->outcome_case == VALDRIX__V1__INSIGHT_REPLY__OUTCOME_ERROR ? (int)r->error->code : 0;
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    return NULL;
+}
+
+/* Asks once while the provider misbehaves; returns the amount reserved for the call (read
+ * from Redis while it was in flight), once the reply with error `code` is in. */
+static int64_t ask_unanswered(fixture *f, int64_t deadline_ms, int code)
+{
+    slow_call c = {.f = f, .deadline_ms = deadline_ms, .code = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_one, &c), 0);
+    int64_t until = vx_mono_ms() + 10000, amount = 0, spent, reservations = 0;
+    while (reservations == 0 && vx_mono_ms() < until) {
+        budget_state(f, &spent, &reservations);
+        if (reservations)
+            amount = reserved_amount(f);
+        else
+            vx_sleep_ms(5);
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(reservations, 1);
+    assert_int_equal(c.code, code);
+    assert_true(amount > 0);
+    return amount;
+}
+
+static void test_llm_svc_hang_after_sending_is_charged(void **state)
 {
     FIXTURE(f);
     seed_history(f);
     fake_llm *fake = fake_for(f, 0, "OPENAI");
     fake_llm_set_mode(fake, FAKE_LLM_HANG);
     add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
-    start_service(f);
-    int64_t t0 = vx_mono_ms();
-    Valdrix__V1__InsightReply *r = ask_full(f, 1, "2025-12-01", "2026-01-01", NULL, 1500);
-    int64_t ms = vx_mono_ms() - t0;
-    error_of(r, 5);
-    valdrix__v1__insight_reply__free_unpacked(r, NULL);
-    /* within the caller's deadline, not the provider timeout (30 s) */
-    assert_true(ms < 1500);
-    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1 AND outcome = "
-                          "'timeout' AND cost = 0"),
-                     1);
+    add_env(f, "VX_LLM_PRICE_OPENAI", "100,100");
+    int i = start_service(f);
+    /* DEADLINE within the caller's 1.5 s (ask_full waits 2 s more, far from the provider
+     * timeout of 30 s) */
+    int64_t amount = ask_unanswered(f, 1500, 5);
+    assert_int_equal(fake_llm_requests(fake), 1);
+    /* the provider received the request and may bill it: the reserved maximum is charged, in
+     * the ledger and in the month's running total, and nothing stays reserved */
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 1);
+    assert_int_equal(q(f, "SELECT (cost * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1 "
+                          "AND outcome = 'timeout'"),
+                     amount);
+    assert_int_equal(q(f, "SELECT output_tokens FROM llm_usage WHERE tenant_id = $1"), 1024);
     int64_t spent, reservations;
     budget_state(f, &spent, &reservations);
     assert_int_equal(reservations, 0);
+    assert_int_equal(spent, amount);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 1);
+}
+
+static void test_llm_svc_dropped_connection_charged_refused_free(void **state)
+{
+    FIXTURE(f);
+    seed_history(f);
+    fake_llm *fake = fake_for(f, 0, "OPENAI");
+    fake_llm_set_mode(fake, FAKE_LLM_CLOSE);
+    fake_llm_set_latency_ms(fake, 300); /* reads, waits, then closes: the test sees the hold */
+    add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
+    add_env(f, "VX_LLM_PRICE_OPENAI", "100,100");
+    add_env(f, "VX_LLM_CACHE_TTL", "0");
+    int i = start_service(f);
+
+    /* read, then the connection closed without an answer: charged the reserved maximum */
+    int64_t amount = ask_unanswered(f, 10000, 4);
+    assert_true(fake_llm_requests(fake) >= 1);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 1);
+    assert_int_equal(q(f, "SELECT (cost * 1000000)::bigint FROM llm_usage WHERE tenant_id = $1 "
+                          "AND outcome = 'connect_error'"),
+                     amount);
+    /* the estimate was settled: the prompt's tokens and the whole output limit */
+    assert_int_equal(q(f, "SELECT output_tokens FROM llm_usage WHERE tenant_id = $1"), 1024);
+    int64_t spent, reservations;
+    budget_state(f, &spent, &reservations);
+    assert_int_equal(reservations, 0);
+    assert_int_equal(spent, amount);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 1);
+    assert_int_equal(h_service_stop(&f->svc[i]), 0);
+    f->n_svc = 0;
+
+    /* a provider whose port refuses connections never saw the request: released at zero */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0); /* bound, never listening */
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
+    add_env(f, "VX_LLM_OPENAI_URL", url);
+    i = start_service(f);
+    Valdrix__V1__InsightReply *r = ask(f, "2025-12-01", "2026-01-01");
+    error_of(r, 4);
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    close(fd);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1 AND outcome = "
+                          "'connect_error' AND cost = 0"),
+                     1);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 2);
+    budget_state(f, &spent, &reservations);
+    assert_int_equal(reservations, 0);
+    assert_int_equal(spent, amount); /* unchanged */
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_settled_unknown_total"), 0);
+}
+
+/* An insight request with headers `h` (no others); the reply. */
+static Valdrix__V1__InsightReply *ask_with(fixture *f, const vx_bus_header *h, size_t n)
+{
+    Valdrix__V1__CostScope sc;
+    valdrix__v1__cost_scope__init(&sc);
+    sc.tenant_id = f->tenant;
+    sc.from = vx_pb_str("2025-12-01");
+    sc.to = vx_pb_str("2026-01-01");
+    Valdrix__V1__InsightRequest r;
+    valdrix__v1__insight_request__init(&r);
+    r.scope = &sc;
+    r.kind = (Valdrix__V1__InsightRequest__Kind)1;
+    uint8_t buf[1024];
+    size_t len = valdrix__v1__insight_request__pack(&r, buf);
+    void *reply = NULL;
+    size_t reply_len = 0;
+    vx_status st = vx_bus_request(f->bus, f->subject, buf, len, h, n, 10000, &reply, &reply_len);
+    if (st != VX_OK)
+        fail_msg("no reply from valdrix-llm: %s", vx_status_str(st));
+    Valdrix__V1__InsightReply *out = valdrix__v1__insight_reply__unpack(NULL, reply_len, reply);
+    vx_free(reply);
+    assert_non_null(out);
+    return out;
+}
+
+/* A request whose caller's deadline has passed is not worked on: no database read, no budget
+ * reserved, no provider called; it is answered DEADLINE and counted. */
+static void test_llm_svc_past_deadline_is_not_worked_on(void **state)
+{
+    FIXTURE(f);
+    seed_history(f);
+    fake_llm *fake = fake_for(f, 0, "OPENAI");
+    add_env(f, "VX_LLM_PROVIDERS", "openai:gpt-4o-mini");
+    add_env(f, "VX_LLM_CACHE_TTL", "0");
+    int i = start_service(f);
+
+    char at[VX_DEADLINE_TEXT_MAX];
+    vx_deadline_format(vx_wall_ms() - 1000, at);
+    vx_bus_header past[2] = {{VX_DEADLINE_AT_HEADER, at}, {VX_DEADLINE_MS_HEADER, "10000"}};
+    Valdrix__V1__InsightReply *r = ask_with(f, past, 1);
+    assert_non_null(strstr(error_of(r, 5)->message, "caller's deadline passed"));
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    /* the relative header alongside does not lengthen it */
+    r = ask_with(f, past, 2);
+    error_of(r, 5);
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    /* nor is the database read: a tenant that does not exist is not found out */
+    char real[37];
+    memcpy(real, f->tenant, sizeof real);
+    memcpy(f->tenant, "00000000-0000-4000-8000-000000000000", 37);
+    r = ask_with(f, past, 1);
+    memcpy(f->tenant, real, sizeof real);
+    error_of(r, 5);
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_requests_expired_total"), 3);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_requests_total{outcome=\"deadline\"}"),
+                     3);
+    assert_int_equal(fake_llm_requests(fake), 0);
+    assert_int_equal(q(f, "SELECT count(*) FROM llm_usage WHERE tenant_id = $1"), 0);
+    int64_t spent, reservations;
+    budget_state(f, &spent, &reservations);
+    assert_int_equal(spent, -1); /* the month was never even seeded */
+    assert_int_equal(reservations, 0);
+
+    /* a malformed deadline is refused, saying what it must be */
+    vx_bus_header bad[1] = {{VX_DEADLINE_AT_HEADER, "1764876543210.5"}};
+    r = ask_with(f, bad, 1);
+    assert_non_null(strstr(error_of(r, 1)->message, "Vx-Deadline-At must be"));
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+
+    /* in time, the absolute deadline alone is enough: the provider answers */
+    vx_deadline_format(vx_wall_ms() + 8000, at);
+    vx_bus_header ahead[1] = {{VX_DEADLINE_AT_HEADER, at}};
+    r = ask_with(f, ahead, 1);
+    assert_string_equal(result_of(r)->provider, "openai");
+    valdrix__v1__insight_reply__free_unpacked(r, NULL);
+    assert_int_equal(fake_llm_requests(fake), 1);
+    assert_int_equal(h_metric(f->svc[i].port, "valdrix_llm_requests_expired_total"), 3);
 }
 
 typedef struct {
@@ -1055,7 +1259,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_refusal_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_local_takes_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_seeded_from_ledger, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_llm_svc_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_hang_after_sending_is_charged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_dropped_connection_charged_refused_free, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_llm_svc_past_deadline_is_not_worked_on, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_no_overspend_under_concurrency, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_llm_svc_budget_lost_mid_call_counts_high, setup,

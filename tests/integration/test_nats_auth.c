@@ -15,6 +15,7 @@
 #include "vx/bus.h"
 #include "vx/clock.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,9 +147,15 @@ static void test_publisher_credential_is_confined_to_its_tenant(void **state)
     vx_stream_config ca = {.name = sa, .subjects = subj_a, .memory = true};
     vx_stream_config cb = {.name = sb, .subjects = subj_b, .memory = true};
     char err[256];
-    vx_status st = vx_bus_ensure_stream(op, &ca, err, sizeof err);
-    if (st == VX_OK)
-        st = vx_bus_ensure_stream(op, &cb, err, sizeof err);
+    /* right after the reload JetStream may not answer for a moment (no responders) */
+    vx_status st = VX_UNAVAILABLE;
+    for (int i = 0; i < 50 && st == VX_UNAVAILABLE; i++) {
+        if (i > 0)
+            vx_sleep_ms(100);
+        st = vx_bus_ensure_stream(op, &ca, err, sizeof err);
+        if (st == VX_OK)
+            st = vx_bus_ensure_stream(op, &cb, err, sizeof err);
+    }
     if (st != VX_OK)
         fail_msg("stream for the tenants' subjects: %s: %s", vx_status_str(st), err);
 
@@ -271,12 +278,81 @@ static void test_only_the_edge_may_request_services(void **state)
     vx_bus_destroy(op);
 }
 
+/* A request in hand while nats-server rereads its configuration (as every `valdrix publisher
+ * create|revoke` makes it do) is still answered: the services' reply permissions do not depend
+ * on what the server tracked before the reload. */
+static atomic_bool reloaded;
+static void slow_responder(void *ctx, vx_bus_msg *m)
+{
+    for (int i = 0; i < 500 && !atomic_load(&reloaded); i++)
+        vx_sleep_ms(10);
+    vx_sleep_ms(200); /* the reload has been applied */
+    responder(ctx, m);
+}
+
+typedef struct {
+    vx_bus *api;
+    const char *subject;
+    vx_status st;
+    char reply[8];
+} ask_arg;
+
+static void *ask(void *p)
+{
+    ask_arg *a = p;
+    void *reply = NULL;
+    size_t len = 0;
+    a->st = vx_bus_request(a->api, a->subject, "{}", 2, NULL, 0, 10000, &reply, &len);
+    if (a->st == VX_OK)
+        snprintf(a->reply, sizeof a->reply, "%.*s", (int)len, (const char *)reply);
+    vx_free(reply);
+    return NULL;
+}
+
+static void test_replies_survive_a_configuration_reload(void **state)
+{
+    (void)state;
+    if (!have_stack())
+        skip();
+    const char *api_pw = vx_test_env("VX_NATS_PASSWORD_API");
+    const char *forecast_pw = vx_test_env("VX_NATS_PASSWORD_FORECAST");
+    if (!api_pw || !forecast_pw)
+        skip();
+    char id[48], subject[128];
+    h_unique(id, sizeof id, "reload");
+    snprintf(subject, sizeof subject, "t%s.forecast.run", id);
+    vx_bus *fc = NULL, *api = NULL;
+    assert_int_equal(connect_as("forecast", forecast_pw, &fc), VX_OK);
+    assert_int_equal(connect_as("api", api_pw, &api), VX_OK);
+    vx_bus_sub *sub = NULL;
+    assert_int_equal(vx_bus_serve(fc, subject, "q", slow_responder, fc, &sub), VX_OK);
+    atomic_store(&reloaded, false);
+    int before = atomic_load(&received);
+    ask_arg a = {.api = api, .subject = subject};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ask, &a), 0);
+    vx_sleep_ms(300); /* the request is in the handler, waiting */
+    assert_int_equal(atomic_load(&received), before);
+    char out[512];
+    const char *sync[] = {"valdrix", "publisher", "sync", NULL};
+    assert_int_equal(h_run("valdrix", sync, NULL, out, sizeof out), 0);
+    atomic_store(&reloaded, true);
+    pthread_join(t, NULL);
+    if (a.st != VX_OK)
+        fail_msg("the request in hand during the reload got no answer: %s", vx_status_str(a.st));
+    assert_string_equal(a.reply, "ok");
+    vx_bus_sub_destroy(sub);
+    vx_bus_destroy(fc);
+    vx_bus_destroy(api);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_or_wrong_credential_is_refused),
         cmocka_unit_test(test_publisher_credential_is_confined_to_its_tenant),
         cmocka_unit_test(test_only_the_edge_may_request_services),
+        cmocka_unit_test(test_replies_survive_a_configuration_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,8 @@ struct fake_llm {
     atomic_uint_fast64_t connections;
 };
 
-static const char *const mode_names[] = {"good", "429", "500", "hang", "broken", "401", "400"};
+static const char *const mode_names[] = {"good",   "429", "500", "hang",
+                                         "broken", "401", "400", "close"};
 
 const char *fake_llm_mode_name(fake_llm_mode mode)
 {
@@ -206,6 +207,8 @@ static bool answer(conn *c, fake_llm_mode mode, bool openai, bool anthropic, con
         while (wait_readable(f, c->fd, -1) == 1 && recv(c->fd, sink, sizeof sink, 0) > 0) {
         }
         keep = false;
+    } else if (mode == FAKE_LLM_CLOSE) {
+        keep = false; /* the request was read; the connection closes without a byte back */
     } else if (mode == FAKE_LLM_RATE_LIMIT) {
         char header[128] = "";
         if (retry_after)

@@ -2,10 +2,10 @@
  * accepting, one per connection, keep-alive) that speaks the OpenAI-compatible
  * POST .../chat/completions and the Anthropic POST .../messages shapes. What it answers is set
  * at runtime: a good answer (configurable content), 429 with Retry-After, 500, a hang (no
- * answer until the client gives up or the server stops), broken JSON content, 401 or 400; with a
- * fixed latency. It counts requests and connections and keeps the last request's headers and
- * body, so tests can check the prompt and that no key leaked into it. All calls are
- * thread-safe. */
+ * answer until the client gives up or the server stops), broken JSON content, 401 or 400, or a
+ * close right after reading the request; with a fixed latency. It counts requests and connections
+ * and keeps the last request's headers and body, so tests can check the prompt and that no key
+ * leaked into it. All calls are thread-safe. */
 #ifndef VX_FAKE_LLM_H
 #define VX_FAKE_LLM_H
 
@@ -20,6 +20,7 @@ typedef enum {
     FAKE_LLM_BROKEN,       /* 200 whose content is cut-off JSON (usage still reported) */
     FAKE_LLM_UNAUTHORIZED, /* 401 whose message echoes the key received */
     FAKE_LLM_BAD_REQUEST,  /* 400 (e.g. an unknown model) */
+    FAKE_LLM_CLOSE,        /* reads the request, then closes the connection without answering */
 } fake_llm_mode;
 
 typedef struct fake_llm fake_llm;
@@ -56,7 +57,7 @@ char *fake_llm_last_body(fake_llm *f);
 char *fake_llm_last_headers(fake_llm *f);
 
 const char *fake_llm_mode_name(fake_llm_mode mode);
-/* "good", "429", "500", "hang", "broken", "401", "400". */
+/* "good", "429", "500", "hang", "broken", "401", "400", "close". */
 bool fake_llm_mode_parse(const char *s, fake_llm_mode *out);
 
 #endif

@@ -13,7 +13,7 @@
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: fake-llm [--port N] [--mode good|429|500|hang|broken|401|400]\n"
+            "usage: fake-llm [--port N] [--mode good|429|500|hang|broken|401|400|close]\n"
             "                [--latency-ms N] [--retry-after VALUE] [--content-file PATH]\n"
             "                [--usage IN,OUT] [--key KEY]\n"
             "Serves POST .../chat/completions (OpenAI-compatible) and .../messages (Anthropic)\n"

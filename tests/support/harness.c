@@ -85,10 +85,15 @@ static char *const *exec_argv(const char *const *args)
     return u.out;
 }
 
+/* build/bin/<prog> (VX_BIN_DIR), or prog itself when it is an absolute path (a server from a
+ * package, e.g. /usr/bin/nats-server). */
 static void bin_path(const char *prog, char *out, size_t cap)
 {
     const char *dir = getenv("VX_BIN_DIR");
-    snprintf(out, cap, "%s/%s", dir ? dir : "build/bin", prog);
+    if (prog[0] == '/')
+        snprintf(out, cap, "%s", prog);
+    else
+        snprintf(out, cap, "%s/%s", dir ? dir : "build/bin", prog);
 }
 
 pid_t h_spawn(const char *prog, const char *const *args, const char *const *env,

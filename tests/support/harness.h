@@ -15,9 +15,9 @@
 /* A free TCP port on 127.0.0.1 (bound and released). */
 int h_free_port(void);
 
-/* Starts build/bin/<prog> (VX_BIN_DIR) with the arguments `args` (NULL-terminated, args[0] the
- * program's name; NULL: no arguments) and the current environment plus `env` ("K=V" strings,
- * NULL-terminated); its stderr goes to log_path. Returns the pid. */
+/* Starts build/bin/<prog> (VX_BIN_DIR; an absolute path as it is) with the arguments `args`
+ * (NULL-terminated, args[0] the program's name; NULL: no arguments) and the current environment
+ * plus `env` ("K=V" strings, NULL-terminated); its stderr goes to log_path. Returns the pid. */
 pid_t h_spawn(const char *prog, const char *const *args, const char *const *env,
               const char *log_path);
 /* Sends sig and waits up to timeout_ms for the exit; returns the exit status (or 128+signal),

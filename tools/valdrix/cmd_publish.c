@@ -13,14 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Connects with the operator's or a publisher's credential (VX_NATS_URL, VX_NATS_USER,
- * VX_NATS_PASSWORD, VX_NATS_TLS_*). The stream is ingest's to create and configure (its
- * retention and limits are ingest's settings): a publisher credential may not touch the
- * JetStream API at all. */
-static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const char *tenant)
+vx_bus *cli_bus_connect(const char *cmd)
 {
     const char *url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL);
-    const char *prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
     vx_bus_config bc = {.url = url,
                         .name = "valdrix-cli",
                         .timeout_ms = 10000,
@@ -36,11 +31,22 @@ static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const 
                                 : vx_status_str(st));
         return NULL;
     }
-    snprintf(subject, cap, "%s.%s", prefix, tenant);
     return bus;
 }
 
-static bool tenant_arg(const char *cmd, const char *tenant, char *out)
+/* Connects with the operator's or a publisher's credential. The stream is ingest's to create
+ * and configure (its retention and limits are ingest's settings): a publisher credential may
+ * not touch the JetStream API at all. */
+static vx_bus *connect_stream(const char *cmd, char *subject, size_t cap, const char *tenant)
+{
+    const char *prefix = vx_env_str("VX_INGEST_SUBJECT", VX_DEFAULT_EVENTS_SUBJECT);
+    vx_bus *bus = cli_bus_connect(cmd);
+    if (bus != NULL)
+        snprintf(subject, cap, "%s.%s", prefix, tenant);
+    return bus;
+}
+
+bool cli_tenant_arg(const char *cmd, const char *tenant, char *out)
 {
     vx_uuid u;
     if (!tenant || !vx_uuid_parse(tenant, strlen(tenant), &u)) {
@@ -58,6 +64,14 @@ static int finish(const char *cmd, publisher *p, vx_bus *bus, uint64_t bad)
     vx_status st = publisher_finish(p, &events, &messages, &failed);
     publisher_destroy(p);
     vx_bus_destroy(bus);
+    if (st == VX_FULL) {
+        fprintf(stderr,
+                "valdrix %s: %llu message(s) were refused: the event stream is full (ingest has "
+                "not caught up). Run the same command again later: nothing already stored is "
+                "duplicated\n",
+                cmd, (unsigned long long)failed);
+        return 1;
+    }
     if (st != VX_OK) {
         fprintf(stderr,
                 "valdrix %s: %llu message(s) were not acknowledged (%s): is the stream "
@@ -97,7 +111,7 @@ int cmd_publish(int argc, char **argv)
     }
     char tenant[37];
     int64_t batch;
-    if (!tenant_arg("publish", cli_get(o, no, "tenant"), tenant) ||
+    if (!cli_tenant_arg("publish", cli_get(o, no, "tenant"), tenant) ||
         !cli_int("publish", o, no, "batch", 500, 1, VX_COST_MAX_BATCH_EVENTS, &batch))
         return 2;
     if (np != 1) {
@@ -147,7 +161,8 @@ int cmd_publish(int argc, char **argv)
         st = publisher_add(p, ev);
         vx_cost_event_free(ev);
         if (st != VX_OK) {
-            fprintf(stderr, "valdrix publish: publishing failed: %s\n", vx_status_str(st));
+            if (st != VX_FULL) /* finish says what to do about a full stream */
+                fprintf(stderr, "valdrix publish: publishing failed: %s\n", vx_status_str(st));
             rc = 1;
             break;
         }
@@ -180,7 +195,7 @@ int cmd_generate(int argc, char **argv)
     }
     char tenant[37];
     int64_t days, per_day, seed, batch;
-    if (!tenant_arg("generate", cli_get(o, no, "tenant"), tenant) ||
+    if (!cli_tenant_arg("generate", cli_get(o, no, "tenant"), tenant) ||
         !cli_int("generate", o, no, "days", -1, 1, 36600, &days) ||
         !cli_int("generate", o, no, "events-per-day", -1, 1, 100000000, &per_day) ||
         !cli_int("generate", o, no, "seed", 1, 0, INT64_MAX, &seed) ||
@@ -219,7 +234,8 @@ int cmd_generate(int argc, char **argv)
     while (vx_gen_next(g, &ev)) {
         vx_status st = publisher_add(p, &ev);
         if (st != VX_OK) {
-            fprintf(stderr, "valdrix generate: publishing failed: %s\n", vx_status_str(st));
+            if (st != VX_FULL) /* finish says what to do about a full stream */
+                fprintf(stderr, "valdrix generate: publishing failed: %s\n", vx_status_str(st));
             rc = 1;
             break;
         }

@@ -33,15 +33,9 @@ int cmd_stream(int argc, char **argv)
                 name);
         return 2;
     }
-    vx_bus_config bc = {.url = vx_env_str("VX_NATS_URL", VX_DEFAULT_NATS_URL),
-                        .name = "valdrix-cli",
-                        .timeout_ms = 10000,
-                        .creds = vx_bus_credentials_from_env()};
-    vx_bus *bus = NULL;
-    if (vx_bus_connect(&bc, &bus) != VX_OK) {
-        fprintf(stderr, "valdrix stream delete: cannot connect to NATS (VX_NATS_URL)\n");
+    vx_bus *bus = cli_bus_connect("stream delete");
+    if (bus == NULL)
         return 1;
-    }
     vx_status st = vx_bus_delete_stream(bus, name);
     vx_bus_destroy(bus);
     if (st == VX_NOT_FOUND) {

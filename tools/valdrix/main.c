@@ -27,6 +27,8 @@ static void usage(FILE *f)
         "T\n"
         "  publisher revoke --user U | list | sync  revoke one, list them, re-render nats' users\n"
         "  stream delete NAME [--yes]               delete a JetStream stream and its messages\n"
+        "  dlq list [--tenant T]                    list what ingest dead-lettered, and why\n"
+        "  dlq replay --tenant T | --seq N | --all  publish dead letters again (stored once)\n"
         "  forecast --csv FILE --horizon H [--interval 0.8] [--allow-negative]\n"
         "                                           forecast a date,value CSV (offline)\n"
         "\n"
@@ -56,7 +58,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"migrate", cmd_migrate},   {"tenant", cmd_tenant},       {"key", cmd_key},
         {"publish", cmd_publish},   {"generate", cmd_generate},   {"stream", cmd_stream},
-        {"forecast", cmd_forecast}, {"publisher", cmd_publisher},
+        {"forecast", cmd_forecast}, {"publisher", cmd_publisher}, {"dlq", cmd_dlq},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -23,6 +23,7 @@ struct publisher {
     uint8_t *scratch;
     size_t scratch_cap;
     uint64_t events, messages, failed, total;
+    bool full; /* a message was refused because the stream was full */
     int64_t started_ms, next_progress_ms;
     char traceparent[VX_TRACEPARENT_LEN + 1];
     bool tty;
@@ -85,6 +86,7 @@ static vx_status send(publisher *p)
         uint64_t failed = 0;
         st = vx_bus_publish_async_complete(p->bus, 30000, &failed);
         p->failed += failed;
+        p->full |= st == VX_FULL;
         if (st != VX_OK)
             return st;
     }
@@ -121,6 +123,9 @@ vx_status publisher_finish(publisher *p, uint64_t *events, uint64_t *messages, u
     uint64_t f = 0;
     vx_status st2 = vx_bus_publish_async_complete(p->bus, 60000, &f);
     p->failed += f;
+    p->full |= st2 == VX_FULL;
+    if (p->full)
+        st = st2 = VX_FULL;
     progress(p, true);
     *events = p->events;
     *messages = p->messages;

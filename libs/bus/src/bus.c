@@ -22,6 +22,14 @@ void bus_last_error(char *err, size_t err_cap)
     snprintf(err, err_cap, "%s", text != NULL ? text : "");
 }
 
+/* A stream at max_bytes/max_msgs with discard new, or JetStream's storage exhausted. */
+bool bus_full_error(jsErrCode jerr)
+{
+    return jerr == JSStreamStoreFailedErr || jerr == JSStreamLimitsErr ||
+           jerr == JSInsufficientResourcesErr || jerr == JSStorageResourcesExceededErr ||
+           jerr == JSMemoryResourcesExceededErr;
+}
+
 vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op)
 {
     switch (s) {
@@ -55,8 +63,10 @@ vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op)
     }
     if (jerr == JSStreamNotFoundErr || jerr == JSNotEnabledErr || jerr == JSNotEnabledForAccountErr)
         return VX_UNAVAILABLE;
-    if (jerr == JSConsumerNotFoundErr)
+    if (jerr == JSConsumerNotFoundErr || jerr == JSNoMessageFoundErr)
         return VX_NOT_FOUND;
+    if (bus_full_error(jerr))
+        return VX_FULL;
     if (op == NULL)
         return VX_IO;
     vx_log(VX_LOG_WARN, "nats call failed", VX_STR("op", op),
@@ -147,6 +157,8 @@ static void on_async_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
     vx_bus *b = closure;
     (void)js;
     uint64_t before = atomic_fetch_add(&b->async_failed, 1);
+    if (bus_full_error(pae->ErrCode))
+        atomic_store(&b->async_full, true);
     if (before == 0)
         vx_log(VX_LOG_WARN, "async publish failed", VX_STR("client", b->name),
                VX_STR("subject", pae->Msg != NULL ? natsMsg_GetSubject(pae->Msg) : NULL),
@@ -456,6 +468,9 @@ vx_status vx_bus_ensure_stream(vx_bus *b, const vx_stream_config *cfg, char *err
     sc.Storage = cfg->memory ? js_MemoryStorage : js_FileStorage;
     sc.Duplicates = cfg->duplicate_window_ms * NANOS_PER_MS;
     sc.MaxAge = cfg->max_age_ms * NANOS_PER_MS;
+    sc.MaxBytes = cfg->max_bytes > 0 ? cfg->max_bytes : -1;
+    sc.Retention = cfg->work_queue ? js_WorkQueuePolicy : js_LimitsPolicy;
+    sc.Discard = cfg->discard_new ? js_DiscardNew : js_DiscardOld;
 
     jsOptions jo;
     bus_js_opts(b, &jo);
@@ -469,6 +484,21 @@ vx_status vx_bus_ensure_stream(vx_bus *b, const vx_stream_config *cfg, char *err
         bus_last_error(err, err_cap);
         return bus_status(s, jerr, "add_stream");
     }
+    /* nats-server refuses a change of retention: keep the stream's own */
+    jsStreamInfo *si = NULL;
+    if (js_GetStreamInfo(&si, b->js, cfg->name, &jo, NULL) == NATS_OK && si != NULL &&
+        si->Config != NULL && si->Config->Retention != sc.Retention) {
+        vx_log(VX_LOG_WARN, "stream keeps its retention: nats-server cannot change it in place",
+               VX_STR("stream", cfg->name),
+               VX_STR("retention", si->Config->Retention == js_WorkQueuePolicy  ? "workqueue"
+                                   : si->Config->Retention == js_InterestPolicy ? "interest"
+                                                                                : "limits"),
+               VX_STR("wanted", cfg->work_queue ? "workqueue" : "limits"),
+               VX_STR("to_change", "stop publishers, let ingest drain the stream, delete it "
+                                   "(valdrix stream delete) and start ingest again"));
+        sc.Retention = si->Config->Retention;
+    }
+    jsStreamInfo_Destroy(si);
     s = js_UpdateStream(NULL, b->js, &sc, &jo, &jerr);
     if (s == NATS_OK) {
         vx_log(VX_LOG_INFO, "stream updated", VX_STR("stream", cfg->name));
@@ -491,6 +521,66 @@ vx_status vx_bus_delete_stream(vx_bus *b, const char *name)
     if (s != NATS_OK && jerr == JSStreamNotFoundErr)
         return VX_NOT_FOUND;
     return bus_status(s, jerr, "delete_stream");
+}
+
+vx_status vx_bus_stream_info(vx_bus *b, const char *name, vx_stream_info *out)
+{
+    if (b == NULL || name == NULL || name[0] == '\0' || out == NULL)
+        return VX_INVALID;
+    memset(out, 0, sizeof *out);
+    jsOptions jo;
+    bus_js_opts(b, &jo);
+    jsErrCode jerr = 0;
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_GetStreamInfo(&si, b->js, name, &jo, &jerr);
+    if (s != NATS_OK)
+        return s == NATS_NOT_FOUND ? VX_NOT_FOUND : bus_status(s, jerr, "stream_info");
+    out->msgs = si->State.Msgs;
+    out->bytes = si->State.Bytes;
+    out->first_seq = si->State.FirstSeq;
+    out->last_seq = si->State.LastSeq;
+    out->consumers = si->State.Consumers;
+    if (si->Config != NULL) {
+        out->max_bytes = si->Config->MaxBytes > 0 ? si->Config->MaxBytes : 0;
+        out->max_age_ms = si->Config->MaxAge / NANOS_PER_MS;
+        out->work_queue = si->Config->Retention == js_WorkQueuePolicy;
+        out->discard_new = si->Config->Discard == js_DiscardNew;
+    }
+    jsStreamInfo_Destroy(si);
+    return VX_OK;
+}
+
+vx_status vx_bus_stream_get(vx_bus *b, const char *stream, uint64_t seq, vx_bus_msg **out)
+{
+    if (b == NULL || stream == NULL || stream[0] == '\0' || out == NULL || seq == 0)
+        return VX_INVALID;
+    *out = NULL;
+    jsOptions jo;
+    bus_js_opts(b, &jo);
+    jsErrCode jerr = 0;
+    natsMsg *m = NULL;
+    natsStatus s = js_GetMsg(&m, b->js, stream, seq, &jo, &jerr);
+    if (s != NATS_OK)
+        return s == NATS_NOT_FOUND ? VX_NOT_FOUND : bus_status(s, jerr, "stream_get");
+    vx_bus_msg *vm = vx_xcalloc(1, sizeof *vm);
+    vm->bus = b;
+    vm->msg = m;
+    vm->stream_seq = seq;
+    *out = vm;
+    return VX_OK;
+}
+
+vx_status vx_bus_stream_delete_msg(vx_bus *b, const char *stream, uint64_t seq)
+{
+    if (b == NULL || stream == NULL || stream[0] == '\0' || seq == 0)
+        return VX_INVALID;
+    jsOptions jo;
+    bus_js_opts(b, &jo);
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteMsg(b->js, stream, seq, &jo, &jerr);
+    if (s != NATS_OK)
+        return s == NATS_NOT_FOUND ? VX_NOT_FOUND : bus_status(s, jerr, "stream_delete_msg");
+    return VX_OK;
 }
 
 /* ---- publishing ---- */
@@ -550,6 +640,8 @@ vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms, uint64_t 
     uint64_t n = atomic_exchange(&b->async_failed, 0) + abandoned;
     if (failed != NULL)
         *failed = n;
+    if (atomic_exchange(&b->async_full, false) && st == VX_OK)
+        return VX_FULL;
     return st;
 }
 

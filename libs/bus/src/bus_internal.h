@@ -24,6 +24,7 @@ struct vx_bus {
     char *name;
     int64_t timeout_ms;
     atomic_uint_fast64_t async_failed; /* async publishes that failed since the last complete */
+    atomic_bool async_full;            /* one of them because the stream was full */
     atomic_bool closing;               /* destroy has begun: a disconnect is expected */
     atomic_uint_fast64_t disconnects;  /* times the connection was lost */
 
@@ -62,6 +63,8 @@ struct vx_bus_sub {
  * (those that become VX_IO) are logged with `op` and nats.c's last error text, unless op is
  * NULL (the caller logs). */
 vx_status bus_status(natsStatus s, jsErrCode jerr, const char *op);
+/* Whether JetStream refused to store for want of room (a full stream or store). */
+bool bus_full_error(jsErrCode jerr);
 
 /* JetStream call options with the bus's API timeout. */
 void bus_js_opts(const vx_bus *b, jsOptions *jo);

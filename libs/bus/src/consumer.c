@@ -223,6 +223,12 @@ vx_status vx_bus_msg_term(vx_bus_msg *m)
     return bus_status(natsMsg_Term(m->msg, &jo), 0, "term");
 }
 
+int64_t vx_bus_msg_stored_ms(const vx_bus_msg *m)
+{
+    int64_t ns = natsMsg_GetTime(m->msg);
+    return ns > 0 ? ns / 1000000 : 0;
+}
+
 void vx_bus_msg_destroy(vx_bus_msg *m)
 {
     if (m == NULL || m->borrowed)

@@ -42,6 +42,7 @@ Valdrix__V1__Error__Code vx_contract_code_of_status(vx_status st)
     case VX_IO:
     case VX_CLOSED:
     case VX_CONFLICT:
+    case VX_FULL:
         return VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE;
     default:
         return VALDRIX__V1__ERROR__CODE__CODE_INTERNAL;

@@ -1,5 +1,6 @@
 /* Unit tests of vx::contract: the UTF-8 and text checks, days, CostScope validation with its
- * reasons (under the rules of both services), the Error table, and reply envelopes. */
+ * reasons (under the rules of both services), the Error table, reply envelopes, and the
+ * deadline headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -454,6 +455,94 @@ static void test_contract_reply_round_trip(void **state)
     assert_string_equal(why, "neither a result nor an error");
 }
 
+static void test_contract_deadline_format_and_read(void **state)
+{
+    (void)state;
+    char buf[VX_DEADLINE_TEXT_MAX];
+    int64_t at = 0;
+    vx_deadline_format(1764876543210, buf);
+    assert_string_equal(buf, "1764876543210");
+    assert_int_equal(vx_deadline_read(buf, &at, NULL, 0), VX_OK);
+    assert_int_equal(at, 1764876543210);
+    /* out of range values are written clamped, so they always read back */
+    vx_deadline_format(-5, buf);
+    assert_string_equal(buf, "1");
+    vx_deadline_format(INT64_MAX, buf);
+    assert_int_equal(vx_deadline_read(buf, &at, NULL, 0), VX_OK);
+    assert_int_equal(at, VX_DEADLINE_AT_MAX);
+    assert_int_equal(vx_deadline_read("1", &at, NULL, 0), VX_OK);
+    assert_int_equal(at, 1);
+
+    static const char *const bad[] = {"",
+                                      "0",
+                                      "-1764876543210",
+                                      "+1764876543210",
+                                      " 1764876543210",
+                                      "1764876543210 ",
+                                      "01764876543210",
+                                      "1764876543210.5",
+                                      "1.7e12",
+                                      "0x19b",
+                                      "2025-12-04T10:00:00Z",
+                                      "253402300800000",
+                                      "99999999999999999999",
+                                      "9223372036854775808"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[160] = "";
+        at = 42;
+        if (vx_deadline_read(bad[i], &at, why, sizeof why) != VX_INVALID)
+            fail_msg("\"%s\" was read as a deadline", bad[i]);
+        assert_int_equal(at, 42);
+        assert_non_null(strstr(why, "Vx-Deadline-At must be unix epoch milliseconds"));
+    }
+    assert_int_equal(vx_deadline_read(NULL, &at, NULL, 0), VX_INVALID);
+}
+
+static void test_contract_deadline_left(void **state)
+{
+    (void)state;
+    const int64_t now = 1764876543210;
+    int64_t left = -1;
+    char why[160] = "";
+    /* neither header: the default */
+    assert_int_equal(vx_deadline_left(NULL, NULL, now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, 3000);
+    /* the relative budget alone */
+    assert_int_equal(vx_deadline_left(NULL, "1500", now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, 1500);
+    /* the absolute deadline: what is left of it now, also when already past */
+    char at[VX_DEADLINE_TEXT_MAX];
+    vx_deadline_format(now + 2500, at);
+    assert_int_equal(vx_deadline_left(at, NULL, now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, 2500);
+    vx_deadline_format(now - 10, at);
+    assert_int_equal(vx_deadline_left(at, NULL, now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, -10);
+    /* both: the absolute one counts the time spent queued; the relative one can shorten it */
+    assert_int_equal(vx_deadline_left(at, "5000", now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, -10);
+    vx_deadline_format(now + 9000, at);
+    assert_int_equal(vx_deadline_left(at, "5000", now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, 5000);
+    /* far in the future: capped */
+    vx_deadline_format(now + 86400000, at);
+    assert_int_equal(vx_deadline_left(at, NULL, now, 3000, &left, why, sizeof why), VX_OK);
+    assert_int_equal(left, VX_DEADLINE_MS_MAX);
+    /* malformed values are refused, saying which header */
+    left = 7;
+    assert_int_equal(vx_deadline_left("soon", NULL, now, 3000, &left, why, sizeof why), VX_INVALID);
+    assert_non_null(strstr(why, "Vx-Deadline-At"));
+    assert_int_equal(left, 7);
+    static const char *const bad_ms[] = {"", "0", "-5", "1.5", "600001", "15s", "0100"};
+    for (size_t i = 0; i < sizeof bad_ms / sizeof bad_ms[0]; i++) {
+        why[0] = '\0';
+        if (vx_deadline_left(NULL, bad_ms[i], now, 3000, &left, why, sizeof why) != VX_INVALID)
+            fail_msg("Vx-Deadline-Ms \"%s\" was accepted", bad_ms[i]);
+        assert_non_null(strstr(why, "Vx-Deadline-Ms must be milliseconds"));
+    }
+    assert_int_equal(left, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +557,8 @@ int main(void)
         cmocka_unit_test(test_contract_error_table),
         cmocka_unit_test(test_contract_error_replies),
         cmocka_unit_test(test_contract_reply_round_trip),
+        cmocka_unit_test(test_contract_deadline_format_and_read),
+        cmocka_unit_test(test_contract_deadline_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,7 @@ static int last_event_index(const char *what)
 
 static vx_bus *bus; /* the service's, through bus_slot */
 static atomic_int in_handler, max_in_handler, answered;
+static atomic_bool sigterm_sent;
 
 static void handle(void *ctx, vx_bus_msg *req)
 {
@@ -77,7 +78,10 @@ static void handle(void *ctx, vx_bus_msg *req)
     int seen = atomic_load(&max_in_handler);
     while (now > seen && !atomic_compare_exchange_weak(&max_in_handler, &seen, now)) {
     }
-    vx_sleep_ms(200); /* long enough for SIGTERM to arrive while requests are in hand */
+    /* held until SIGTERM has been sent (however slow the machine), so requests are in hand */
+    for (int i = 0; i < 1000 && !atomic_load(&sigterm_sent); i++)
+        vx_sleep_ms(10);
+    vx_sleep_ms(50);
     atomic_fetch_sub(&in_handler, 1);
     assert_int_equal(vx_bus_respond(bus, req, "pong", 4, NULL, 0), VX_OK);
     atomic_fetch_add(&answered, 1);
@@ -189,6 +193,7 @@ static void *send_sigterm(void *arg)
     for (int i = 0; i < 500 && atomic_load(&in_handler) < 2; i++)
         vx_sleep_ms(10);
     event("sigterm");
+    atomic_store(&sigterm_sent, true);
     kill(getpid(), SIGTERM);
     return NULL;
 }

@@ -168,7 +168,14 @@ static void events_job(api_call *c)
         if (st == VX_LIMIT)
             api_set_problem(c, 413, "too-large", "Too large",
                             "the events do not fit in one message; send fewer per request");
-        else if (st == VX_TIMEOUT) {
+        else if (st == VX_FULL) {
+            /* JetStream refused to store: the event stream is at its size bound (ingest is
+             * behind or stopped). Nothing was stored; the same request later is safe. */
+            api_set_problem(c, 503, "unavailable", "Service unavailable",
+                            "the event stream is full (ingest has not caught up); nothing was "
+                            "stored, send the request again later");
+            c->retry_after_s = 30;
+        } else if (st == VX_TIMEOUT) {
             /* sent, but not confirmed: it may or may not be stored */
             api_set_problem(c, 503, "unavailable", "Service unavailable",
                             "the event stream did not confirm the events in time; send the "

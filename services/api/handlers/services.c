@@ -1,13 +1,16 @@
 /* POST /v1/forecasts, GET /v1/costs/anomalies and POST /v1/insights: the request becomes a
  * protobuf message (svc_codec.h; the tenant from the API key) sent to the forecast or llm
  * service over NATS with a deadline, and the protobuf reply becomes the JSON answer or, for an
- * Error reply, the problem its code maps to. Until a service runs, nothing answers its subject
+ * Error reply, the problem its code maps to. A result for another tenant than the caller's is
+ * a 502, logged and counted, never passed on. Until a service runs, nothing answers its subject
  * and the edge says 503. */
 #include "handlers.h"
 #include "svc_codec.h"
 
 #include "vx/alloc.h"
 #include "vx/clock.h"
+#include "vx/contract.h"
+#include "vx/log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -61,17 +64,18 @@ static vx_status encode(api_call *c, uint8_t **out, size_t *out_len, api_refusal
     }
 }
 
+/* The reply as the answer for the caller, whose verified tenant it must be for. */
 static void decode(api_call *c, const void *reply, size_t len, api_svc_answer *a)
 {
     switch (c->route) {
     case ROUTE_FORECASTS:
-        api_forecast_reply_decode(reply, len, a);
+        api_forecast_reply_decode(reply, len, c->key.tenant_id, a);
         break;
     case ROUTE_ANOMALIES:
-        api_anomalies_reply_decode(reply, len, a);
+        api_anomalies_reply_decode(reply, len, c->key.tenant_id, a);
         break;
     default:
-        api_insight_reply_decode(reply, len, a);
+        api_insight_reply_decode(reply, len, c->key.tenant_id, a);
         break;
     }
 }
@@ -89,6 +93,9 @@ void api_services_init(api_ctx *ctx)
         ctx->svc_breaker[i] = vx_breaker_create(svc_names[i], NULL);
         char l[48];
         snprintf(l, sizeof l, "service=\"%s\"", svc_names[i]);
+        ctx->svc_wrong_tenant[i] = vx_metrics_counter(
+            ctx->metrics, "valdrix_api_service_wrong_tenant_total",
+            "Service results for another tenant than the caller's, refused with 502", l);
         vx_metrics_gauge_fn(ctx->metrics, "valdrix_api_service_breaker_open",
                             "1 while the edge stops asking a service that timed out or failed", l,
                             breaker_open, ctx->svc_breaker[i]);
@@ -140,14 +147,19 @@ static void service_job(api_call *c)
     vx_trace child;
     vx_trace_child(vx_http_request_trace(c->req), &child);
     vx_trace_format(&child, traceparent);
-    char deadline[24];
+    /* The absolute deadline also covers the time a request waits in the service's queue; the
+     * relative one stays for services that do not read it yet. */
+    char deadline[24], deadline_at[VX_DEADLINE_TEXT_MAX];
     snprintf(deadline, sizeof deadline, "%lld", (long long)c->ctx->cfg->service_timeout_ms);
-    vx_bus_header h[] = {{"traceparent", traceparent}, {"Vx-Deadline-Ms", deadline}};
+    vx_deadline_format(vx_wall_ms() + c->ctx->cfg->service_timeout_ms, deadline_at);
+    vx_bus_header h[] = {{"traceparent", traceparent},
+                         {VX_DEADLINE_AT_HEADER, deadline_at},
+                         {VX_DEADLINE_MS_HEADER, deadline}};
     void *reply = NULL;
     size_t reply_len = 0;
     char subject_buf[256];
     const char *subject = subject_of(c, subject_buf, sizeof subject_buf);
-    vx_status st = vx_bus_request(c->ctx->bus, subject, msg, msg_len, h, 2,
+    vx_status st = vx_bus_request(c->ctx->bus, subject, msg, msg_len, h, 3,
                                   c->ctx->cfg->service_timeout_ms, &reply, &reply_len);
     atomic_fetch_sub(&c->ctx->service_calls, 1);
     vx_free(msg);
@@ -155,6 +167,13 @@ static void service_job(api_call *c)
         api_svc_answer a;
         decode(c, reply, reply_len, &a);
         vx_free(reply);
+        if (a.wrong_tenant) {
+            vx_counter_inc(c->ctx->svc_wrong_tenant[svc]);
+            vx_log(VX_LOG_ERROR, "service result for another tenant refused",
+                   VX_STR("service", svc_names[svc]), VX_STR("subject", subject),
+                   VX_STR("tenant_id", c->key.tenant_id), VX_STR("reply_tenant_id", a.reply_tenant),
+                   VX_STR("trace_id", child.trace_id));
+        }
         vx_breaker_record(br, a.status != 502, vx_mono_ms());
         if (a.status == 200) {
             api_set_json(c, 200, a.json);

@@ -449,11 +449,24 @@ static void bad_reply(api_svc_answer *a, const char *service, const char *what)
     answer_problem(a, 502, "bad-reply", "Bad reply", "the %s service sent %s", service, what);
 }
 
+/* Whether a result names the caller's tenant; otherwise `a` is the 502 that replaces it. */
+static bool own_tenant(api_svc_answer *a, const char *service, const char *got, const char *want)
+{
+    if (got && want && strcmp(got, want) == 0)
+        return true;
+    a->wrong_tenant = true;
+    snprintf(a->reply_tenant, sizeof a->reply_tenant, "%s", got ? got : "");
+    bad_reply(a, service, "a result for another tenant");
+    return false;
+}
+
 /* Unpacks a reply of `desc` from `service`: true with *r holding a result, or false with the
  * answer (the service's Error, or a bad reply) already in `a`. */
 static bool open_reply(const ProtobufCMessageDescriptor *desc, const char *service,
                        const uint8_t *data, size_t len, vx_contract_reply *r, api_svc_answer *a)
 {
+    a->wrong_tenant = false;
+    a->reply_tenant[0] = '\0';
     char why[128];
     if (vx_contract_reply_unpack(desc, data, len, r, why, sizeof why) != VX_OK) {
         bad_reply(a, service, why);
@@ -467,13 +480,16 @@ static bool open_reply(const ProtobufCMessageDescriptor *desc, const char *servi
     return true;
 }
 
-void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
+void api_forecast_reply_decode(const uint8_t *data, size_t len, const char *tenant,
+                               api_svc_answer *a)
 {
     vx_contract_reply r;
     if (!open_reply(&valdrix__v1__forecast_reply__descriptor, "forecast", data, len, &r, a))
         return;
     const Valdrix__V1__ForecastResult *f = (const Valdrix__V1__ForecastResult *)r.result;
-    if (!f->total) {
+    if (!own_tenant(a, "forecast", f->tenant_id, tenant)) {
+        /* never passed on */
+    } else if (!f->total) {
         bad_reply(a, "forecast", "neither a result nor an error");
     } else {
         json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
@@ -490,12 +506,17 @@ void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *
     vx_contract_reply_cleanup(&r);
 }
 
-void api_anomalies_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
+void api_anomalies_reply_decode(const uint8_t *data, size_t len, const char *tenant,
+                                api_svc_answer *a)
 {
     vx_contract_reply r;
     if (!open_reply(&valdrix__v1__anomalies_reply__descriptor, "forecast", data, len, &r, a))
         return;
     const Valdrix__V1__AnomaliesResult *f = (const Valdrix__V1__AnomaliesResult *)r.result;
+    if (!own_tenant(a, "forecast", f->tenant_id, tenant)) {
+        vx_contract_reply_cleanup(&r);
+        return;
+    }
     json_t *o = result_head(f->tenant_id, f->from, f->to, f->currency, f->cost);
     result_basis(o, f->records, f->data_version, f->cached);
     json_t *list = json_array();
@@ -519,13 +540,16 @@ void api_anomalies_reply_decode(const uint8_t *data, size_t len, api_svc_answer 
     vx_contract_reply_cleanup(&r);
 }
 
-void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a)
+void api_insight_reply_decode(const uint8_t *data, size_t len, const char *tenant,
+                              api_svc_answer *a)
 {
     vx_contract_reply r;
     if (!open_reply(&valdrix__v1__insight_reply__descriptor, "llm", data, len, &r, a))
         return;
     const Valdrix__V1__InsightResult *f = (const Valdrix__V1__InsightResult *)r.result;
-    if (!f->insight) {
+    if (!own_tenant(a, "llm", f->tenant_id, tenant)) {
+        /* never passed on */
+    } else if (!f->insight) {
         bad_reply(a, "llm", "neither a result nor an error");
     } else {
         const Valdrix__V1__Insight *in = f->insight;

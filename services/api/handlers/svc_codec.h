@@ -3,14 +3,15 @@
  * from the caller's API key, never from the request — and the services' protobuf replies become
  * JSON answers, or problems whose status follows the reply's Error code (invalid 400, budget
  * 402, too large 413, limited 429, unavailable 503, deadline 504, internal 500; a reply that
- * cannot be decoded 502). The edge checks shapes and formats; the services check ranges. Pure;
- * thread-safe. */
+ * cannot be decoded, or a result for another tenant than the caller's, 502). The edge checks shapes
+ * and formats; the services check ranges. Pure; thread-safe. */
 #ifndef VX_API_SVC_CODEC_H
 #define VX_API_SVC_CODEC_H
 
 #include "query.h"
 #include "vx/status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,8 @@ typedef struct {
     const char *problem_type;  /* otherwise: a stable problem name (static) */
     const char *problem_title; /* (static) */
     char detail[512];
+    bool wrong_tenant;     /* a result for another tenant than the caller's: refused (502) */
+    char reply_tenant[40]; /* ... the tenant it named (cut), for the edge's log line */
 } api_svc_answer;
 
 /* POST /v1/forecasts body (may be empty: every default): from, to (YYYY-MM-DD), horizon_days,
@@ -43,9 +46,14 @@ vx_status api_anomalies_request_encode(api_param_fn get, void *ctx, const char *
 vx_status api_insight_request_encode(const char *body, size_t len, const char *tenant,
                                      uint8_t **out, size_t *out_len, api_refusal *why);
 
-/* Replies, as bytes from the bus (untrusted: anything is handled). */
-void api_forecast_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a);
-void api_anomalies_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a);
-void api_insight_reply_decode(const uint8_t *data, size_t len, api_svc_answer *a);
+/* Replies, as bytes from the bus (untrusted: anything is handled), to a request made for
+ * `tenant` (the caller's verified tenant). A result whose tenant_id is not `tenant` is never
+ * passed on: it is a 502 bad-reply with wrong_tenant set. */
+void api_forecast_reply_decode(const uint8_t *data, size_t len, const char *tenant,
+                               api_svc_answer *a);
+void api_anomalies_reply_decode(const uint8_t *data, size_t len, const char *tenant,
+                                api_svc_answer *a);
+void api_insight_reply_decode(const uint8_t *data, size_t len, const char *tenant,
+                              api_svc_answer *a);
 
 #endif

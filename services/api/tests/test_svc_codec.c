@@ -185,7 +185,7 @@ static void test_error_codes_map_to_http(void **state)
         char msg[] = "what went wrong";
         uint8_t *b = pack_forecast_error(cases[k].code, msg, &len);
         api_svc_answer a;
-        api_forecast_reply_decode(b, len, &a);
+        api_forecast_reply_decode(b, len, TENANT, &a);
         vx_free(b);
         assert_int_equal(a.status, cases[k].status);
         assert_string_equal(a.problem_type, cases[k].type);
@@ -195,9 +195,9 @@ static void test_error_codes_map_to_http(void **state)
     /* garbage and empty replies are the service's fault: 502 */
     api_svc_answer a;
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
-    api_forecast_reply_decode(junk, sizeof junk, &a);
+    api_forecast_reply_decode(junk, sizeof junk, TENANT, &a);
     assert_int_equal(a.status, 502);
-    api_insight_reply_decode(NULL, 0, &a);
+    api_insight_reply_decode(NULL, 0, TENANT, &a);
     assert_int_equal(a.status, 502);
     assert_non_null(strstr(a.detail, "neither a result nor an error"));
 }
@@ -235,7 +235,7 @@ static void test_forecast_reply_to_json(void **state)
     uint8_t *b = vx_xmalloc(len);
     valdrix__v1__forecast_reply__pack(&r, b);
     api_svc_answer a;
-    api_forecast_reply_decode(b, len, &a);
+    api_forecast_reply_decode(b, len, TENANT, &a);
     vx_free(b);
     assert_int_equal(a.status, 200);
     json_t *j = json_loads(a.json, 0, NULL);
@@ -252,6 +252,77 @@ static void test_forecast_reply_to_json(void **state)
     json_decref(j);
 }
 
+#define OTHER "7d2f0c1e-8a4b-4c3d-9e5f-0a1b2c3d4e5f"
+
+/* A result for another tenant than the caller's is never passed on: 502, flagged. */
+static void test_reply_for_another_tenant_is_refused(void **state)
+{
+    (void)state;
+    Valdrix__V1__SeriesForecast total = VALDRIX__V1__SERIES_FORECAST__INIT;
+    total.model = vx_pb_str("sum");
+    Valdrix__V1__ForecastResult fres = VALDRIX__V1__FORECAST_RESULT__INIT;
+    fres.total = &total;
+    fres.records = 7;
+    Valdrix__V1__ForecastReply fr = VALDRIX__V1__FORECAST_REPLY__INIT;
+    fr.outcome_case = VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT;
+    fr.result = &fres;
+    Valdrix__V1__AnomaliesResult ares = VALDRIX__V1__ANOMALIES_RESULT__INIT;
+    Valdrix__V1__AnomaliesReply ar = VALDRIX__V1__ANOMALIES_REPLY__INIT;
+    ar.outcome_case = VALDRIX__V1__ANOMALIES_REPLY__OUTCOME_RESULT;
+    ar.result = &ares;
+    Valdrix__V1__Insight in = VALDRIX__V1__INSIGHT__INIT;
+    in.summary = vx_pb_str("Spend rose.");
+    Valdrix__V1__InsightResult ires = VALDRIX__V1__INSIGHT_RESULT__INIT;
+    ires.insight = &in;
+    Valdrix__V1__InsightReply ir = VALDRIX__V1__INSIGHT_REPLY__INIT;
+    ir.outcome_case = VALDRIX__V1__INSIGHT_REPLY__OUTCOME_RESULT;
+    ir.result = &ires;
+    /* the caller's own tenant, another one, and none at all */
+    const char *tenants[] = {TENANT, OTHER, ""};
+    for (int t = 0; t < 3; t++) {
+        fres.tenant_id = ares.tenant_id = ires.tenant_id = vx_pb_str(tenants[t]);
+        uint8_t buf[3][1024];
+        size_t len[3] = {valdrix__v1__forecast_reply__pack(&fr, buf[0]),
+                         valdrix__v1__anomalies_reply__pack(&ar, buf[1]),
+                         valdrix__v1__insight_reply__pack(&ir, buf[2])};
+        for (int k = 0; k < 3; k++) {
+            api_svc_answer a;
+            memset(&a, 0x5a, sizeof a); /* nothing may be left over from an earlier answer */
+            if (k == 0)
+                api_forecast_reply_decode(buf[k], len[k], TENANT, &a);
+            else if (k == 1)
+                api_anomalies_reply_decode(buf[k], len[k], TENANT, &a);
+            else
+                api_insight_reply_decode(buf[k], len[k], TENANT, &a);
+            if (t == 0) {
+                assert_int_equal(a.status, 200);
+                assert_false(a.wrong_tenant);
+                assert_non_null(strstr(a.json, TENANT));
+                vx_free(a.json);
+                continue;
+            }
+            assert_int_equal(a.status, 502);
+            assert_null(a.json);
+            assert_true(a.wrong_tenant);
+            assert_string_equal(a.problem_type, "bad-reply");
+            assert_non_null(strstr(a.detail, "a result for another tenant"));
+            assert_string_equal(a.reply_tenant, tenants[t]);
+            /* the other tenant's id is for the log, never for the caller */
+            assert_null(strstr(a.detail, OTHER));
+        }
+    }
+    /* an Error reply carries no tenant and is not one */
+    size_t elen;
+    char msg[] = "busy";
+    uint8_t *b = pack_forecast_error(VALDRIX__V1__ERROR__CODE__CODE_UNAVAILABLE, msg, &elen);
+    api_svc_answer a;
+    memset(&a, 0x5a, sizeof a);
+    api_forecast_reply_decode(b, elen, TENANT, &a);
+    vx_free(b);
+    assert_int_equal(a.status, 503);
+    assert_false(a.wrong_tenant);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_anomalies_params_and_insight_body),
         cmocka_unit_test(test_error_codes_map_to_http),
         cmocka_unit_test(test_forecast_reply_to_json),
+        cmocka_unit_test(test_reply_for_another_tenant_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

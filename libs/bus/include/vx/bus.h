@@ -73,20 +73,46 @@ typedef struct {
     const char *subjects;        /* one subject pattern, e.g. "cost.events.>" */
     int64_t duplicate_window_ms; /* Nats-Msg-Id de-duplication window (0: server default 2 min) */
     int64_t max_age_ms;          /* 0: keep until consumed limits say otherwise (forever) */
+    int64_t max_bytes;           /* 0: no bound on the stream's size */
+    bool work_queue;             /* a message goes once a consumer acks it (else: limits) */
+    bool discard_new;            /* when full, refuse new messages (else: drop the oldest) */
     bool memory;                 /* memory storage instead of file (tests only) */
 } vx_stream_config;
 
 /* Creates the stream, or updates it to this configuration if it exists. Safe when replicas call
- * it together. VX_CONFLICT (reason in err) when the server refuses the change, e.g. of storage
- * type. err (may be NULL) gets nats.c's error text on failure. */
+ * it together. nats-server cannot change the retention of a stream in place: an existing stream
+ * whose retention differs keeps it (a warning says so and how to change it) and gets the rest
+ * of the configuration. VX_CONFLICT (reason in err) when the server refuses the change, e.g. of
+ * storage type. err (may be NULL) gets nats.c's error text on failure. */
 VX_MUST_CHECK vx_status vx_bus_ensure_stream(vx_bus *b, const vx_stream_config *cfg, char *err,
                                              size_t err_cap);
 /* Deletes a stream (tests and benchmarks). VX_NOT_FOUND if there is none. */
 VX_MUST_CHECK vx_status vx_bus_delete_stream(vx_bus *b, const char *name);
 
+typedef struct {
+    uint64_t msgs, bytes;         /* held now */
+    uint64_t first_seq, last_seq; /* first held and last stored sequence */
+    int64_t max_bytes;            /* its bound (0: none) */
+    int64_t max_age_ms;           /* 0: none */
+    bool work_queue, discard_new;
+    int64_t consumers;
+} vx_stream_info;
+
+/* What the stream holds and its limits. VX_NOT_FOUND if there is no such stream. */
+VX_MUST_CHECK vx_status vx_bus_stream_info(vx_bus *b, const char *name, vx_stream_info *out);
+/* The stored message `seq` of the stream (subject, data and headers as published); the caller
+ * destroys it (vx_bus_msg_destroy; it cannot be acked). VX_NOT_FOUND if the stream holds no
+ * message with that sequence (never stored, deleted or aged out). */
+VX_MUST_CHECK vx_status vx_bus_stream_get(vx_bus *b, const char *stream, uint64_t seq,
+                                          vx_bus_msg **out);
+/* Removes message `seq` from the stream. VX_NOT_FOUND if it is not there. */
+VX_MUST_CHECK vx_status vx_bus_stream_delete_msg(vx_bus *b, const char *stream, uint64_t seq);
+
 /* Publishes to JetStream and waits for the stream's ack. msg_id (may be NULL) becomes the
  * Nats-Msg-Id header; *duplicate (may be NULL) says JetStream dropped it as already seen.
- * VX_UNAVAILABLE when no stream answered (NATS down, no stream for the subject), VX_TIMEOUT. */
+ * VX_UNAVAILABLE when no stream answered (NATS down, no stream for the subject), VX_TIMEOUT,
+ * VX_LIMIT when the message is larger than the server takes, VX_FULL when the stream (or
+ * JetStream's storage) is full and refuses new messages. */
 VX_MUST_CHECK vx_status vx_bus_publish(vx_bus *b, const char *subject, const void *data, size_t len,
                                        const char *msg_id, const vx_bus_header *hdrs, size_t n_hdrs,
                                        bool *duplicate);
@@ -98,7 +124,8 @@ VX_MUST_CHECK vx_status vx_bus_publish_async(vx_bus *b, const char *subject, con
 /* Waits until every async publish is acked or failed (timeout_ms <= 0: without limit). *failed
  * gets the failures since the last call. VX_TIMEOUT if some are still outstanding after
  * timeout_ms: those are given up and counted in *failed too (written on VX_TIMEOUT as well).
- * Failed messages are not re-sent: callers re-publish them (same msg_id) if they need to. */
+ * VX_FULL when some failed because the stream was full. Failed messages are not re-sent:
+ * callers re-publish them (same msg_id) if they need to. */
 VX_MUST_CHECK vx_status vx_bus_publish_async_complete(vx_bus *b, int64_t timeout_ms,
                                                       uint64_t *failed);
 
@@ -142,6 +169,8 @@ size_t vx_bus_msg_len(const vx_bus_msg *m);
 const char *vx_bus_msg_header(const vx_bus_msg *m, const char *key);
 /* JetStream metadata: the stream sequence and how many times it has been delivered (1 first). */
 uint64_t vx_bus_msg_stream_seq(const vx_bus_msg *m);
+/* When the stream stored it (Unix ms) for a message from vx_bus_stream_get; 0 otherwise. */
+int64_t vx_bus_msg_stored_ms(const vx_bus_msg *m);
 uint64_t vx_bus_msg_deliveries(const vx_bus_msg *m);
 /* Acknowledges and waits for the server to confirm (so an ack is not lost silently). */
 VX_MUST_CHECK vx_status vx_bus_msg_ack(vx_bus_msg *m);

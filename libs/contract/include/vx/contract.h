@@ -1,7 +1,7 @@
 /* The rules every side of the protobuf contracts (the .proto files of proto/valdrix/v1)
- * shares: UTF-8 text, days, the CostScope with its validation, the one Error.Code <-> vx_status
- * <-> HTTP table, and the reply envelope (a result or an Error{code, message}). Pure C, no I/O;
- * every function is thread-safe. */
+ * shares: UTF-8 text, days, the CostScope with its validation, the caller's deadline headers, the
+ * one Error.Code <-> vx_status <-> HTTP table, and the reply envelope (a result or an Error{code,
+ * message}). Pure C, no I/O; every function is thread-safe. */
 #ifndef VX_CONTRACT_H
 #define VX_CONTRACT_H
 
@@ -140,6 +140,34 @@ VX_MUST_CHECK vx_status vx_contract_unpack(const ProtobufCMessageDescriptor *des
                                            size_t len, size_t max_bytes, ProtobufCMessage **out,
                                            char *why, size_t why_cap);
 
+/* ---- the caller's deadline (NATS headers of svc.* requests) ---- */
+
+#define VX_DEADLINE_AT_HEADER "Vx-Deadline-At" /* absolute: unix epoch milliseconds */
+#define VX_DEADLINE_MS_HEADER "Vx-Deadline-Ms" /* relative to receipt (kept for older peers) */
+#define VX_DEADLINE_AT_MAX 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+#define VX_DEADLINE_MS_MAX 600000              /* a relative budget is at most 10 minutes */
+#define VX_DEADLINE_TEXT_MAX 21                /* an int64 in decimal and NUL */
+
+/* Writes the Vx-Deadline-At value for at_ms (clamped to 1..VX_DEADLINE_AT_MAX) into out. */
+void vx_deadline_format(int64_t at_ms, char out[VX_DEADLINE_TEXT_MAX]);
+
+/* Reads a Vx-Deadline-At value: decimal digits only (no sign, spaces, fraction or leading
+ * zero), 1..VX_DEADLINE_AT_MAX. On VX_OK *at_ms is the deadline; otherwise VX_INVALID, *at_ms
+ * untouched and why (optional) says what the value must be. NULL is VX_INVALID. */
+VX_MUST_CHECK vx_status vx_deadline_read(const char *value, int64_t *at_ms, char *why,
+                                         size_t why_cap);
+
+/* The time a request picked up at now_wall_ms (unix epoch ms) has left, from its header
+ * values (either may be NULL when absent): Vx-Deadline-At minus now, shortened by
+ * Vx-Deadline-Ms when both are present; Vx-Deadline-Ms alone; default_ms with neither. At most
+ * VX_DEADLINE_MS_MAX when from Vx-Deadline-At. *left_ms <= 0 means the deadline has passed (the
+ * caller has given up: do no work). VX_INVALID with why for a malformed value of either
+ * (Vx-Deadline-Ms: decimal 1..VX_DEADLINE_MS_MAX); *left_ms is written only on VX_OK.
+ * Absolute deadlines assume the hosts' clocks are synchronised (NTP). */
+VX_MUST_CHECK vx_status vx_deadline_left(const char *at_value, const char *ms_value,
+                                         int64_t now_wall_ms, int64_t default_ms, int64_t *left_ms,
+                                         char *why, size_t why_cap);
+
 /* ---- errors: one table for Error.Code, vx_status and HTTP ---- */
 
 /* X(CODE, name, status, http, problem type, problem title): each Error.Code a reply may carry,
@@ -166,7 +194,7 @@ typedef struct {
  * INTERNAL. Never NULL; static. */
 const vx_contract_error_info *vx_contract_error_of_code(int code);
 /* The Error.Code to answer a failure `st` of a call with: TIMEOUT deadline; UNAVAILABLE, IO,
- * CLOSED and CONFLICT (a lost connection or serialisation) unavailable; INVALID and NOT_FOUND
+ * CLOSED, CONFLICT (a lost connection or serialisation) and FULL unavailable; INVALID and NOT_FOUND
  * invalid; LIMIT limited; anything else internal. */
 Valdrix__V1__Error__Code vx_contract_code_of_status(vx_status st);
 

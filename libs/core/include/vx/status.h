@@ -16,6 +16,7 @@
     X(IO, "i/o error")                                                                             \
     X(CLOSED, "closed")                                                                            \
     X(DENIED, "permission denied")                                                                 \
+    X(FULL, "storage full")                                                                        \
     X(INTERNAL, "internal error")
 
 /* On a function whose result must not be dropped: a vx_status, or a bool saying whether an

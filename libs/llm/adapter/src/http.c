@@ -1,7 +1,8 @@
 /* HTTP POSTs to providers over libcurl: a pool of easy handles (each keeps its connections for
  * the next call that borrows it) sharing one DNS and TLS-session cache; timeouts, TLS
  * verification, http/https only, a response size limit, Retry-After captured from the headers,
- * and an opt-in header trace with keys redacted. */
+ * whether any request byte was written (so an unanswered call is known to be maybe billed), and
+ * an opt-in header trace with keys redacted. */
 #include "http.h"
 
 #include "vx/alloc.h"
@@ -146,26 +147,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
     return len;
 }
 
-/* The opt-in trace: header lines only (never bodies, which hold tenant data and answers), with
- * the values of Authorization and x-api-key replaced and anything key-like redacted. */
-static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *ctx)
+/* What the debug callback works with during one call. */
+typedef struct {
+    const llm_http_trace *trace; /* NULL unless the opt-in header trace is on */
+    llm_http_response *resp;
+} debug_ctx;
+
+/* Logs the header lines of one debug chunk: never bodies (which hold tenant data and answers),
+ * with the values of Authorization and x-api-key replaced and anything key-like redacted. */
+static void trace_lines(const llm_http_trace *t, const char *dir, const char *data, size_t size)
 {
-    (void)c;
-    const llm_http_trace *t = ctx;
-    const char *dir;
-    switch (type) {
-    case CURLINFO_TEXT:
-        dir = "info";
-        break;
-    case CURLINFO_HEADER_IN:
-        dir = "in";
-        break;
-    case CURLINFO_HEADER_OUT:
-        dir = "out";
-        break;
-    default:
-        return 0;
-    }
     size_t at = 0;
     while (at < size) {
         size_t end = at;
@@ -188,6 +179,34 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *
                    VX_STR("line", line));
         }
         at = end + 1;
+    }
+}
+
+/* Always installed: libcurl calls it with HEADER_OUT and DATA_OUT for request bytes it has
+ * written to a connection, which is how a call knows that the provider may have received (and
+ * may bill) the request. With the opt-in trace it also logs the header lines. */
+static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *ctx)
+{
+    (void)c;
+    debug_ctx *d = ctx;
+    if (!d) /* between calls (verbose is off then, but a handle in the pool is not our call) */
+        return 0;
+    if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
+        d->resp->sent_bytes += size;
+    if (!d->trace)
+        return 0;
+    switch (type) {
+    case CURLINFO_TEXT:
+        trace_lines(d->trace, "info", data, size);
+        break;
+    case CURLINFO_HEADER_IN:
+        trace_lines(d->trace, "in", data, size);
+        break;
+    case CURLINFO_HEADER_OUT:
+        trace_lines(d->trace, "out", data, size);
+        break;
+    default:
+        break;
     }
     return 0;
 }
@@ -226,21 +245,28 @@ void llm_http_post(llm_http *h, const llm_http_request *req, llm_http_response *
     curl_easy_setopt(c, CURLOPT_USERAGENT, "valdrix-llm/1");
     if (h->share)
         curl_easy_setopt(c, CURLOPT_SHARE, h->share);
-    if (h->debug && req->trace) {
-        curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
-        curl_easy_setopt(c, CURLOPT_DEBUGDATA, req->trace);
-        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-    }
+    /* VERBOSE only feeds on_debug (it writes nothing to stderr while a debug function is set) */
+    debug_ctx dbg = {.trace = h->debug ? req->trace : NULL, .resp = resp};
+    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(c, CURLOPT_DEBUGDATA, &dbg);
+    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
     resp->code = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     resp->status = resp->code == CURLE_OK ? status : 0;
+    /* A second witness of the same fact: the request bytes libcurl counts as issued. */
+    long request_size = 0;
+    if (curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_size) == CURLE_OK &&
+        request_size > 0 && resp->sent_bytes == 0)
+        resp->sent_bytes = (uint64_t)request_size;
     if (resp->code != CURLE_OK)
         snprintf(resp->detail, sizeof resp->detail, "%s%s%s", curl_easy_strerror(resp->code),
                  errbuf[0] ? ": " : "", errbuf);
     /* The handle must not keep pointers into this call's stack. */
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_DEBUGDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_VERBOSE, 0L);
     give_back(h, c);
 }
 

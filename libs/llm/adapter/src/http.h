@@ -41,6 +41,9 @@ typedef struct {
     bool too_large;                    /* the body passed LLM_HTTP_MAX_BODY */
     char retry_after[72];              /* raw Retry-After value, "" if none */
     char detail[CURL_ERROR_SIZE + 64]; /* curl's reason when code is not CURLE_OK */
+    uint64_t sent_bytes; /* request bytes (headers and body) written to a connection, on any
+                            connection libcurl tried: 0 means the provider cannot have received
+                            the request (DNS, connect or TLS failed first) */
 } llm_http_response;
 
 /* NULL if libcurl cannot be initialised. Thread-safe after creation. */

@@ -366,9 +366,12 @@ static bool breaker_success(vx_llm_outcome o)
 }
 
 /* One HTTP call. Returns the outcome; on OK *insight holds the answer. *billed says whether a
- * 2xx came back (the provider charges for it whatever its content), with the usage in *reply. */
+ * 2xx came back (the provider charges for it whatever its content), with the usage in *reply.
+ * *unknown says that the request was written to the provider but no complete response came
+ * back (a timeout, a dropped connection): the provider may have run it and may bill it. */
 static vx_llm_outcome call_once(run_state *rs, slot *s, int64_t timeout_ms, vx_llm_insight *insight,
-                                llm_reply *reply, bool *billed, note *n, int64_t *latency_ms)
+                                llm_reply *reply, bool *billed, bool *unknown, note *n,
+                                int64_t *latency_ms)
 {
     vx_llm_router *r = rs->r;
     size_t body_len = 0;
@@ -397,8 +400,10 @@ static vx_llm_outcome call_once(run_state *rs, slot *s, int64_t timeout_ms, vx_l
     vx_llm_outcome o;
     char detail[400] = "";
     *billed = false;
+    *unknown = false;
     if (resp.code != CURLE_OK) {
         o = classify_curl(&resp);
+        *unknown = resp.sent_bytes > 0;
         snprintf(detail, sizeof detail, "%s",
                  resp.too_large ? "response larger than 1 MiB" : resp.detail);
     } else if (resp.status >= 200 && resp.status < 300) {
@@ -519,16 +524,21 @@ static bool try_paid(run_state *rs, slot *s, vx_llm_result *out)
         tmp.retry_after_ms = -1;
         vx_llm_insight insight = {0};
         llm_reply reply = {0};
-        bool billed = false;
+        bool billed = false, unknown = false;
         int64_t latency = 0;
-        vx_llm_outcome o = call_once(rs, s, timeout, &insight, &reply, &billed, &tmp, &latency);
+        vx_llm_outcome o =
+            call_once(rs, s, timeout, &insight, &reply, &billed, &unknown, &tmp, &latency);
         vx_breaker_record(s->breaker, breaker_success(o), mono_now(r));
         update_state_gauge(r, s);
-        if (billed) {
+        if (billed || unknown) {
+            /* Sent but unanswered: whatever the provider did is unknown, so the reservation
+             * is settled at its maximum (the estimate), never released at zero. */
+            bool has_usage = billed && reply.has_usage;
             vx_llm_usage usage = {
-                .input_tokens = reply.has_usage ? reply.input_tokens : est.est_input_tokens,
-                .output_tokens = reply.has_usage ? reply.output_tokens : est.max_output_tokens,
-                .reported = reply.has_usage,
+                .input_tokens = has_usage ? reply.input_tokens : est.est_input_tokens,
+                .output_tokens = has_usage ? reply.output_tokens : est.max_output_tokens,
+                .reported = has_usage,
+                .unknown = unknown,
                 .latency_ms = latency,
                 .outcome = o,
             };

@@ -18,11 +18,15 @@
 #include "vx/llm_router.h"
 #include "vx/log.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- test clock: real time plus an offset the tests move forward ---- */
 
@@ -406,6 +410,73 @@ static void short_timeout(vx_llm_config *c)
     c->timeout_ms = 300;
 }
 
+/* The settle event of a call to `provider` sent but unanswered: the estimate (the prompt's
+ * tokens and the output limit, at the provider's price) with `outcome`. */
+static void unknown_settle(env *e, const char *provider, const char *outcome, char *out, size_t cap)
+{
+    const vx_llm_provider *p = NULL;
+    for (size_t i = 0; i < e->cfg.n_providers; i++)
+        if (strcmp(e->cfg.providers[i].name, provider) == 0)
+            p = &e->cfg.providers[i];
+    assert_non_null(p);
+    uint64_t in = e->budget_book.last_est.est_input_tokens;
+    uint64_t max_out = e->cfg.max_output_tokens;
+    assert_true(in > 0);
+    snprintf(out, cap, "settle %s %llu/%llu %llu %s", provider, (unsigned long long)in,
+             (unsigned long long)max_out,
+             (unsigned long long)vx_llm_cost_micro_usd(p->price_in, p->price_out, in, max_out),
+             outcome);
+}
+
+/* groq's URL pointing at refused_port, where nothing listens. */
+static int refused_port;
+
+static void groq_refused(vx_llm_config *c)
+{
+    snprintf(c->providers[0].base_url, sizeof c->providers[0].base_url, "http://127.0.0.1:%d/v1",
+             refused_port);
+}
+
+/* A provider that read the request and closed the connection may bill it: settled at the
+ * estimate and flagged unknown. One that refused the connection cannot have: released. */
+static void test_llm_router_sent_but_unanswered_settles_the_estimate(void **state)
+{
+    env *e = *state;
+    env_router(e, "groq,openai", NULL);
+    fake_llm_set_mode(e->groq, FAKE_LLM_CLOSE);
+    vx_llm_result res;
+    run_ok(e, "openai", &res);
+    assert_true(fake_llm_requests(e->groq) >= 1);
+    char want_groq[96];
+    unknown_settle(e, "groq", "connect_error", want_groq, sizeof want_groq);
+    /* what was settled is summed into the result, as for any billed call */
+    uint64_t groq_cost = e->budget_book.last_usage.cost_micro_usd; /* openai's, settled last */
+    assert_true(res.cost_micro_usd > groq_cost);
+    vx_llm_result_cleanup(&res);
+    assert_true(e->budget_book.n_events >= 4);
+    assert_string_equal(e->budget_book.events[1], want_groq);
+    assert_false(e->budget_book.last_usage.unknown); /* openai answered */
+
+    /* Nobody listening: connection refused before a byte was written. */
+    book_reset(&e->budget_book);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* bound but not listening: connects to it are refused, and no one else can take the port */
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    refused_port = ntohs(a.sin_port);
+    env_router(e, "groq,openai", groq_refused);
+    run_ok(e, "openai", &res);
+    vx_llm_result_cleanup(&res);
+    const char *want[] = {"reserve groq", "release groq connect_error", "reserve openai",
+                          "settle openai 1200/300 360 ok"};
+    assert_events(&e->budget_book, want, 4);
+    close(fd);
+}
+
 static void test_llm_router_hang_times_out_then_next(void **state)
 {
     env *e = *state;
@@ -420,7 +491,10 @@ static void test_llm_router_hang_times_out_then_next(void **state)
     if (took < 280 || took > 3000)
         fail_msg("the hanging provider took %lld ms, expected about 300", (long long)took);
     assert_int_equal(fake_llm_requests(e->groq), 1);
-    const char *want[] = {"reserve groq", "release groq timeout", "reserve openai",
+    /* groq received the request and may bill it: settled at what was reserved, never 0 */
+    char groq_max[96];
+    unknown_settle(e, "groq", "timeout", groq_max, sizeof groq_max);
+    const char *want[] = {"reserve groq", groq_max, "reserve openai",
                           "settle openai 1200/300 360 ok"};
     assert_events(&e->budget_book, want, 4);
 
@@ -623,8 +697,11 @@ static void test_llm_router_all_failing_is_a_clear_error(void **state)
     assert_non_null(strstr(err, "openai: skipped for "));
     assert_non_null(strstr(err, "ms more (Retry-After)"));
     assert_int_equal(e->budget_book.outstanding, 0);
-    assert_int_equal(e->budget_book.settles, 0);
-    assert_int_equal(e->budget_book.releases, 5);
+    /* anthropic's hang was sent and unanswered both times: settled at the estimate */
+    assert_int_equal(e->budget_book.settles, 2);
+    assert_int_equal(e->budget_book.releases, 3);
+    assert_true(e->budget_book.last_usage.unknown);
+    assert_int_equal(e->budget_book.last_usage.outcome, VX_LLM_OUTCOME_TIMEOUT);
 }
 
 static void test_llm_router_client_errors_not_retried(void **state)
@@ -837,6 +914,7 @@ int main(void)
         T(test_llm_router_failover_in_order),
         T(test_llm_router_retry_after_skips_until_it_passes),
         T(test_llm_router_hang_times_out_then_next),
+        T(test_llm_router_sent_but_unanswered_settles_the_estimate),
         T(test_llm_router_invalid_answer_retried_once),
         T(test_llm_router_breaker_opens_and_recovers),
         T(test_llm_router_budget_hooks),

@@ -71,8 +71,11 @@ typedef struct {
     uint64_t output_tokens;
     uint64_t cost_micro_usd; /* vx_llm_cost_micro_usd of the tokens at the provider's price */
     bool reported;           /* false: the response had no usage, the estimate is settled */
+    bool unknown; /* the request was sent but no complete response came back (timeout, dropped
+                     connection): the provider may bill it, so the estimate is settled */
     int64_t latency_ms;
-    vx_llm_outcome outcome; /* OK, or INVALID (a bad answer is billed all the same) */
+    vx_llm_outcome outcome; /* OK, or INVALID (a bad answer is billed all the same), or, when
+                               unknown, TIMEOUT, CONNECT_ERROR or SERVER_ERROR */
 } vx_llm_usage;
 
 /* Budget hooks, called synchronously on the thread running vx_llm_router_run, only for paid
@@ -82,9 +85,13 @@ typedef struct {
  *            allow `est` (the next provider is tried; a cheaper one may fit); anything else
  *            when the budget cannot be checked, which is treated as a refusal (fail closed).
  *   settle   after a call whose response came back (answer valid or not: either is billed),
- *            with the usage it reported.
- *   release  after a call that produced no billable response (429, 5xx, 4xx, timeout,
- *            connection failure, or the breaker refusing at the last moment), with the reason.
+ *            with the usage it reported; and after a call whose request was written to the
+ *            provider but that got no complete response (timeout, connection dropped or reset,
+ *            response cut short), with usage.unknown set and the estimate as its usage: the
+ *            provider may have run it, so it is counted at the reserved maximum.
+ *   release  after a call that produced no billable response (429, 5xx, 4xx, or a timeout or
+ *            connection failure before any request byte was written: DNS, connect, TLS; or the
+ *            breaker refusing at the last moment), with the reason.
  * Every VX_OK reserve is followed by exactly one settle or release; a refused reserve by
  * neither. All three must be set. */
 typedef struct {
@@ -135,8 +142,9 @@ typedef struct vx_llm_router vx_llm_router;
  * through libcurl: a pool of easy handles (one borrowed per call, returned afterwards, so
  * concurrent calls use different handles and each handle keeps its connections alive for the
  * next call) sharing one DNS and TLS-session cache; TLS peer and host verification on; only
- * http and https; no redirects; never verbose. With `metrics` (may be NULL) it registers, under
- * `prefix` (e.g. "valdrix_llm"):
+ * http and https; no redirects; libcurl's verbose output goes only to a debug callback (which
+ * counts the request bytes written, and logs header lines when http_debug is on). With `metrics`
+ * (may be NULL) it registers, under `prefix` (e.g. "valdrix_llm"):
  *   <prefix>_provider_calls_total{provider,outcome}    counter (outcomes of VX_LLM_OUTCOME_MAP)
  *   <prefix>_provider_breaker_state{provider}          gauge 0 closed, 1 open, 2 half-open
  *   <prefix>_input_tokens_total{provider}, <prefix>_output_tokens_total{provider}
@@ -159,7 +167,8 @@ void vx_llm_router_destroy(vx_llm_router *r);
  *   - a paid provider is skipped while inside a Retry-After period it gave, while its breaker
  *     is open, and once the deadline has passed; otherwise the budget is reserved, the call is
  *     made, the breaker told the outcome, and the reservation settled or released.
- *   - 429, 5xx, 408, timeout, connection failure: breaker failure, next provider. A Retry-After
+ *   - 429, 5xx, 408, timeout, connection failure: breaker failure, next provider (a timeout or
+ *     a lost connection after the request was written is settled at the estimate). A Retry-After
  *     header (seconds or HTTP date, capped by max_retry_after_ms) keeps that provider out of
  *     every request until it passes.
  *   - 401/403: breaker failure (the key is wrong), next provider, never a second call to it.
