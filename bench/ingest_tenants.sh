@@ -75,6 +75,8 @@ run() {
     export VX_INGEST_STREAM="BENCH_EV_${tag}_$name" VX_DLQ_STREAM="BENCH_DLQ_${tag}_$name"
     export VX_INGEST_SUBJECT="$tag$name.events" VX_DLQ_SUBJECT="$tag$name.deadletter"
     export VX_CHANGED_SUBJECT="$tag$name.changed"
+    # each run's streams go when it ends; bounds small enough that the runs fit JetStream's store
+    export VX_INGEST_STREAM_MAX_MB=${VX_INGEST_STREAM_MAX_MB:-512} VX_DLQ_MAX_MB=${VX_DLQ_MAX_MB:-16}
     streams+=("$VX_INGEST_STREAM" "$VX_DLQ_STREAM")
     local ops_port
     ops_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -100,6 +102,8 @@ run() {
     done
     t1=$(date +%s.%N)
     kill -TERM "$ingest_pid"; wait "$ingest_pid" || true; ingest_pid=""
+    "$BIN/valdrix" stream delete "$VX_INGEST_STREAM" >/dev/null 2>&1 || true
+    "$BIN/valdrix" stream delete "$VX_DLQ_STREAM" >/dev/null 2>&1 || true
     local rows
     rows=$(psql "$VX_PG_ADMIN_DSN" -XAtqc "SELECT count(*) FROM cost_records WHERE tenant_id IN (SELECT id FROM tenants WHERE name LIKE 'bench-$tag-%')")
     [ "$rows" -eq "$N" ] || { log "$name: expected $N rows, found $rows"; exit 1; }
