@@ -17,7 +17,10 @@ typedef struct {
     int64_t duplicate_window_ms;
     int64_t ack_wait_ms;
     int fetch_max;
-    int writers; /* threads writing batches, each with its own connection */
+    int64_t batch_bytes;    /* a batch is closed when its messages reach this size */
+    int tenant_cache;       /* bound of the LRU cache of tenants known to exist */
+    int timeout_deliveries; /* a lone message timing out this often is dead-lettered */
+    int writers;            /* threads writing batches, each with its own connection */
     int64_t fetch_wait_ms;
     int max_ack_pending;
     int months_ahead;

@@ -1,6 +1,6 @@
 /* The consume loop of services/ingest. Nothing is acked before its rows have committed; while
- * Postgres is down the batch in hand is retried with backoff (its ack timer kept alive), and on
- * SIGTERM it is handed back (nak) for another replica. */
+ * Postgres is down the batch in hand is retried with backoff (its ack timer kept alive), a batch
+ * whose write times out is written in halves, and on SIGTERM it is handed back (nak). */
 #include "ingest.h"
 
 #include "handlers/batch.h"
@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +29,14 @@ void ingest_metrics_register(ingest_metrics *m, vx_metrics *reg)
                                      "Stored rows replaced by a higher revision", NULL);
     m->store_retries = vx_metrics_counter(reg, "valdrix_ingest_store_retries_total",
                                           "Batch writes retried after Postgres failed", NULL);
+    m->batches = vx_metrics_counter(reg, "valdrix_ingest_batches_total",
+                                    "Batches written (each in its own transaction)", NULL);
+    m->redelivered = vx_metrics_counter(reg, "valdrix_ingest_messages_redelivered_total",
+                                        "Messages fetched again after an earlier delivery", NULL);
+    m->timeouts = vx_metrics_counter(reg, "valdrix_ingest_store_timeouts_total",
+                                     "Batch writes that ran past the statement timeout", NULL);
+    m->splits = vx_metrics_counter(reg, "valdrix_ingest_batch_splits_total",
+                                   "Batches split in halves after their write timed out", NULL);
     m->settle_failures = vx_metrics_counter(reg, "valdrix_ingest_settle_failures_total",
                                             "Acks or naks that did not reach the server", NULL);
     static const char *const kinds[4] = {"reason=\"decode\"", "reason=\"invalid\"",
@@ -76,24 +85,40 @@ static bool backoff(ingest_ctx *ctx, vx_bus_msg **msgs, int n, int64_t ms)
     return true;
 }
 
-/* Removes events of tenants that do not exist (they go to the dead-letter stream). */
-static vx_status check_tenants(ingest_ctx *ctx, PGconn *c, ingest_work *w)
+static int cmp_tenant(const void *a, const void *b)
 {
-    for (size_t i = 0; i < w->n_events;) {
-        const char *t = w->events[i]->tenant_id;
-        bool exists;
-        vx_status st = vx_ledger_tenant_exists(ctx->ledger, c, t, &exists);
-        if (st != VX_OK)
-            return st;
-        if (!exists) {
-            char reason[100];
-            snprintf(reason, sizeof reason, "tenant_id: unknown tenant %s", t);
-            ingest_work_reject_tenant(w, t, INGEST_REJECT_TENANT, reason);
-            continue; /* the event at i changed */
-        }
-        i++;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Removes events of tenants that do not exist (they go to the dead-letter stream): each distinct
+ * tenant of the batch is checked once, and those the ledger's cache does not know are asked
+ * about in one query. */
+static vx_status check_tenants(ingest_ctx *ctx, PGconn *c, ingest_work *w, char *err,
+                               size_t err_cap)
+{
+    if (w->n_events == 0)
+        return VX_OK;
+    const char **ids = vx_xmalloc(w->n_events * sizeof *ids);
+    for (size_t i = 0; i < w->n_events; i++)
+        ids[i] = w->events[i]->tenant_id;
+    qsort(ids, w->n_events, sizeof *ids, cmp_tenant);
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_events; i++)
+        if (n == 0 || strcmp(ids[n - 1], ids[i]) != 0)
+            ids[n++] = ids[i];
+    bool *exists = vx_xmalloc(n * sizeof *exists);
+    vx_status st = vx_ledger_tenants_exist(ctx->ledger, c, ids, n, exists, err, err_cap);
+    /* Rejecting drops events (and the strings ids point to stay in the decoded batches). */
+    for (size_t i = 0; st == VX_OK && i < n; i++) {
+        if (exists[i])
+            continue;
+        char reason[100];
+        snprintf(reason, sizeof reason, "tenant_id: unknown tenant %.40s", ids[i]);
+        ingest_work_reject_tenant(w, ids[i], INGEST_REJECT_TENANT, reason);
     }
-    return VX_OK;
+    vx_free(exists);
+    vx_free(ids);
+    return st;
 }
 
 static void log_counts(const ingest_work *w, const vx_ledger_counts *k, double secs,
@@ -198,11 +223,12 @@ static bool dead_letter_reliably(ingest_ctx *ctx, const ingest_work *w, const in
 
 /* Acks (or hands back) every message. A lost ack only means a redelivery, which the ledger
  * finds duplicate; it is counted and logged. */
-static void settle_all(ingest_ctx *ctx, vx_bus_msg **msgs, int n, bool ack)
+static void settle_all_later(ingest_ctx *ctx, vx_bus_msg **msgs, int n, bool ack,
+                             int64_t nak_delay_ms)
 {
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        vx_status st = ack ? vx_bus_msg_ack(msgs[i]) : vx_bus_msg_nak(msgs[i], 0);
+        vx_status st = ack ? vx_bus_msg_ack(msgs[i]) : vx_bus_msg_nak(msgs[i], nak_delay_ms);
         failed += st != VX_OK;
         vx_bus_msg_destroy(msgs[i]);
     }
@@ -211,6 +237,11 @@ static void settle_all(ingest_ctx *ctx, vx_bus_msg **msgs, int n, bool ack)
         vx_log(VX_LOG_WARN, ack ? "acks failed: the messages will be redelivered" : "naks failed",
                VX_INT("messages", failed));
     }
+}
+
+static void settle_all(ingest_ctx *ctx, vx_bus_msg **msgs, int n, bool ack)
+{
+    settle_all_later(ctx, msgs, n, ack, 0);
 }
 
 /* Tells the readers (their caches) which tenants' costs changed. A lost notice leaves a cached
@@ -242,8 +273,8 @@ typedef struct {
     int64_t t0_ns;
 } pending;
 
-/* Stage 1 (fetching thread): decode, validate, format. */
-static pending *prepare(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
+/* Decodes, validates and formats the messages (owned by the result from now on). */
+static pending *build(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
 {
     pending *p = vx_xcalloc(1, sizeof *p);
     p->t0_ns = vx_mono_ns();
@@ -256,9 +287,30 @@ static pending *prepare(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
     ingest_work_build(&p->w, in, (size_t)n, ctx->cfg->subject_prefix);
     vx_free(in);
     p->batch = vx_ledger_batch_create(p->w.events, p->w.n_events);
+    return p;
+}
+
+/* Stage 1 (fetching thread): decode, validate, format. */
+static pending *prepare(ingest_ctx *ctx, vx_bus_msg **msgs, int n)
+{
+    pending *p = build(ctx, msgs, n);
     vx_counter_add(ctx->m.messages, (uint64_t)n);
     vx_counter_add(ctx->m.received, p->w.received);
+    for (int i = 0; i < n; i++)
+        if (vx_bus_msg_deliveries(msgs[i]) > 1)
+            vx_counter_inc(ctx->m.redelivered);
     return p;
+}
+
+/* A new batch of messages [from, to) of p, decoded again; p keeps no claim on them (only its
+ * own array of pointers, freed with it). */
+static pending *sub_batch(ingest_ctx *ctx, const pending *p, int from, int to)
+{
+    vx_bus_msg **msgs = vx_xmalloc((size_t)(to - from) * sizeof *msgs);
+    memcpy(msgs, p->msgs + from, (size_t)(to - from) * sizeof *msgs);
+    pending *s = build(ctx, msgs, to - from);
+    s->t0_ns = p->t0_ns;
+    return s;
 }
 
 static void pending_destroy(pending *p)
@@ -281,9 +333,10 @@ static vx_status store(ingest_ctx *ctx, pending *p, vx_ledger_counts *counts, co
     vx_status st = vx_pg_acquire(ctx->pool, &c);
     if (st != VX_OK) {
         vx_pg_pool_last_error(ctx->pool, err, err_cap);
-        return st;
+        /* no free connection in time is not the batch's write timing out */
+        return st == VX_TIMEOUT ? VX_UNAVAILABLE : st;
     }
-    st = check_tenants(ctx, c, w);
+    st = check_tenants(ctx, c, w, err, err_cap);
     /* Rejects (unknown tenants now, or a refused message in an earlier attempt) change the
      * events: the prepared rows must follow. */
     if (st == VX_OK && w->n_events != vx_ledger_batch_size(p->batch)) {
@@ -328,9 +381,72 @@ static vx_status store(ingest_ctx *ctx, pending *p, vx_ledger_counts *counts, co
     return st;
 }
 
+/* Where a writer shows the batch whose rows it is writing, so that the progress thread can keep
+ * the batch's ack timers alive while the writer waits on Postgres. The writer touches no message
+ * of the batch while it is shown here. */
+typedef struct {
+    pthread_mutex_t mu;
+    pending *p;
+} progress_slot;
+
+static void show_progress(progress_slot *slot, pending *p)
+{
+    pthread_mutex_lock(&slot->mu);
+    slot->p = p;
+    pthread_mutex_unlock(&slot->mu);
+}
+
+static bool commit(ingest_ctx *ctx, progress_slot *slot, pending *p);
+
+/* The batch's write ran past the statement timeout: write each half on its own (and so on down
+ * to single messages), so that one slow or locked part does not hold back the rest and the
+ * same batch is never retried unchanged. false if handed back because of shutdown. */
+static bool split(ingest_ctx *ctx, progress_slot *slot, pending *p)
+{
+    int half = p->n / 2;
+    vx_counter_inc(ctx->m.splits);
+    vx_log(VX_LOG_WARN, "batch write timed out: writing it in halves", VX_INT("messages", p->n));
+    pending *left = sub_batch(ctx, p, 0, half);
+    pending *right = sub_batch(ctx, p, half, p->n);
+    bool ok = commit(ctx, slot, left);
+    if (ok) {
+        ok = commit(ctx, slot, right);
+    } else {
+        settle_all(ctx, right->msgs, right->n, false);
+    }
+    pending_destroy(left);
+    pending_destroy(right);
+    return ok;
+}
+
+/* A single message whose write still times out: handed back with a growing delay, and on its
+ * timeout_deliveries-th delivery given up (its events dead-lettered, reason given). true if it
+ * is to be dead-lettered now. */
+static bool give_up_on_timeout(ingest_ctx *ctx, pending *p, const char *err)
+{
+    uint64_t deliveries = vx_bus_msg_deliveries(p->msgs[0]);
+    if (deliveries >= (uint64_t)ctx->cfg->timeout_deliveries) {
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "storage: writing it timed out (statement timeout) on each of %llu deliveries",
+                 (unsigned long long)deliveries);
+        ingest_work_reject_msg(&p->w, 0, INGEST_REJECT_STORAGE, reason);
+        return true;
+    }
+    int64_t delay = 1000;
+    for (uint64_t i = 1; i < deliveries && delay < 60000; i++)
+        delay *= 2;
+    delay = delay > 60000 ? 60000 : delay;
+    vx_log(VX_LOG_WARN, "message write timed out alone: handed back for later",
+           VX_STR("error", err), VX_INT("deliveries", deliveries), VX_INT("retry_in_ms", delay),
+           VX_INT("stream_seq", vx_bus_msg_stream_seq(p->msgs[0])));
+    settle_all_later(ctx, p->msgs, p->n, false, delay);
+    return false;
+}
+
 /* Stage 2 (writing thread): store with retries, dead-letter, ack, announce. false if the batch
- * was handed back because of shutdown. */
-static bool commit(ingest_ctx *ctx, pending *p)
+ * was handed back because of shutdown. Its messages are settled (and destroyed) either way. */
+static bool commit(ingest_ctx *ctx, progress_slot *slot, pending *p)
 {
     vx_bus_msg **msgs = p->msgs;
     int n = p->n;
@@ -343,10 +459,25 @@ static bool commit(ingest_ctx *ctx, pending *p)
     bool done = false;
     for (;;) {
         char err[512] = "";
+        show_progress(slot, p);
         vx_status st = store(ctx, p, &counts, changed, &n_changed, err, sizeof err);
-        atomic_store(&ctx->pg_ok, st == VX_OK);
+        show_progress(slot, NULL);
+        atomic_store(&ctx->pg_ok, st == VX_OK || st == VX_TIMEOUT);
         if (st == VX_OK)
             break;
+        if (st == VX_TIMEOUT) {
+            vx_counter_inc(ctx->m.timeouts);
+            counts = (vx_ledger_counts){0};
+            n_changed = 0;
+            if (n > 1) {
+                done = split(ctx, slot, p);
+                goto out;
+            }
+            if (give_up_on_timeout(ctx, p, err))
+                break;
+            done = true;
+            goto out;
+        }
         vx_counter_inc(ctx->m.store_retries);
         vx_log(VX_LOG_WARN, "batch not stored, will retry", VX_STR("status", vx_status_str(st)),
                VX_STR("error", err), VX_INT("retry_in_ms", delay), VX_INT("messages", n));
@@ -368,6 +499,7 @@ static bool commit(ingest_ctx *ctx, pending *p)
     }
     settle_all(ctx, msgs, n, true);
     announce(ctx, changed, n_changed);
+    vx_counter_inc(ctx->m.batches);
     vx_counter_add(ctx->m.written, counts.inserted);
     vx_counter_add(ctx->m.restated, counts.restated);
     vx_counter_add(ctx->m.duplicate, counts.duplicate);
@@ -382,7 +514,8 @@ out:
 
 /* The hand-over between the stages: the fetching thread queues prepared batches for a few
  * writer threads (each with its own connection), so decoding overlaps with Postgres and
- * Postgres works on more than one batch at a time. */
+ * Postgres works on more than one batch at a time. A progress thread keeps the ack timers of
+ * the batches being written alive. */
 #define QUEUE_MAX 16
 
 typedef struct {
@@ -391,13 +524,19 @@ typedef struct {
     pthread_cond_t cond;
     pending *queue[QUEUE_MAX];
     int head, count, cap;
-    bool closed;      /* no more batches will come */
-    bool handed_back; /* a writer stopped on shutdown */
+    bool closed;          /* no more batches will come */
+    bool handed_back;     /* a writer stopped on shutdown */
+    progress_slot *slots; /* one per writer */
+    int n_slots, next_slot;
+    atomic_bool progress_stop;
 } pipeline;
 
 static void *writer_main(void *arg)
 {
     pipeline *pl = arg;
+    pthread_mutex_lock(&pl->mu);
+    progress_slot *slot = &pl->slots[pl->next_slot++];
+    pthread_mutex_unlock(&pl->mu);
     for (;;) {
         pthread_mutex_lock(&pl->mu);
         while (pl->count == 0 && !pl->closed && !pl->handed_back)
@@ -412,7 +551,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&pl->mu);
         if (!p)
             break;
-        bool ok = commit(pl->ctx, p);
+        bool ok = commit(pl->ctx, slot, p);
         pending_destroy(p);
         if (!ok) {
             pthread_mutex_lock(&pl->mu);
@@ -421,6 +560,29 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&pl->mu);
             break;
         }
+    }
+    return NULL;
+}
+
+/* Sends in-progress acks (+WIP) for every batch being written, a third of the ack wait apart,
+ * so a write that takes longer than the ack wait is not delivered a second time meanwhile. */
+static void *progress_main(void *arg)
+{
+    pipeline *pl = arg;
+    int64_t every = pl->ctx->cfg->ack_wait_ms / 3;
+    int64_t next = vx_mono_ms() + every;
+    while (!atomic_load(&pl->progress_stop)) {
+        vx_sleep_ms(50);
+        if (vx_mono_ms() < next)
+            continue;
+        for (int i = 0; i < pl->n_slots; i++) {
+            progress_slot *slot = &pl->slots[i];
+            pthread_mutex_lock(&slot->mu);
+            if (slot->p)
+                keep_alive(slot->p->msgs, slot->p->n);
+            pthread_mutex_unlock(&slot->mu);
+        }
+        next = vx_mono_ms() + every;
     }
     return NULL;
 }
@@ -461,6 +623,38 @@ static bool hand_over(pipeline *pl, pending *p)
     return ok;
 }
 
+/* Cuts a fetch into batches bounded by VX_INGEST_BATCH_BYTES and queues them; false if the
+ * writers stopped (what was not queued is then handed back). Takes the messages and the array. */
+static bool hand_over_fetch(pipeline *pl, vx_bus_msg **msgs, int n)
+{
+    ingest_ctx *ctx = pl->ctx;
+    size_t *lens = vx_xmalloc((size_t)n * sizeof *lens);
+    for (int i = 0; i < n; i++)
+        lens[i] = vx_bus_msg_len(msgs[i]);
+    bool ok = true, cut = false;
+    int at = 0;
+    while (at < n) {
+        int k =
+            (int)ingest_batch_take(lens + at, (size_t)(n - at), (uint64_t)ctx->cfg->batch_bytes);
+        if (!ok) {
+            settle_all(ctx, msgs + at, k, false);
+        } else {
+            vx_bus_msg **part = msgs;
+            if (at > 0 || k < n) {
+                cut = true;
+                part = vx_xmalloc((size_t)k * sizeof *part);
+                memcpy(part, msgs + at, (size_t)k * sizeof *part);
+            }
+            ok = hand_over(pl, prepare(ctx, part, k));
+        }
+        at += k;
+    }
+    if (cut)
+        vx_free(msgs); /* each part has its own array */
+    vx_free(lens);
+    return ok;
+}
+
 void ingest_run(ingest_ctx *ctx)
 {
     int max = ctx->cfg->fetch_max;
@@ -468,6 +662,16 @@ void ingest_run(ingest_ctx *ctx)
     pipeline pl = {.ctx = ctx, .cap = n_writers < QUEUE_MAX ? n_writers : QUEUE_MAX};
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.cond, NULL);
+    pl.slots = vx_xcalloc((size_t)n_writers, sizeof *pl.slots);
+    pl.n_slots = n_writers;
+    for (int i = 0; i < n_writers; i++)
+        pthread_mutex_init(&pl.slots[i].mu, NULL);
+    atomic_init(&pl.progress_stop, false);
+    pthread_t progress;
+    bool progress_started = pthread_create(&progress, NULL, progress_main, &pl) == 0;
+    if (!progress_started)
+        vx_log(VX_LOG_WARN, "cannot start the progress thread: long writes may be redelivered",
+               VX_INT("writers", n_writers));
     pthread_t *writers = vx_xcalloc((size_t)n_writers, sizeof *writers);
     int started = 0;
     for (int i = 0; i < n_writers; i++) {
@@ -496,7 +700,7 @@ void ingest_run(ingest_ctx *ctx)
             continue;
         }
         fetch_delay = 100;
-        if (n > 0 && !hand_over(&pl, prepare(ctx, msgs, n)))
+        if (n > 0 && !hand_over_fetch(&pl, msgs, n))
             break;
         if (vx_mono_ms() >= next_gauges) {
             uint64_t pending_msgs, ack_pending;
@@ -515,6 +719,12 @@ void ingest_run(ingest_ctx *ctx)
     for (int i = 0; i < started; i++)
         pthread_join(writers[i], NULL);
     vx_free(writers);
+    atomic_store(&pl.progress_stop, true);
+    if (progress_started)
+        pthread_join(progress, NULL);
+    for (int i = 0; i < n_writers; i++)
+        pthread_mutex_destroy(&pl.slots[i].mu);
+    vx_free(pl.slots);
     while (pl.count > 0) {
         pending *p = pl.queue[pl.head];
         pl.head = (pl.head + 1) % QUEUE_MAX;

@@ -15,7 +15,7 @@
 
 typedef struct {
     vx_counter *messages, *received, *written, *duplicate, *restated, *store_retries;
-    vx_counter *settle_failures;
+    vx_counter *settle_failures, *batches, *redelivered, *timeouts, *splits;
     vx_counter *dead[4]; /* by ingest_reject_kind */
     vx_histogram *batch_seconds;
     vx_gauge *pending, *ack_pending;

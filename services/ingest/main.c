@@ -103,10 +103,12 @@ int main(int argc, char **argv)
     ingest_streams_init(&watcher, &cfg, vx_service_metrics(ctx.host));
     ctx.pool = vx_service_pool(ctx.host);
     ingest_metrics_register(&ctx.m, vx_service_metrics(ctx.host));
-    ctx.ledger = vx_ledger_create();
+    vx_ledger_config lc = {.tenant_cache_max = (size_t)cfg.tenant_cache};
+    ctx.ledger = vx_ledger_create_with(&lc);
     vx_service_defer(ctx.host, destroy_ledger, ctx.ledger);
     vx_log(VX_LOG_INFO, "ingest settings", VX_STR("stream", cfg.stream),
-           VX_STR("durable", cfg.durable), VX_INT("writers", cfg.writers));
+           VX_STR("durable", cfg.durable), VX_INT("writers", cfg.writers),
+           VX_INT("batch_bytes", cfg.batch_bytes), VX_INT("tenant_cache", cfg.tenant_cache));
     vx_service_step(ctx.host, "stream setup", setup_streams, &ctx);
     vx_service_step(ctx.host, "partitions ahead", partitions_ahead, &ctx);
     return vx_service_run(ctx.host, run, &ctx);

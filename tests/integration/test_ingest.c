@@ -23,8 +23,8 @@
 
 typedef struct {
     char stream[64], dlq_stream[64], prefix[64], dlq_prefix[64];
-    char env[12][160];
-    const char *envp[13];
+    char env[16][160];
+    const char *envp[17];
     int n_env;
     vx_bus *bus;
     PGconn *pg;
@@ -517,6 +517,230 @@ static void test_ingest_sigterm_during_outage_hands_batch_back(void **state)
     h_proxy_stop(proxy);
 }
 
+/* Creates the fixture's event stream as ingest would, so that messages can be published before
+ * ingest starts (and one fetch then takes them together). */
+static void ensure_stream(fixture *f)
+{
+    char subjects[96];
+    snprintf(subjects, sizeof subjects, "%s.>", f->prefix);
+    vx_stream_config sc = {
+        .name = f->stream, .subjects = subjects, .work_queue = true, .discard_new = true};
+    assert_int_equal(vx_bus_ensure_stream(f->bus, &sc, NULL, 0), VX_OK);
+}
+
+/* Publishes one message of one event for the tenant, in month `t`, without waiting for acks. */
+static void publish_one_async(fixture *f, const char *tenant, int64_t t)
+{
+    vx_test_event ev;
+    char id[37];
+    vx_test_uuid(id);
+    vx_test_event_fill(&ev, tenant, id, t, 1, 0, 0, "AmazonEC2");
+    vx_cost_event *ptr = &ev.ev;
+    Valdrix__V1__CostEventBatch b = VALDRIX__V1__COST_EVENT_BATCH__INIT;
+    b.n_events = 1;
+    b.events = &ptr;
+    uint8_t buf[1024];
+    size_t len = valdrix__v1__cost_event_batch__get_packed_size(&b);
+    assert_true(len <= sizeof buf);
+    valdrix__v1__cost_event_batch__pack(&b, buf);
+    char subject[160];
+    snprintf(subject, sizeof subject, "%s.%s", f->prefix, tenant);
+    assert_int_equal(vx_bus_publish_async(f->bus, subject, buf, len, NULL, NULL, 0), VX_OK);
+}
+
+static void test_ingest_8000_tenants_each_stored_exactly_once(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    enum { TENANTS = 8000, GHOSTS = 3 };
+    char like[80];
+    snprintf(like, sizeof like, "it8k-%s-%%", f->id);
+    /* the tenants in one statement */
+    const char *p[1] = {f->id};
+    PGresult *r = PQexecParams(f->pg,
+                               "INSERT INTO tenants (id, name, plan) SELECT gen_random_uuid(), "
+                               "'it8k-' || $1 || '-' || g, 'starter' FROM generate_series(1, "
+                               "8000) g RETURNING id::text",
+                               1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), TENANTS);
+    int64_t t = vx_civil_to_unix(2025, 9, 9, 0, 0, 0);
+    ensure_stream(f);
+    for (int i = 0; i < TENANTS; i++) {
+        publish_one_async(f, PQgetvalue(r, i, 0), t + (i % 24) * 3600);
+        if (i == TENANTS / 2) {
+            /* tenants that do not exist, in the middle of the stream */
+            for (int g = 0; g < GHOSTS; g++) {
+                char ghost[37];
+                vx_test_uuid(ghost);
+                publish_one_async(f, ghost, t);
+            }
+        }
+    }
+    PQclear(r);
+    uint64_t failed = 0;
+    assert_int_equal(vx_bus_publish_async_complete(f->bus, 60000, &failed), VX_OK);
+    assert_int_equal(failed, 0);
+    /* a cache smaller than the tenants: it must keep admitting, evicting the oldest */
+    h_service *ing = start_ingest(f, "VX_INGEST_TENANT_CACHE=1000");
+    int port = ing->port;
+    const char *rows_sql = "SELECT count(*) FROM cost_records WHERE tenant_id IN (SELECT id FROM "
+                           "tenants WHERE name LIKE $1)";
+    assert_int_equal(h_wait_query(f->pg, rows_sql, like, NULL, TENANTS, 120000), TENANTS);
+    assert_true(h_wait_metric(port, "valdrix_ingest_events_deadlettered_total{reason=\"tenant\"}",
+                              GHOSTS, 20000) == GHOSTS);
+    /* every tenant has exactly its one row: none lost, none twice */
+    assert_int_equal(h_query_int(f->pg,
+                                 "SELECT count(*) FROM (SELECT t.id FROM tenants t LEFT JOIN "
+                                 "cost_records c ON c.tenant_id = t.id WHERE t.name LIKE $1 "
+                                 "GROUP BY t.id HAVING count(c.tenant_id) = 1) x",
+                                 like, NULL),
+                     TENANTS);
+    assert_int_equal(h_query_int(f->pg,
+                                 "SELECT coalesce(sum(record_count), 0) FROM cost_daily WHERE "
+                                 "tenant_id IN (SELECT id FROM tenants WHERE name LIKE $1)",
+                                 like, NULL),
+                     TENANTS);
+    assert_true(h_metric(port, "valdrix_ingest_events_written_total") == TENANTS);
+    assert_true(h_metric(port, "valdrix_ingest_events_duplicate_total") == 0);
+    assert_int_equal(h_service_stop(ing), 0);
+    r = PQexecParams(f->pg,
+                     "WITH t AS (SELECT id FROM tenants WHERE name LIKE $1), "
+                     "d1 AS (DELETE FROM cost_daily WHERE tenant_id IN (SELECT id FROM t)), "
+                     "d2 AS (DELETE FROM cost_records WHERE tenant_id IN (SELECT id FROM t)), "
+                     "d3 AS (DELETE FROM tenant_data_versions WHERE tenant_id IN (SELECT id FROM "
+                     "t)) SELECT 1",
+                     1, NULL, (const char *[]){like}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+}
+
+static void test_ingest_batches_close_at_the_byte_bound(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    /* published before ingest starts, so that one fetch takes them all */
+    int64_t t = vx_civil_to_unix(2025, 8, 8, 0, 0, 0);
+    ensure_stream(f);
+    for (int i = 0; i < 5; i++) {
+        vx_test_event evs[3];
+        char ids[3][37];
+        for (int e = 0; e < 3; e++) {
+            vx_test_uuid(ids[e]);
+            vx_test_event_fill(&evs[e], f->tenant, ids[e], t + i * 60 + e, 1, 0, 0, "S");
+        }
+        publish(f, f->tenant, evs, 3, NULL, NULL);
+    }
+    /* a bound below one message: every batch is one message */
+    h_service *ing = start_ingest(f, "VX_INGEST_BATCH_BYTES=1");
+    int port = ing->port;
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 15, 15000), 15);
+    assert_true(h_wait_metric(port, "valdrix_ingest_batches_total", 5, 10000) == 5);
+    assert_true(h_metric(port, "valdrix_ingest_messages_total") == 5);
+    assert_int_equal(h_service_stop(ing), 0);
+}
+
+/* Makes the month partition of `unix_s` and takes a lock on it that blocks inserts (not reads)
+ * until the returned connection rolls back. */
+static PGconn *lock_partition(fixture *f, int64_t unix_s)
+{
+    char ts[32];
+    vx_format_date(unix_s, ts, sizeof ts);
+    PGresult *r = PQexecParams(f->pg, "SELECT vx_ensure_month_partition($1::timestamptz)", 1, NULL,
+                               (const char *[]){ts}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE %s IN SHARE MODE", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PGconn *lock = h_admin();
+    r = PQexec(lock, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    return lock;
+}
+
+static void unlock_partition(PGconn *lock)
+{
+    PQclear(PQexec(lock, "ROLLBACK"));
+    PQfinish(lock);
+}
+
+static void test_ingest_timed_out_batch_is_split_and_the_stuck_message_dead_lettered(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    /* a month no other test writes, its partition locked against inserts */
+    int64_t stuck_t = vx_civil_to_unix(2011, 2, 3, 0, 0, 0);
+    PGconn *lock = lock_partition(f, stuck_t);
+    int64_t t = vx_civil_to_unix(2025, 8, 9, 0, 0, 0);
+    ensure_stream(f);
+    for (int m = 0; m < 4; m++) {
+        vx_test_event evs[2];
+        char ids[2][37];
+        for (int e = 0; e < 2; e++) {
+            vx_test_uuid(ids[e]);
+            vx_test_event_fill(&evs[e], f->tenant, ids[e], (m == 3 ? stuck_t : t) + m * 60 + e, 1,
+                               0, 0, "S");
+        }
+        publish(f, f->tenant, evs, 2, NULL, NULL);
+    }
+    add_env(f, "VX_PG_STATEMENT_TIMEOUT", "1s");
+    h_service *ing = start_ingest(f, "VX_INGEST_TIMEOUT_DELIVERIES=2");
+    int port = ing->port;
+    /* the three messages without the stuck month are stored while the lock is held */
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 6, 20000), 6);
+    /* the stuck one timed out alone twice, and its events went to the dead-letter stream */
+    assert_true(h_wait_metric(port, "valdrix_ingest_events_deadlettered_total{reason=\"storage\"}",
+                              2, 30000) == 2);
+    assert_true(h_metric(port, "valdrix_ingest_batch_splits_total") >= 2);
+    assert_true(h_metric(port, "valdrix_ingest_store_timeouts_total") >= 3);
+    unlock_partition(lock);
+    vx_bus_consumer *c;
+    vx_consumer_config cc = {.stream = f->dlq_stream, .durable = "test", .ack_wait_ms = 30000};
+    assert_int_equal(vx_bus_consumer_create(f->bus, &cc, &c), VX_OK);
+    vx_bus_msg *msgs[4];
+    int n = 0;
+    assert_int_equal(vx_bus_fetch(c, msgs, 4, 2000, &n), VX_OK);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(vx_bus_msg_header(msgs[i], "Vx-Reason-Code"), "storage");
+        assert_non_null(strstr(vx_bus_msg_header(msgs[i], "Vx-Reason"), "timed out"));
+        assert_int_equal(vx_bus_msg_ack(msgs[i]), VX_OK);
+        vx_bus_msg_destroy(msgs[i]);
+    }
+    vx_bus_consumer_destroy(c);
+    /* it was acked after dead-lettering: not stored later either */
+    assert_int_equal(h_query_int(f->pg, COUNT_SQL, f->tenant, NULL), 6);
+    assert_int_equal(h_http_get(port, "/readyz", NULL, 0), 200);
+    assert_int_equal(h_service_stop(ing), 0);
+}
+
+static void test_ingest_long_write_is_kept_in_progress_not_redelivered(void **state)
+{
+    SKIP_IF_NO_STACK(f);
+    /* a write blocked for well over the ack wait (3 s here) */
+    int64_t t = vx_civil_to_unix(2011, 3, 4, 0, 0, 0);
+    PGconn *lock = lock_partition(f, t);
+    add_env(f, "VX_PG_STATEMENT_TIMEOUT", "60s");
+    h_service *ing = start_ingest(f, NULL);
+    int port = ing->port;
+    vx_test_event evs[2];
+    char ids[2][37];
+    for (int e = 0; e < 2; e++) {
+        vx_test_uuid(ids[e]);
+        vx_test_event_fill(&evs[e], f->tenant, ids[e], t + e, 1, 0, 0, "S");
+    }
+    publish(f, f->tenant, evs, 2, NULL, NULL);
+    assert_true(h_wait_metric(port, "valdrix_ingest_messages_total", 1, 10000) == 1);
+    vx_sleep_ms(8000);
+    assert_int_equal(h_query_int(f->pg, COUNT_SQL, f->tenant, NULL), 0);
+    unlock_partition(lock);
+    assert_int_equal(h_wait_query(f->pg, COUNT_SQL, f->tenant, NULL, 2, 20000), 2);
+    assert_true(h_wait_metric(port, "valdrix_ingest_batches_total", 1, 10000) == 1);
+    /* held in progress: delivered once, written once */
+    assert_true(h_metric(port, "valdrix_ingest_messages_redelivered_total") == 0);
+    assert_true(h_metric(port, "valdrix_ingest_messages_total") == 1);
+    assert_true(h_metric(port, "valdrix_ingest_events_duplicate_total") == 0);
+    assert_int_equal(h_service_stop(ing), 0);
+}
+
 static void test_ingest_bad_configuration_exits_78_naming_the_variable(void **state)
 {
     SKIP_IF_NO_STACK(f);
@@ -545,6 +769,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_rides_out_a_postgres_outage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_sigterm_during_outage_hands_batch_back, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_8000_tenants_each_stored_exactly_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_batches_close_at_the_byte_bound, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_ingest_timed_out_batch_is_split_and_the_stuck_message_dead_lettered, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_long_write_is_kept_in_progress_not_redelivered,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_bad_configuration_exits_78_naming_the_variable,
                                         setup, teardown),
     };

@@ -10,6 +10,9 @@
 #include "vx/clock.h"
 #include "vx/log.h"
 #include "vx/pg.h"
+#include "vx/uuid.h"
+
+#include "tenant_cache.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -22,24 +25,29 @@ struct vx_ledger {
     pthread_mutex_t mu;
     int months[KNOWN_MAX]; /* year * 12 + month - 1 of partitions known to exist, sorted */
     size_t n_months;
-    char **tenants; /* tenant ids known to exist, sorted */
-    size_t n_tenants;
+    tenant_cache *tenants; /* tenant ids known to exist, least recently used evicted */
 };
 
-vx_ledger *vx_ledger_create(void)
+vx_ledger *vx_ledger_create_with(const vx_ledger_config *cfg)
 {
     vx_ledger *l = vx_xcalloc(1, sizeof *l);
     pthread_mutex_init(&l->mu, NULL);
+    size_t max =
+        cfg && cfg->tenant_cache_max ? cfg->tenant_cache_max : VX_LEDGER_DEFAULT_TENANT_CACHE;
+    l->tenants = tenant_cache_create(max);
     return l;
+}
+
+vx_ledger *vx_ledger_create(void)
+{
+    return vx_ledger_create_with(NULL);
 }
 
 void vx_ledger_destroy(vx_ledger *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->n_tenants; i++)
-        vx_free(l->tenants[i]);
-    vx_free(l->tenants);
+    tenant_cache_destroy(l->tenants);
     pthread_mutex_destroy(&l->mu);
     vx_free(l);
 }
@@ -48,11 +56,6 @@ static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The server's notices (e.g. "relation already exists, skipping") are not ours to print. */
@@ -118,33 +121,67 @@ vx_status vx_ledger_ensure_months_ahead(vx_ledger *l, PGconn *c, int64_t unix_s,
     return VX_OK;
 }
 
-vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists)
+vx_status vx_ledger_tenants_exist(vx_ledger *l, PGconn *c, const char *const *tenant_ids, size_t n,
+                                  bool *exists, char *err, size_t err_cap)
 {
+    /* Answer what the cache knows; ask Postgres once about the rest. */
+    size_t *ask = vx_xmalloc((n ? n : 1) * sizeof *ask);
+    size_t n_ask = 0;
     pthread_mutex_lock(&l->mu);
-    bool known = l->n_tenants &&
-                 bsearch(&tenant_id, l->tenants, l->n_tenants, sizeof(char *), cmp_str) != NULL;
-    pthread_mutex_unlock(&l->mu);
-    if (known) {
-        *exists = true;
-        return VX_OK;
+    for (size_t i = 0; i < n; i++) {
+        vx_uuid u;
+        exists[i] = tenant_cache_get(l->tenants, tenant_ids[i]);
+        if (!exists[i] && vx_uuid_parse(tenant_ids[i], strlen(tenant_ids[i]), &u))
+            ask[n_ask++] = i;
     }
-    const char *params[1] = {tenant_id};
-    PGresult *r =
-        PQexecParams(c, "SELECT vx_tenant_exists($1::uuid)", 1, NULL, params, NULL, NULL, 0);
-    vx_status st = vx_pg_result_status(c, r, NULL, 0);
+    pthread_mutex_unlock(&l->mu);
+    vx_status st = VX_OK;
+    if (n_ask == 0)
+        goto out;
+    vx_buf arr;
+    vx_buf_init(&arr);
+    vx_buf_putc(&arr, '{');
+    for (size_t k = 0; k < n_ask; k++) {
+        vx_uuid u;
+        char canon[37];
+        if (!vx_uuid_parse(tenant_ids[ask[k]], strlen(tenant_ids[ask[k]]), &u))
+            continue; /* cannot happen: only parsed ids are asked */
+        vx_uuid_format(&u, canon);
+        vx_buf_printf(&arr, "%s%s", k ? "," : "", canon);
+    }
+    vx_buf_putc(&arr, '}');
+    vx_buf_putc(&arr, '\0');
+    const char *params[1] = {arr.data};
+    PGresult *r = PQexecParams(c,
+                               "SELECT i FROM unnest($1::uuid[]) WITH ORDINALITY AS u(t, i) "
+                               "WHERE vx_tenant_exists(t)",
+                               1, NULL, params, NULL, NULL, 0);
+    vx_buf_cleanup(&arr);
+    st = vx_pg_result_status(c, r, err, err_cap);
     if (st == VX_OK) {
-        *exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        if (*exists) {
-            pthread_mutex_lock(&l->mu);
-            if (l->n_tenants < KNOWN_MAX) {
-                l->tenants = vx_xrealloc(l->tenants, (l->n_tenants + 1) * sizeof(char *));
-                l->tenants[l->n_tenants++] = vx_xstrdup(tenant_id);
-                qsort(l->tenants, l->n_tenants, sizeof(char *), cmp_str);
-            }
-            pthread_mutex_unlock(&l->mu);
+        pthread_mutex_lock(&l->mu);
+        for (int row = 0; row < PQntuples(r); row++) {
+            long i = strtol(PQgetvalue(r, row, 0), NULL, 10);
+            if (i < 1 || (size_t)i > n_ask)
+                continue;
+            size_t at = ask[i - 1];
+            exists[at] = true;
+            tenant_cache_put(l->tenants, tenant_ids[at]);
         }
+        pthread_mutex_unlock(&l->mu);
     }
     PQclear(r);
+out:
+    vx_free(ask);
+    return st;
+}
+
+vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id, bool *exists)
+{
+    bool e = false;
+    vx_status st = vx_ledger_tenants_exist(l, c, &tenant_id, 1, &e, NULL, 0);
+    if (st == VX_OK)
+        *exists = e;
     return st;
 }
 
@@ -192,18 +229,18 @@ static const char INSERT_SQL[] =
 /* The fast path: every staged row is new (the common case), so the rollup grows by exactly the
  * batch's own sums, computed by the writer. Run inside a savepoint; if any row conflicted, the
  * savepoint is rolled back and the exact path below runs instead. */
-static const char FAST_INSERT_SQL[] =
-    "INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
-    " FROM vx_stage WHERE tenant_id = $1::uuid";
+#define FAST_INSERT_TEXT                                                                           \
+    "INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS             \
+    " FROM vx_stage WHERE tenant_id = $1::uuid"
 
-static const char FAST_ROLLUP_SQL[] =
-    "INSERT INTO cost_daily AS d (" ROLL_COLUMNS ") SELECT " ROLL_COLUMNS
-    " FROM vx_roll_stage WHERE tenant_id = $1::uuid ORDER BY day, " GROUP_COLS " "
-    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "
-    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "
-    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "
-    "list_cost = d.list_cost + EXCLUDED.list_cost, "
-    "record_count = d.record_count + EXCLUDED.record_count";
+#define FAST_ROLLUP_TEXT                                                                           \
+    "INSERT INTO cost_daily AS d (" ROLL_COLUMNS ") SELECT " ROLL_COLUMNS                          \
+    " FROM vx_roll_stage WHERE tenant_id = $1::uuid ORDER BY day, " GROUP_COLS " "                 \
+    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "                                  \
+    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "                                         \
+    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "                                \
+    "list_cost = d.list_cost + EXCLUDED.list_cost, "                                               \
+    "record_count = d.record_count + EXCLUDED.record_count"
 
 /* Restatements (and repeats within the batch): rows stored with a lower revision take the
  * highest revision staged; the rollup loses the old amounts and gains the new ones (each in its
@@ -236,9 +273,15 @@ static const char TENANT_SQL[] = "SELECT set_config('vx.tenant_id', $1, true)";
 /* Serializes the exact path per tenant (see write_tenant). */
 static const char LOCK_SQL[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))";
 
-static const char VERSION_SQL[] =
-    "INSERT INTO tenant_data_versions AS v (tenant_id, version) VALUES ($1::uuid, 1) "
-    "ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1, updated_at = now()";
+#define VERSION_TEXT                                                                               \
+    "INSERT INTO tenant_data_versions AS v (tenant_id, version) VALUES ($1::uuid, 1) "             \
+    "ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1, updated_at = now()"
+
+static const char VERSION_SQL[] = VERSION_TEXT;
+
+/* The fast path as one statement: new rows, the batch's own rollup and the data version. */
+static const char FAST_SQL[] =
+    "WITH i AS (" FAST_INSERT_TEXT "), r AS (" FAST_ROLLUP_TEXT ") " VERSION_TEXT;
 
 static vx_status exec_params(PGconn *c, const char *sql, const char *tenant, PGresult **out,
                              char *err, size_t err_cap)
@@ -466,50 +509,23 @@ static vx_status copy_rows(PGconn *c, const char *sql, const vx_buf *rows, char 
     return st;
 }
 
-static vx_status write_tenant(PGconn *c, const char *tenant, uint64_t staged,
-                              vx_ledger_counts *counts, bool *changed, char *err, size_t err_cap)
+/* The exact path for one tenant: under the tenant's advisory lock, so that the stored
+ * revisions it reads stay the truth until it commits, insert what is new, replace lower
+ * revisions and move the rollup by the difference. */
+static vx_status write_tenant_exact(PGconn *c, const char *tenant, uint64_t staged,
+                                    vx_ledger_counts *counts, bool *changed, char *err,
+                                    size_t err_cap)
 {
+    PGresult *r;
     vx_status st = exec_params(c, TENANT_SQL, tenant, NULL, err, err_cap);
     if (st == VX_OK)
-        st = vx_pg_exec(c, "SAVEPOINT vx_fast", err, err_cap);
+        st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
+    if (st == VX_OK)
+        st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
     if (st != VX_OK)
         return st;
-    /* A plain insert (no ON CONFLICT: cheaper per row); a unique violation means some event was
-     * stored before, which the exact path handles. */
-    const char *params[1] = {tenant};
-    PGresult *r = PQexecParams(c, FAST_INSERT_SQL, 1, NULL, params, NULL, NULL, 0);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    bool seen_before = state && strcmp(state, "23505") == 0;
-    uint64_t inserted = 0;
-    if (!seen_before) {
-        st = vx_pg_result_status(c, r, err, err_cap);
-        if (st != VX_OK) {
-            PQclear(r);
-            return st;
-        }
-        inserted = strtoull(PQcmdTuples(r), NULL, 10);
-    }
+    uint64_t inserted = u64(r, 0), restated = 0;
     PQclear(r);
-    uint64_t restated = 0;
-    if (!seen_before && inserted == staged) {
-        st = vx_pg_exec(c, "RELEASE SAVEPOINT vx_fast", err, err_cap);
-        if (st == VX_OK)
-            st = exec_params(c, FAST_ROLLUP_SQL, tenant, NULL, err, err_cap);
-        if (st != VX_OK)
-            return st;
-    } else {
-        /* Something was there already: undo, and take the exact path under the tenant's lock,
-         * so that the stored revisions it reads stay the truth until it commits. */
-        st = vx_pg_exec(c, "ROLLBACK TO SAVEPOINT vx_fast", err, err_cap);
-        if (st == VX_OK)
-            st = exec_params(c, LOCK_SQL, tenant, NULL, err, err_cap);
-        if (st == VX_OK)
-            st = exec_params(c, INSERT_SQL, tenant, &r, err, err_cap);
-        if (st != VX_OK)
-            return st;
-        inserted = u64(r, 0);
-        PQclear(r);
-    }
     if (inserted < staged) {
         st = exec_params(c, RESTATE_SQL, tenant, &r, err, err_cap);
         if (st != VX_OK)
@@ -527,6 +543,88 @@ static vx_status write_tenant(PGconn *c, const char *tenant, uint64_t staged,
     counts->duplicate += staged - inserted - restated;
     *changed = inserted + restated > 0;
     return VX_OK;
+}
+
+/* ---- the fast path of many tenants in one round trip ---- */
+
+/* Statements of one tenant's fast path, in order; each "$1" becomes the tenant as a quoted
+ * literal. A plain insert (no ON CONFLICT: cheaper per row) inside a savepoint: a unique
+ * violation means some event was stored before, and the exact path takes that tenant over. */
+static const char *const FAST_STEPS[] = {
+    TENANT_SQL,
+    "SAVEPOINT vx_fast",
+    FAST_SQL,
+    "RELEASE SAVEPOINT vx_fast",
+};
+#define N_FAST_STEPS (sizeof FAST_STEPS / sizeof FAST_STEPS[0])
+#define FAST_INSERT_STEP 2
+/* tenants per round trip: bounds the statement text */
+#define FAST_TENANTS_MAX 256
+
+/* Whether a tenant id can be written as a literal: only hex digits and dashes (the form of
+ * every validated id). Any other goes the parameterized exact path. */
+static bool literal_safe(const char *tenant)
+{
+    return tenant[0] && strspn(tenant, "0123456789abcdefABCDEF-") == strlen(tenant);
+}
+
+static void put_with_tenant(vx_buf *out, const char *sql, const char *tenant)
+{
+    for (const char *p = sql; *p; p++) {
+        if (p[0] == '$' && p[1] == '1') {
+            vx_buf_printf(out, "'%s'", tenant);
+            p++;
+        } else {
+            vx_buf_putc(out, *p);
+        }
+    }
+    vx_buf_putc(out, ';');
+}
+
+/* Runs the fast path of tenants [from, to) of b in one multi-statement query (one round trip):
+ * tenant ids are canonical UUIDs, so they can be literals. *done gets how many tenants
+ * completed; when the one after them found rows stored before, *seen_before is set and the
+ * transaction is back at its savepoint (usable), otherwise a failure is returned. */
+static vx_status fast_tenants(PGconn *c, const vx_ledger_batch *b, size_t from, size_t to,
+                              size_t *done, bool *seen_before, char *err, size_t err_cap)
+{
+    vx_buf sql;
+    vx_buf_init(&sql);
+    for (size_t i = from; i < to; i++)
+        for (size_t k = 0; k < N_FAST_STEPS; k++)
+            put_with_tenant(&sql, FAST_STEPS[k], b->tenants[i]);
+    vx_buf_putc(&sql, '\0');
+    *done = 0;
+    *seen_before = false;
+    if (!PQsendQuery(c, sql.data)) {
+        vx_buf_cleanup(&sql);
+        snprintf(err, err_cap, "%s", PQerrorMessage(c));
+        return VX_UNAVAILABLE;
+    }
+    vx_buf_cleanup(&sql);
+    size_t ok = 0;
+    vx_status st = VX_OK;
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        if (st == VX_OK) {
+            ExecStatusType rs = PQresultStatus(r);
+            if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+                ok++;
+            } else {
+                const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                if (ok % N_FAST_STEPS == FAST_INSERT_STEP && state && strcmp(state, "23505") == 0)
+                    *seen_before = true;
+                st = vx_pg_result_status(c, r, err, err_cap);
+                if (st == VX_OK)
+                    st = VX_INTERNAL;
+            }
+        }
+        PQclear(r);
+    }
+    *done = ok / N_FAST_STEPS;
+    if (*seen_before)
+        st = vx_pg_exec(c, "ROLLBACK TO SAVEPOINT vx_fast", err, err_cap);
+    return st;
 }
 
 vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *b,
@@ -553,11 +651,27 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
     if (st == VX_OK)
         st = copy_rows(c, "COPY vx_roll_stage (" ROLL_COLUMNS ") FROM STDIN", &b->roll, err,
                        err_cap);
-    for (size_t i = 0; i < b->n_tenants && st == VX_OK; i++) {
-        bool ch = false;
-        st = write_tenant(c, b->tenants[i], b->staged[i], &total, &ch, err, err_cap);
-        if (st == VX_OK && ch && changed)
-            changed[nch++] = b->tenants[i];
+    for (size_t i = 0; i < b->n_tenants && st == VX_OK;) {
+        size_t to = i;
+        while (to < b->n_tenants && to - i < FAST_TENANTS_MAX && literal_safe(b->tenants[to]))
+            to++;
+        size_t done = 0;
+        bool seen_before = to == i; /* not literal-safe: the exact path takes it */
+        if (to > i)
+            st = fast_tenants(c, b, i, to, &done, &seen_before, err, err_cap);
+        for (size_t k = i; k < i + done; k++) {
+            total.inserted += b->staged[k];
+            if (changed)
+                changed[nch++] = b->tenants[k];
+        }
+        i += done;
+        if (st == VX_OK && seen_before) {
+            bool ch = false;
+            st = write_tenant_exact(c, b->tenants[i], b->staged[i], &total, &ch, err, err_cap);
+            if (st == VX_OK && ch && changed)
+                changed[nch++] = b->tenants[i];
+            i++;
+        }
     }
     if (st == VX_OK)
         st = vx_pg_exec(c, "COMMIT", err, err_cap);

@@ -352,11 +352,49 @@ static void test_ledger_concurrent_writers_keep_rollup_exact(void **state)
     free(ids);
 }
 
+/* Many tenants in one batch share one round trip of fast paths; a tenant in the middle whose
+ * event was stored before takes the exact path, and the tenants after it are still written. */
+static void test_ledger_many_tenants_in_one_batch_with_one_seen_before(void **state)
+{
+    (void)state;
+    if (!pool)
+        skip();
+    enum { T = 5 };
+    char tenants[T][37], ids[T][37];
+    int64_t t = vx_civil_to_unix(2025, 5, 2, 8, 0, 0);
+    vx_test_event evs[T];
+    for (int i = 0; i < T; i++) {
+        create_tenant(tenants[i]);
+        vx_test_uuid(ids[i]);
+    }
+    vx_ledger_counts counts;
+    /* the third tenant (in the batch's sorted order it may be anywhere) stored its event before */
+    vx_test_event_fill(&evs[2], tenants[2], ids[2], t, 5, 0, 1, "AmazonEC2");
+    assert_int_equal(write_events(&evs[2], 1, &counts), VX_OK);
+    for (int i = 0; i < T; i++)
+        vx_test_event_fill(&evs[i], tenants[i], ids[i], t, 10 + i, 0, 2, "AmazonEC2");
+    assert_int_equal(write_events(evs, T, &counts), VX_OK);
+    assert_int_equal(counts.inserted, T - 1);
+    assert_int_equal(counts.restated, 1);
+    assert_int_equal(counts.duplicate, 0);
+    for (int i = 0; i < T; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%d.000000000/2", 10 + i);
+        assert_value("SELECT billed_cost::text || '/' || revision FROM cost_records WHERE "
+                     "tenant_id = $1",
+                     tenants[i], want);
+        assert_value("SELECT version::text FROM tenant_data_versions WHERE tenant_id = $1",
+                     tenants[i], i == 2 ? "2" : "1");
+        assert_rollup_consistent(tenants[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ledger_writes_exact_amounts_once),
         cmocka_unit_test(test_ledger_restatement_replaces_and_moves_rollup),
+        cmocka_unit_test(test_ledger_many_tenants_in_one_batch_with_one_seen_before),
         cmocka_unit_test(test_ledger_rollup_sum_beyond_int64_units_is_exact),
         cmocka_unit_test(test_ledger_creates_partitions_on_demand),
         cmocka_unit_test(test_ledger_service_role_sees_only_its_tenant),

@@ -154,3 +154,15 @@ void ingest_work_cleanup(ingest_work *w)
     vx_free(w->rejects);
     memset(w, 0, sizeof *w);
 }
+
+size_t ingest_batch_take(const size_t *lens, size_t n, uint64_t max_bytes)
+{
+    uint64_t bytes = 0;
+    size_t k = 0;
+    while (k < n) {
+        bytes += lens[k++];
+        if (bytes >= max_bytes)
+            break;
+    }
+    return k;
+}

@@ -6,6 +6,7 @@
 #include "vx/cost.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     const char *subject;
@@ -56,5 +57,10 @@ void ingest_work_reject_tenant(ingest_work *w, const char *tenant, ingest_reject
 void ingest_work_reject_msg(ingest_work *w, size_t msg, ingest_reject_kind kind,
                             const char *reason);
 void ingest_work_cleanup(ingest_work *w);
+
+/* How many of the n fetched messages (their sizes in lens) go into the next batch: messages are
+ * added until their total reaches max_bytes, so a batch never passes it by more than its last
+ * message, and a message larger than the bound is a batch of its own. 0 only when n is 0. */
+size_t ingest_batch_take(const size_t *lens, size_t n, uint64_t max_bytes);
 
 #endif

@@ -158,6 +158,22 @@ static void test_ingest_handlers_reason_is_one_header_line(void **state)
     assert_string_equal(small, "abc def");
 }
 
+static void test_ingest_handlers_batches_close_at_the_byte_bound(void **state)
+{
+    (void)state;
+    const size_t lens[] = {100, 100, 100, 100, 5000, 10};
+    /* two messages reach 200 bytes: the batch closes with them */
+    assert_int_equal(ingest_batch_take(lens, 6, 200), 2);
+    /* the bound is reached inside the third message: it is the last one */
+    assert_int_equal(ingest_batch_take(lens, 6, 250), 3);
+    /* a message larger than the bound is a batch of its own */
+    assert_int_equal(ingest_batch_take(lens + 4, 2, 1000), 1);
+    /* below the bound, the whole fetch is one batch */
+    assert_int_equal(ingest_batch_take(lens, 6, 1u << 20), 6);
+    assert_int_equal(ingest_batch_take(lens, 6, 1), 1);
+    assert_int_equal(ingest_batch_take(lens, 0, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_ingest_handlers_bad_subject_is_rejected),
         cmocka_unit_test(test_ingest_handlers_reject_tenant_and_message),
         cmocka_unit_test(test_ingest_handlers_reason_is_one_header_line),
+        cmocka_unit_test(test_ingest_handlers_batches_close_at_the_byte_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

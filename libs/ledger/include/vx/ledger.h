@@ -23,12 +23,30 @@ typedef struct {
 
 typedef struct vx_ledger vx_ledger;
 
-/* Creates the ledger writer: a cache of the month partitions known to exist and of tenants
- * known to exist. Thread-safe afterwards. */
+/* The tenant cache's bound when none is given. */
+#define VX_LEDGER_DEFAULT_TENANT_CACHE 100000
+
+typedef struct {
+    size_t tenant_cache_max; /* tenants remembered as existing (0: the default) */
+} vx_ledger_config;
+
+/* Creates the ledger writer: a cache of the month partitions known to exist and a bounded LRU
+ * cache of tenants known to exist (it always admits, evicting the least recently used). cfg is
+ * borrowed (NULL: defaults). Thread-safe afterwards. */
+vx_ledger *vx_ledger_create_with(const vx_ledger_config *cfg);
+/* vx_ledger_create_with(NULL). */
 vx_ledger *vx_ledger_create(void);
 void vx_ledger_destroy(vx_ledger *l);
 
-/* Whether the tenant exists (tenants table). Positive answers are cached. */
+/* For each of the n tenant ids (borrowed), whether it exists (tenants table), into exists[n]:
+ * cached ids are answered at once, all the others by one query. Positive answers are cached.
+ * An id that is not a UUID is a non-existent tenant. On error (err, may be NULL, says why)
+ * exists is partly written and must not be used. Thread-safe. */
+VX_MUST_CHECK vx_status vx_ledger_tenants_exist(vx_ledger *l, PGconn *c,
+                                                const char *const *tenant_ids, size_t n,
+                                                bool *exists, char *err, size_t err_cap);
+
+/* Whether one tenant exists (vx_ledger_tenants_exist of one id). */
 VX_MUST_CHECK vx_status vx_ledger_tenant_exists(vx_ledger *l, PGconn *c, const char *tenant_id,
                                                 bool *exists);
 
