@@ -55,15 +55,9 @@ else
 fi
 export VX_BIN_DIR=$BIN
 
-started_stack=0
-if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
-    started_stack=1
-fi
-VX_NATS_ANY_NAMES=1 bash scripts/stack.sh up >&2
-set -a
-# shellcheck disable=SC1091
-. "${VX_RUN_DIR:-$ROOT/.run}/env"
-set +a
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_stack_up
 
 tag="a$$"
 export VX_INGEST_STREAM="BENCH_API_EV_$tag" VX_DLQ_STREAM="BENCH_API_DLQ_$tag"
@@ -110,13 +104,17 @@ trap 'exit 130' INT TERM
 # ---- 1. a tenant with a year of history ----
 TENANT=$("$BIN/valdrix" tenant create --name "bench-api-$tag" --plan enterprise --api-per-min 100000000)
 KEY=$("$BIN/valdrix" key create --tenant "$TENANT")
-log "tenant $TENANT: publishing $N events ($DAYS days x $PER_DAY, $FROM..$END) to $VX_INGEST_STREAM"
-"$BIN/valdrix" generate --tenant "$TENANT" --days "$DAYS" --events-per-day "$PER_DAY" --seed 7 \
-    --end "$END" --batch 500 >&2
-
+# ingest first: the streams are its to make (a publisher may not)
 INGEST_OPS=$(free_port)
 VX_OPS_PORT=$INGEST_OPS VX_LOG_LEVEL=warn scripts/as-service.sh ingest "$BIN/valdrix-ingest" </dev/null >"$WORK/ingest.log" 2>&1 &
 ingest_pid=$!
+for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$INGEST_OPS/readyz" >/dev/null 2>&1 && break
+    sleep 0.05
+done
+log "tenant $TENANT: publishing $N events ($DAYS days x $PER_DAY, $FROM..$END) to $VX_INGEST_STREAM"
+"$BIN/valdrix" generate --tenant "$TENANT" --days "$DAYS" --events-per-day "$PER_DAY" --seed 7 \
+    --end "$END" --batch 500 >&2
 written=0
 deadline=$((SECONDS + ${BENCH_INGEST_TIMEOUT:-600}))
 while [ "$written" -lt "$N" ]; do

@@ -61,15 +61,9 @@ fit_line=$("$WORK/forecast_fit")
 fit_ms=$(echo "$fit_line" | sed -n 's/^forecast fit_ms=\([0-9.]*\).*/\1/p')
 log "$fit_line"
 
-started_stack=0
-if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
-    started_stack=1
-fi
-VX_NATS_ANY_NAMES=1 VX_BIN_DIR=$BIN bash scripts/stack.sh up >&2
-set -a
-# shellcheck disable=SC1091
-. "${VX_RUN_DIR:-$ROOT/.run}/env"
-set +a
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_stack_up
 
 tag="f$$"
 TENANT=""

@@ -26,15 +26,9 @@ log() { echo "bench: $*" >&2; }
 
 [ -x "$BIN/valdrix-ingest" ] && [ -x "$BIN/ingest-tenants-pub" ] || make -s build >&2
 
-started_stack=0
-if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
-    started_stack=1
-fi
-VX_NATS_ANY_NAMES=1 bash scripts/stack.sh up >&2
-set -a
-# shellcheck disable=SC1091
-. "${VX_RUN_DIR:-$ROOT/.run}/env"
-set +a
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_stack_up
 
 tag="bt$$"
 WORK=$(mktemp -d)

@@ -53,15 +53,9 @@ for p in valdrix-llm fake-llm llm-load valdrix; do
     [ -x "$BIN/$p" ] || die "$BIN/$p is missing"
 done
 
-started_stack=0
-if ! bash scripts/stack.sh status | grep -q "postgres: running"; then
-    started_stack=1
-fi
-VX_NATS_ANY_NAMES=1 bash scripts/stack.sh up >&2
-set -a
-# shellcheck disable=SC1091
-. "${VX_RUN_DIR:-$ROOT/.run}/env"
-set +a
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_stack_up
 
 tag="l$$"
 WORK=$(mktemp -d)
