@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+/* How long a drain may take while the connection is down (the server cannot confirm it). */
+#define DRAIN_DISCONNECTED_MS 2000
 /* How long vx_bus_sub_destroy waits for the last handler after nats.c's drain (30 s) ends. */
 #define SUB_COMPLETE_WAIT_S 40
 
@@ -123,9 +125,14 @@ void vx_bus_sub_destroy(vx_bus_sub *s)
 {
     if (s == NULL)
         return;
-    /* Drain: the server stops sending, queued requests are still handled. If draining cannot
-     * start (connection closed), unsubscribe: the queued requests are dropped. */
-    if (natsSubscription_Drain(s->sub) == NATS_OK)
+    /* Drain: the server stops sending, queued requests are still handled. While disconnected
+     * the server cannot confirm the drain, so it is given only DRAIN_DISCONNECTED_MS (nats.c
+     * would wait its full 30 s, holding up a service's exit). If draining cannot start
+     * (connection closed), unsubscribe: the queued requests are dropped. */
+    natsStatus ds = vx_bus_connected(s->bus)
+                        ? natsSubscription_Drain(s->sub)
+                        : natsSubscription_DrainTimeout(s->sub, DRAIN_DISCONNECTED_MS);
+    if (ds == NATS_OK)
         natsSubscription_WaitForDrainCompletion(s->sub, 0);
     else
         natsSubscription_Unsubscribe(s->sub);

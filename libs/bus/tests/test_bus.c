@@ -15,6 +15,7 @@
 #include "vx/log.h"
 #include "vx/status.h"
 
+#include "../../../tests/support/harness.h"
 #include "../../../tests/support/vx_test_env.h"
 
 #include <nats/nats.h>
@@ -748,6 +749,39 @@ static void test_bus_sub_destroy_waits_for_handler(void **state)
     assert_string_equal(q.reply, "slow|-");
 }
 
+/* A responder stopping while NATS is unreachable does not wait nats.c's 30 s drain timeout:
+ * the server cannot confirm the drain, so it gets a short one. */
+static void test_bus_sub_destroy_while_disconnected_is_prompt(void **state)
+{
+    fixture *f = need(state);
+    const char *url = getenv("VX_NATS_URL");
+    const char *at = strrchr(url, '@');
+    const char *colon = strrchr(url, ':');
+    assert_non_null(colon);
+    h_proxy *p = h_proxy_start("127.0.0.1", atoi(colon + 1));
+    char via[256];
+    if (at)
+        snprintf(via, sizeof via, "%.*s@127.0.0.1:%d", (int)(at - url), url, h_proxy_port(p));
+    else
+        snprintf(via, sizeof via, "nats://127.0.0.1:%d", h_proxy_port(p));
+    vx_bus_config cfg = {.url = via, .name = "test_bus_cut", .timeout_ms = 2000};
+    vx_bus *b = NULL;
+    assert_int_equal(vx_bus_connect(&cfg, &b), VX_OK);
+    char subj[96];
+    rpc_subject(f, "cut", subj, sizeof subj);
+    vx_bus_sub *s = NULL;
+    assert_int_equal(vx_bus_serve(b, subj, "q", handle, &(responder){.bus = b}, &s), VX_OK);
+    h_proxy_cut(p);
+    for (int i = 0; i < 200 && vx_bus_connected(b); i++)
+        vx_sleep_ms(25);
+    assert_false(vx_bus_connected(b));
+    int64_t t0 = vx_mono_ms();
+    vx_bus_sub_destroy(s);
+    assert_true(vx_mono_ms() - t0 < 15000); /* not nats.c's 30 s */
+    vx_bus_destroy(b);
+    h_proxy_stop(p);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -773,6 +807,7 @@ int main(void)
         T(test_bus_request_without_responder_or_answer),
         T(test_bus_publish_core_reaches_subscriber),
         T(test_bus_sub_destroy_waits_for_handler),
+        T(test_bus_sub_destroy_while_disconnected_is_prompt),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     /* nats.c keeps library-wide threads and memory until nats_Close; the library itself must
