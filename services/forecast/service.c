@@ -71,7 +71,9 @@ void fc_metrics_register(fc_metrics *m, vx_metrics *reg)
                                     "Requests being worked on now", NULL);
     m->expired = vx_metrics_counter(
         reg, "valdrix_forecast_requests_expired_total",
-        "Requests dropped unworked because the caller's deadline had passed when picked up", NULL);
+        "Requests dropped because the caller's deadline had passed when picked up or while the "
+        "rollup was read (nothing fitted)",
+        NULL);
 }
 
 /* What one request did, for its reply, its log line and the metrics. */
@@ -116,7 +118,8 @@ static void pg_fail(fc_service *s, fc_call *c, vx_status st, const char *what, c
     }
 }
 
-static void compute(fc_service *s, const fc_request *req, fc_call *c)
+/* deadline_ms: monotonic ms after which the caller has given up. */
+static void compute(fc_service *s, const fc_request *req, int64_t deadline_ms, fc_call *c)
 {
     PGconn *pg = NULL;
     char err[512] = "";
@@ -170,6 +173,14 @@ static void compute(fc_service *s, const fc_request *req, fc_call *c)
     c->db_ms = (double)(t1 - t0) / 1e6;
     if (st != VX_OK) {
         pg_fail(s, c, st, "reading the daily rollup", err);
+        fc_rollup_cleanup(&roll);
+        return;
+    }
+    if (vx_mono_ms() >= deadline_ms) {
+        /* The caller gave up while the rollup was read: nothing is fitted or cached for it. */
+        vx_counter_inc(s->m.expired);
+        fail(c, FC_OUT_DEADLINE,
+             "the caller's deadline passed while the rollup was read; nothing was fitted", NULL);
         fc_rollup_cleanup(&roll);
         return;
     }
@@ -248,7 +259,7 @@ static void handle(fc_service *s, fc_kind kind, vx_bus_msg *msg)
                  (long long)-left_ms);
         fail(&c, FC_OUT_DEADLINE, msg_text, NULL);
     } else {
-        compute(s, &req, &c);
+        compute(s, &req, vx_mono_ms() + left_ms, &c);
     }
     if (c.outcome != FC_OUT_OK) {
         vx_free(c.reply);

@@ -838,6 +838,65 @@ static void test_forecast_service_sigterm_answers_requests_in_flight(void **stat
     PQfinish(pg);
 }
 
+static void *unlock_later(void *arg)
+{
+    vx_sleep_ms(1500);
+    PQclear(PQexec(arg, "COMMIT"));
+    return NULL;
+}
+
+/* The deadline passes while the rollup is read (the test holds a lock the read waits for): the
+ * answer is DEADLINE, nothing is fitted or cached, and it is counted. */
+static void test_forecast_service_deadline_passing_during_the_read_stops_the_work(void **state)
+{
+    (void)state;
+    if (!have_stack())
+        skip();
+    PGconn *pg = h_admin();
+    char tenant[37];
+    new_tenant(pg, tenant);
+    seed(pg, tenant, "svc", 60, 2, 50, 1);
+    service s;
+    start_service(&s, NULL, NULL);
+    vx_bus *b = bus_connect();
+    PGconn *locker = h_admin();
+    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE cost_daily_service IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    /* 1 s to go when sent; the read waits 1.5 s for the lock */
+    char at[VX_DEADLINE_TEXT_MAX];
+    vx_deadline_format(vx_wall_ms() + 1000, at);
+    vx_bus_header h[1] = {{VX_DEADLINE_AT_HEADER, at}};
+    static uint8_t buf[8192];
+    size_t len = pack_scope_request(false, &(req_spec){.tenant = tenant}, buf);
+    char subject[128];
+    snprintf(subject, sizeof subject, "%s.run", s.subject);
+    /* the request goes out now; the lock is let go after the deadline */
+    int64_t t0 = vx_mono_ms();
+    pthread_t unlock_thread;
+    assert_int_equal(pthread_create(&unlock_thread, NULL, unlock_later, locker), 0);
+    void *raw = NULL;
+    size_t rlen = 0;
+    assert_int_equal(vx_bus_request(b, subject, buf, len, h, 1, REQUEST_TIMEOUT_MS, &raw, &rlen),
+                     VX_OK);
+    pthread_join(unlock_thread, NULL);
+    assert_true(vx_mono_ms() - t0 >= 1500); /* it waited for the lock */
+    Valdrix__V1__ForecastReply *rep = valdrix__v1__forecast_reply__unpack(NULL, rlen, raw);
+    vx_free(raw);
+    expect_error(rep, VALDRIX__V1__ERROR__CODE__CODE_DEADLINE, "while the rollup was read");
+    assert_int_equal(metric(&s, "valdrix_forecast_requests_expired_total"), 1);
+    assert_int_equal(cached_keys(tenant, NULL), 0); /* nothing cached for a caller who left */
+    /* in time again: answered */
+    vx_deadline_format(vx_wall_ms() + 60000, at);
+    rep = forecast_h(b, &s, &(req_spec){.tenant = tenant}, h, 1);
+    assert_int_equal(rep->outcome_case, VALDRIX__V1__FORECAST_REPLY__OUTCOME_RESULT);
+    valdrix__v1__forecast_reply__free_unpacked(rep, NULL);
+    PQfinish(locker);
+    vx_bus_destroy(b);
+    stop_service(&s);
+    PQfinish(pg);
+}
+
 /* A request whose caller's deadline has passed is not worked on: no snapshot, no cache, no
  * rollup, no model; it is answered DEADLINE and counted. */
 static void test_forecast_service_past_deadline_is_not_worked_on(void **state)
@@ -919,6 +978,8 @@ int main(void)
         cmocka_unit_test_teardown(test_forecast_service_outages, teardown),
         cmocka_unit_test_teardown(test_forecast_service_slow_database_is_a_deadline, teardown),
         cmocka_unit_test_teardown(test_forecast_service_past_deadline_is_not_worked_on, teardown),
+        cmocka_unit_test_teardown(
+            test_forecast_service_deadline_passing_during_the_read_stops_the_work, teardown),
         cmocka_unit_test_teardown(test_forecast_service_sigterm_answers_requests_in_flight,
                                   teardown),
     };
