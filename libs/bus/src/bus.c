@@ -200,10 +200,15 @@ static void close_and_free(vx_bus *b)
                VX_STR("client", b->name));
 }
 
+static bool set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
 static const char *env_or_null(const char *name)
 {
     const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' ? v : NULL;
+    return set(v) ? v : NULL;
 }
 
 vx_bus_credentials vx_bus_credentials_from_env(void)
@@ -213,11 +218,6 @@ vx_bus_credentials vx_bus_credentials_from_env(void)
                                 .tls_ca = env_or_null("VX_NATS_TLS_CA"),
                                 .tls_cert = env_or_null("VX_NATS_TLS_CERT"),
                                 .tls_key = env_or_null("VX_NATS_TLS_KEY")};
-}
-
-static bool set(const char *s)
-{
-    return s != NULL && s[0] != '\0';
 }
 
 /* Writes url (one or several URLs separated by ',') into out (strlen(url) + 1 bytes) without
@@ -379,10 +379,8 @@ vx_status vx_bus_connect(const vx_bus_config *cfg, vx_bus **out)
         vx_redact_url(cfg->url, safe, sizeof safe);
         vx_log(VX_LOG_WARN, "nats connect failed", VX_STR("url", safe),
                VX_STR("status", natsStatus_GetText(s)), VX_STR("error", nats_GetLastError(NULL)));
-        st = bus_status(s, 0, NULL);
-        if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED)
-            st = VX_DENIED;
-        else if (st == VX_IO || st == VX_NOT_FOUND)
+        st = bus_status(s, 0, NULL); /* refused credentials: VX_DENIED */
+        if (st == VX_IO || st == VX_NOT_FOUND)
             st = VX_UNAVAILABLE;
         goto fail;
     }
@@ -534,12 +532,11 @@ vx_status vx_bus_stream_info(vx_bus *b, const char *name, vx_stream_info *out)
     jsStreamInfo *si = NULL;
     natsStatus s = js_GetStreamInfo(&si, b->js, name, &jo, &jerr);
     if (s != NATS_OK)
-        return s == NATS_NOT_FOUND ? VX_NOT_FOUND : bus_status(s, jerr, "stream_info");
+        return bus_status(s, jerr, "stream_info");
     out->msgs = si->State.Msgs;
     out->bytes = si->State.Bytes;
     out->first_seq = si->State.FirstSeq;
     out->last_seq = si->State.LastSeq;
-    out->consumers = si->State.Consumers;
     if (si->Config != NULL) {
         out->max_bytes = si->Config->MaxBytes > 0 ? si->Config->MaxBytes : 0;
         out->max_age_ms = si->Config->MaxAge / NANOS_PER_MS;
@@ -561,7 +558,7 @@ vx_status vx_bus_stream_get(vx_bus *b, const char *stream, uint64_t seq, vx_bus_
     natsMsg *m = NULL;
     natsStatus s = js_GetMsg(&m, b->js, stream, seq, &jo, &jerr);
     if (s != NATS_OK)
-        return s == NATS_NOT_FOUND ? VX_NOT_FOUND : bus_status(s, jerr, "stream_get");
+        return bus_status(s, jerr, "stream_get");
     vx_bus_msg *vm = vx_xcalloc(1, sizeof *vm);
     vm->bus = b;
     vm->msg = m;
@@ -579,7 +576,7 @@ vx_status vx_bus_stream_delete_msg(vx_bus *b, const char *stream, uint64_t seq)
     jsErrCode jerr = 0;
     natsStatus s = js_DeleteMsg(b->js, stream, seq, &jo, &jerr);
     if (s != NATS_OK)
-        return s == NATS_NOT_FOUND ? VX_NOT_FOUND : bus_status(s, jerr, "stream_delete_msg");
+        return bus_status(s, jerr, "stream_delete_msg");
     return VX_OK;
 }
 

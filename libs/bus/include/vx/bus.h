@@ -95,7 +95,6 @@ typedef struct {
     int64_t max_bytes;            /* its bound (0: none) */
     int64_t max_age_ms;           /* 0: none */
     bool work_queue, discard_new;
-    int64_t consumers;
 } vx_stream_info;
 
 /* What the stream holds and its limits. VX_NOT_FOUND if there is no such stream. */
