@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "vx/config.h"
 #include "vx/subjects.h"
-#include "vx/uuid.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -191,13 +190,9 @@ static int publisher_create(int argc, char **argv)
     }
     const char *tenant = cli_get(o, 3, "tenant");
     const char *note = cli_get(o, 3, "note");
-    vx_uuid u;
     char id[37];
-    if (!tenant || !vx_uuid_parse(tenant, strlen(tenant), &u)) {
-        fprintf(stderr, "valdrix publisher create: --tenant must be a tenant id (UUID)\n");
+    if (!cli_tenant_arg("publisher create", tenant, id))
         return 2;
-    }
-    vx_uuid_format(&u, id);
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char rnd[12 + 16];
     cli_random_bytes(rnd, sizeof rnd);
@@ -278,15 +273,13 @@ static int publisher_list(int argc, char **argv)
         return 0;
     }
     const char *tenant = cli_get(o, 2, "tenant");
-    vx_uuid u;
-    if (tenant && !vx_uuid_parse(tenant, strlen(tenant), &u)) {
-        fprintf(stderr, "valdrix publisher list: --tenant must be a tenant id (UUID)\n");
+    char id[37];
+    if (tenant && !cli_tenant_arg("publisher list", tenant, id))
         return 2;
-    }
     PGconn *c = cli_admin_connect("publisher list");
     if (!c)
         return 1;
-    const char *params[1] = {tenant};
+    const char *params[1] = {tenant ? id : NULL};
     PGresult *r = cli_run(c, "publisher list",
                           "SELECT user_name, tenant_id, to_char(created_at AT TIME ZONE 'UTC', "
                           "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(to_char(revoked_at AT TIME "
