@@ -64,6 +64,18 @@ pg_datadir() {
 
 secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 
+# Sources FILE, first writing it (mode 600) with a fresh secret for each NAME when it is not
+# there yet: secrets stay the same from one `up` to the next.
+load_secrets() { # file name...
+    local f=$1 n
+    shift
+    if [ ! -f "$f" ]; then
+        (umask 077; for n in "$@"; do echo "$n=$(secret)"; done >"$f")
+    fi
+    # shellcheck disable=SC1090
+    . "$f"
+}
+
 # NATS runs with authorization on (no anonymous client): one user per service, allowed only the
 # subjects it needs, an operator user (`admin`, for the valdrix tool and tests) and the
 # publishers `valdrix publisher create` made (rendered from Postgres into nats-users.conf).
@@ -72,19 +84,8 @@ secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 # stream name and any first subject token in place of the defaults (cost.events, svc.forecast,
 # ...), so each test can isolate itself by name; publishers' permissions never change.
 nats_secrets() {
-    local f="$RUN/nats.secrets"
-    if [ ! -f "$f" ]; then
-        (umask 077; cat >"$f" <<S
-NATS_ADMIN_PW=$(secret)
-NATS_INGEST_PW=$(secret)
-NATS_FORECAST_PW=$(secret)
-NATS_LLM_PW=$(secret)
-NATS_API_PW=$(secret)
-S
-        )
-    fi
-    # shellcheck disable=SC1090
-    . "$f"
+    load_secrets "$RUN/nats.secrets" NATS_ADMIN_PW NATS_INGEST_PW NATS_FORECAST_PW NATS_LLM_PW \
+        NATS_API_PW
 }
 
 bcrypt() { printf '%s' "$1" | "$VALDRIX" publisher hash; }
@@ -168,18 +169,7 @@ CONF
 # commands (FLUSHALL, KEYS, SCAN, CONFIG, DEBUG ...). Passwords are random and kept in redis.secrets;
 # the ACL file holds their SHA-256.
 redis_secrets() {
-    local f="$RUN/redis.secrets"
-    if [ ! -f "$f" ]; then
-        (umask 077; cat >"$f" <<S
-REDIS_ADMIN_PW=$(secret)
-REDIS_FORECAST_PW=$(secret)
-REDIS_LLM_PW=$(secret)
-REDIS_API_PW=$(secret)
-S
-        )
-    fi
-    # shellcheck disable=SC1090
-    . "$f"
+    load_secrets "$RUN/redis.secrets" REDIS_ADMIN_PW REDIS_FORECAST_PW REDIS_LLM_PW REDIS_API_PW
 }
 
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
