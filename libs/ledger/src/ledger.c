@@ -1,8 +1,9 @@
 /* Exactly-once batch writes into cost_records and cost_daily: COPY into temporary staging tables,
- * then per tenant insert new rows and add the batch's own rollup (the fast path, lock-free, so
- * writers run in parallel); when anything was stored before, undo that and take the exact path
- * under the tenant's advisory lock: insert what is new, replace lower revisions, and move the
- * rollup by the difference. All in one transaction. */
+ * then insert every tenant's new rows and add the batch's own rollup in one statement (the fast
+ * path, lock-free, so writers run in parallel). When some event was stored before, undo that and
+ * go tenant by tenant: the same fast path per tenant, and for a tenant with rows stored before,
+ * the exact path under the tenant's advisory lock: insert what is new, replace lower revisions,
+ * and move the rollup by the difference. All in one transaction. */
 #include "vx/ledger.h"
 
 #include "vx/alloc.h"
@@ -545,6 +546,86 @@ static vx_status write_tenant_exact(PGconn *c, const char *tenant, uint64_t stag
     return VX_OK;
 }
 
+/* ---- the fast path of a whole batch in one statement ---- */
+
+/* Every tenant's new rows, rollup and data version at once, allowed by row-level security for the
+ * tenants named in vx.batch_tenants (migration 0007), which the ledger sets, inside a savepoint, to
+ * the batch's tenants (all verified by the caller) and clears again before the savepoint is
+ * released. Rollup keys and versions are written in key order, so concurrent writers lock them in
+ * the same order. A unique violation (an event stored before) rolls back to the savepoint and the
+ * per-tenant paths below take over. */
+static const char ALL_SQL[] =
+    "WITH i AS (INSERT INTO cost_records (" VX_COST_COPY_COLUMNS ") SELECT " VX_COST_COPY_COLUMNS
+    " FROM vx_stage), "
+    "r AS (INSERT INTO cost_daily AS d (" ROLL_COLUMNS ") SELECT " ROLL_COLUMNS
+    " FROM vx_roll_stage ORDER BY tenant_id, day, " GROUP_COLS " "
+    "ON CONFLICT (tenant_id, day, " GROUP_COLS ") DO UPDATE SET "
+    "billed_cost = d.billed_cost + EXCLUDED.billed_cost, "
+    "effective_cost = d.effective_cost + EXCLUDED.effective_cost, "
+    "list_cost = d.list_cost + EXCLUDED.list_cost, "
+    "record_count = d.record_count + EXCLUDED.record_count) "
+    "INSERT INTO tenant_data_versions AS v (tenant_id, version) "
+    "SELECT DISTINCT tenant_id, 1 FROM vx_roll_stage ORDER BY 1 "
+    "ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1, updated_at = now()";
+
+/* Statements of the whole-batch path, in one round trip; the array literal goes between. */
+#define ALL_STEP_INSERT 2
+#define ALL_STEPS 5
+
+static bool literal_safe(const char *tenant);
+
+/* Runs the whole batch as one statement. *stored is set when it did; when some event was stored
+ * before, the transaction is back at its savepoint (usable) and *stored stays false. */
+static vx_status write_all(PGconn *c, const vx_ledger_batch *b, bool *stored, char *err,
+                           size_t err_cap)
+{
+    *stored = false;
+    for (size_t i = 0; i < b->n_tenants; i++)
+        if (!literal_safe(b->tenants[i]))
+            return VX_OK; /* cannot happen for validated ids; the per-tenant paths take them */
+    vx_buf sql;
+    vx_buf_init(&sql);
+    vx_buf_puts(&sql, "SAVEPOINT vx_all;SELECT set_config('vx.batch_tenants', '{");
+    for (size_t i = 0; i < b->n_tenants; i++)
+        vx_buf_printf(&sql, "%s%s", i ? "," : "", b->tenants[i]);
+    vx_buf_puts(&sql, "}', true);");
+    vx_buf_puts(&sql, ALL_SQL);
+    vx_buf_puts(&sql, ";SELECT set_config('vx.batch_tenants', '', true);RELEASE SAVEPOINT vx_all");
+    vx_buf_putc(&sql, '\0');
+    bool sent = PQsendQuery(c, sql.data) == 1;
+    vx_buf_cleanup(&sql);
+    if (!sent) {
+        snprintf(err, err_cap, "%s", PQerrorMessage(c));
+        return VX_UNAVAILABLE;
+    }
+    size_t ok = 0;
+    bool seen_before = false;
+    vx_status st = VX_OK;
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        if (st == VX_OK) {
+            ExecStatusType rs = PQresultStatus(r);
+            if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+                ok++;
+            } else {
+                const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                seen_before = ok == ALL_STEP_INSERT && state && strcmp(state, "23505") == 0;
+                st = vx_pg_result_status(c, r, err, err_cap);
+                if (st == VX_OK)
+                    st = VX_INTERNAL;
+            }
+        }
+        PQclear(r);
+    }
+    if (seen_before)
+        return vx_pg_exec(c, "ROLLBACK TO SAVEPOINT vx_all", err, err_cap);
+    if (st == VX_OK && ok == ALL_STEPS)
+        *stored = true;
+    else if (st == VX_OK)
+        st = VX_INTERNAL;
+    return st;
+}
+
 /* ---- the fast path of many tenants in one round trip ---- */
 
 /* Statements of one tenant's fast path, in order; each "$1" becomes the tenant as a quoted
@@ -651,7 +732,15 @@ vx_status vx_ledger_write_batch(vx_ledger *l, PGconn *c, const vx_ledger_batch *
     if (st == VX_OK)
         st = copy_rows(c, "COPY vx_roll_stage (" ROLL_COLUMNS ") FROM STDIN", &b->roll, err,
                        err_cap);
-    for (size_t i = 0; i < b->n_tenants && st == VX_OK;) {
+    bool all_stored = false;
+    if (st == VX_OK)
+        st = write_all(c, b, &all_stored, err, err_cap);
+    if (all_stored) {
+        total.inserted = b->n;
+        for (size_t k = 0; changed && k < b->n_tenants; k++)
+            changed[nch++] = b->tenants[k];
+    }
+    for (size_t i = 0; i < b->n_tenants && st == VX_OK && !all_stored;) {
         size_t to = i;
         while (to < b->n_tenants && to - i < FAST_TENANTS_MAX && literal_safe(b->tenants[to]))
             to++;

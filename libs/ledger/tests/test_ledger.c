@@ -289,6 +289,48 @@ static void test_ledger_service_role_sees_only_its_tenant(void **state)
     vx_pg_release(pool, c, false);
 }
 
+/* The whole-batch write is allowed by vx.batch_tenants (migration 0007): a row of a tenant the
+ * setting does not name is refused, and the setting lets no one read cost_records. */
+static void test_ledger_batch_tenants_bound_the_write(void **state)
+{
+    (void)state;
+    if (!pool)
+        skip();
+    char a[37], b[37], id[37];
+    create_tenant(a);
+    create_tenant(b);
+    vx_test_uuid(id);
+    vx_test_event ev;
+    vx_ledger_counts counts;
+    vx_test_event_fill(&ev, b, id, vx_civil_to_unix(2025, 5, 6, 0, 0, 0), 3, 0, 0, "B");
+    assert_int_equal(write_events(&ev, 1, &counts), VX_OK);
+
+    PGconn *c;
+    assert_int_equal(vx_pg_acquire(pool, &c), VX_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql, "BEGIN; SELECT set_config('vx.batch_tenants', '{%s}', true)", a);
+    assert_int_equal(vx_pg_exec(c, sql, NULL, 0), VX_OK);
+    /* reads stay closed: no tenant set, nothing visible, whatever the batch names */
+    PGresult *r = PQexec(c, "SELECT count(*) FROM cost_records");
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    const char *p[1] = {b};
+    r = PQexecParams(c,
+                     "INSERT INTO cost_records (tenant_id, recorded_at, event_id, revision, "
+                     "charge_period_end, provider, sub_account_id, service_name, "
+                     "service_category, region_id, resource_id, charge_category, billed_cost, "
+                     "effective_cost, list_cost, billing_currency, usage_quantity, usage_unit, "
+                     "tags) VALUES ($1::uuid, '2025-05-06', gen_random_uuid(), 0, '2025-05-07', "
+                     "'aws', '', 'B', '', '', '', 'Usage', 1, 1, 1, 'USD', 0, '', '{}')",
+                     1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42501");
+    PQclear(r);
+    assert_int_equal(vx_pg_exec(c, "ROLLBACK", NULL, 0), VX_OK);
+    vx_pg_release(pool, c, false);
+    assert_value("SELECT count(*)::text FROM cost_records WHERE tenant_id = $1", b, "1");
+}
+
 #define WRITERS 4
 #define EVENTS_PER_WRITER 400
 
@@ -398,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_ledger_rollup_sum_beyond_int64_units_is_exact),
         cmocka_unit_test(test_ledger_creates_partitions_on_demand),
         cmocka_unit_test(test_ledger_service_role_sees_only_its_tenant),
+        cmocka_unit_test(test_ledger_batch_tenants_bound_the_write),
         cmocka_unit_test(test_ledger_concurrent_writers_keep_rollup_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
